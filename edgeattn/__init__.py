@@ -1,0 +1,39 @@
+"""edgeattn: export, quantize, build, validate and benchmark SE/CBAM attention CNNs for the edge.
+
+The public API is imported lazily so that ``import edgeattn`` (and the CLI) start fast and a
+missing optional backend is reported when it is used, not at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API = {
+    "create_model": "edgeattn.models",
+    "list_models": "edgeattn.models",
+    "load_model": "edgeattn.models",
+    "find_attention_blocks": "edgeattn.models.attention_scan",
+    "export": "edgeattn.export",
+    "quantize": "edgeattn.export.quantize",
+    "build": "edgeattn.export.tensorrt",
+    "load": "edgeattn.runtime",
+    "validate": "edgeattn.validate",
+    "benchmark": "edgeattn.bench",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgeattn' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

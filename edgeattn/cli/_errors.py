@@ -1,0 +1,55 @@
+"""Map library exceptions to one-line ``Error: ...`` messages and exit codes.
+
+Exit codes: 0 success, 1 failed check or handled error, 2 usage error (Typer/Click's own).
+Set ``EDGEATTN_DEBUG=1`` to get the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+
+from ..errors import EdgeattnError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    console.print(f"[bold red]Error:[/] {message}", markup=True)
+    if hint:
+        console.print(f"[dim]Hint:[/] {hint}", markup=True)
+
+
+def handle_errors(func: F) -> F:
+    """Decorator for command functions: EdgeattnError -> ``Error: ...`` on stderr, exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except EdgeattnError as exc:
+            if os.environ.get("EDGEATTN_DEBUG"):
+                raise
+            print_error(exc.message, exc.hint)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            raise typer.Exit(130) from None
+        except FileNotFoundError as exc:
+            if os.environ.get("EDGEATTN_DEBUG"):
+                raise
+            print_error(f"file not found: {exc.filename or exc}")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,11 @@
+"""(in progress) the 'bench' command."""
+
+from __future__ import annotations
+
+import typer
+
+from ..errors import EdgeattnError
+
+
+def command() -> None:
+    raise EdgeattnError("this command is being written")

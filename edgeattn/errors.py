@@ -1,0 +1,57 @@
+"""One exception hierarchy for edgeattn.
+
+Every error a user can cause or fix derives from :class:`EdgeattnError`; the CLI prints it as a
+single ``Error: ...`` line (plus ``hint``) and exits 1. Anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+
+class EdgeattnError(Exception):
+    """Base class: a handled failure with a one-line message and an optional hint."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(EdgeattnError, ValueError):
+    """Bad user input: a wrong shape, name, option value, file type or tensor."""
+
+
+class ModelSourceError(EdgeattnError):
+    """A model specification (registry name, timm:, torchvision:, file.py:factory, TorchScript)
+    could not be resolved to an ``nn.Module``."""
+
+
+class CheckpointError(EdgeattnError):
+    """A checkpoint is missing, unreadable, unsafe to unpickle, or does not fit the model."""
+
+
+class ExportError(EdgeattnError):
+    """Exporting, folding, simplifying or checking an ONNX graph failed."""
+
+
+class QuantizationError(EdgeattnError):
+    """FP16 conversion or INT8 quantization failed."""
+
+
+class CalibrationError(QuantizationError, InputError):
+    """Calibration data is missing, empty, unreadable or of the wrong shape."""
+
+
+class BackendUnavailableError(EdgeattnError):
+    """A runtime backend (ONNX Runtime, TensorRT, CUDA) is not installed or has no device."""
+
+
+class EngineCompatibilityError(EdgeattnError):
+    """A TensorRT engine was built for another TensorRT version, GPU or platform."""
+
+
+class ParityError(EdgeattnError):
+    """Parity validation could not be carried out (not: it ran and failed its tolerances)."""

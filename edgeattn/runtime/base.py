@@ -1,0 +1,168 @@
+"""The one runner interface shared by every backend (PyTorch, ONNX Runtime, TensorRT).
+
+Modelled on Polygraphy's backends: a runner is activated (``load``), describes its inputs and
+outputs, and ``run`` validates names, ranks, dtypes and shapes before calling the backend's
+``_run_impl``, and records how long the call took. Subclasses must keep ``_run_impl`` safe to call
+from several threads at once (or serialise internally).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+Dim = int | str | None  # a fixed size, a symbolic name (``batch``), or unknown
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, element type and shape of one model input or output."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[Dim, ...]
+
+    def describe(self) -> str:
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.name}: {np.dtype(self.dtype).name}[{dims}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": np.dtype(self.dtype).name, "shape": list(self.shape)}
+
+
+@dataclass
+class RunnerInfo:
+    """What a runner actually uses: backend, device, providers, precision, library versions."""
+
+    backend: str
+    device: str = "cpu"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner(abc.ABC):
+    """Load a model once, then ``run`` it many times; ``close`` releases it."""
+
+    backend: str = "abstract"
+
+    def __init__(self) -> None:
+        self._loaded = False
+        self.last_inference_time: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def load(self) -> Runner:
+        if not self._loaded:
+            self._load_impl()
+            self._loaded = True
+        return self
+
+    def close(self) -> None:
+        if self._loaded:
+            self._close_impl()
+            self._loaded = False
+
+    def __enter__(self) -> Runner:
+        return self.load()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def inputs(self) -> list[TensorSpec]: ...
+
+    @property
+    @abc.abstractmethod
+    def outputs(self) -> list[TensorSpec]: ...
+
+    def info(self) -> RunnerInfo:
+        return RunnerInfo(backend=self.backend)
+
+    # -- inference ---------------------------------------------------------------------------
+    def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+        """Run one inference; ``inputs`` by name, positionally, or a single array."""
+        if not self._loaded:
+            self.load()
+        feed = self.check_inputs(inputs)
+        start = time.perf_counter()
+        outputs = self._run_impl(feed)
+        self.last_inference_time = time.perf_counter() - start
+        return outputs
+
+    def check_inputs(
+        self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Match ``inputs`` to the model's input specs; raise :class:`InputError` naming both."""
+        specs = self.inputs
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if not isinstance(inputs, Mapping):
+            arrays = list(inputs)
+            if len(arrays) != len(specs):
+                raise InputError(
+                    f"received {len(arrays)} input array(s), expected {len(specs)}: "
+                    + "; ".join(s.describe() for s in specs)
+                )
+            inputs = {spec.name: arr for spec, arr in zip(specs, arrays)}
+        expected = {s.name for s in specs}
+        unknown = sorted(set(inputs) - expected)
+        missing = sorted(expected - set(inputs))
+        if unknown or missing:
+            raise InputError(
+                f"input names do not match: received {sorted(inputs)}, expected {sorted(expected)}"
+                + (f" (unknown: {unknown})" if unknown else "")
+                + (f" (missing: {missing})" if missing else "")
+            )
+        feed: dict[str, np.ndarray] = {}
+        for spec in specs:
+            feed[spec.name] = _check_one(spec, inputs[spec.name])
+        return feed
+
+    @abc.abstractmethod
+    def _load_impl(self) -> None: ...
+
+    @abc.abstractmethod
+    def _run_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def _close_impl(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise InputError(f"input {spec.name!r}: cannot convert {type(value).__name__} to an array") from exc
+    if value.ndim != len(spec.shape):
+        raise InputError(
+            f"input {spec.name!r}: received rank {value.ndim} shape {list(value.shape)}, "
+            f"expected rank {len(spec.shape)} ({spec.describe()})"
+        )
+    for axis, (got, want) in enumerate(zip(value.shape, spec.shape)):
+        if isinstance(want, int) and want >= 0 and got != want:
+            raise InputError(
+                f"input {spec.name!r}: received shape {list(value.shape)}, expected {spec.describe()} "
+                f"(axis {axis} must be {want})"
+            )
+    want_dtype = np.dtype(spec.dtype)
+    if value.dtype != want_dtype:
+        # Lossless widening is allowed (float16 data into a float32 model), anything else is not.
+        if np.can_cast(value.dtype, want_dtype, casting="safe"):
+            value = value.astype(want_dtype)
+        else:
+            raise InputError(
+                f"input {spec.name!r}: received dtype {value.dtype.name}, expected {want_dtype.name}"
+            )
+    return np.ascontiguousarray(value)
