@@ -1,0 +1,213 @@
+"""Load model inputs from disk: an image folder, a ``.npy`` array or a ``.npz`` archive.
+
+Folder layouts follow torchvision's ``ImageFolder``: class sub-folders (sorted names = label
+indices, files walked in sorted order) give labelled samples; a flat folder gives unlabelled ones.
+Arrays are taken as already preprocessed ``[N, C, H, W]`` (or one ``[C, H, W]``) tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .preprocessing import Preprocessing
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
+LABEL_KEYS = ("labels", "label", "targets", "y")
+
+
+@dataclass
+class Samples:
+    """Model inputs ``arrays`` (float32 ``[N, C, H, W]``), optional integer ``labels`` and names."""
+
+    arrays: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: list[str] | None = None
+    paths: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.arrays.shape[0])
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """Consecutive ``[<=batch_size, C, H, W]`` slices (the last one may be short)."""
+        if batch_size < 1:
+            raise InputError(f"batch size: received {batch_size}, expected >= 1")
+        for start in range(0, len(self), batch_size):
+            yield self.arrays[start : start + batch_size]
+
+
+def random_samples(
+    input_size: Sequence[int], num_samples: int, *, seed: int = 0, low: float = -2.0, high: float = 2.0
+) -> Samples:
+    """Seeded uniform inputs in [low, high): about the range of ImageNet-normalised pixels."""
+    if num_samples < 1:
+        raise InputError(f"number of samples: received {num_samples}, expected >= 1")
+    rng = np.random.default_rng(seed)
+    shape = (num_samples, *(int(d) for d in input_size))
+    arrays = rng.uniform(low, high, size=shape).astype(np.float32)
+    return Samples(arrays=arrays, source=f"random(seed={seed})")
+
+
+def load_samples(
+    path: str | os.PathLike[str],
+    input_size: Sequence[int] | None = (3, 224, 224),
+    preprocessing: Preprocessing | None = None,
+    limit: int | None = None,
+    *,
+    input_name: str | None = None,
+) -> Samples:
+    """Load inputs from an image folder, ``.npy`` or ``.npz``; see the module docstring.
+
+    ``input_size`` is ``(C, H, W)``; images are preprocessed with ``preprocessing`` (default: the
+    ImageNet recipe at ``input_size``) and arrays are checked against it. ``limit`` keeps that
+    many samples, evenly spread over the set (so every class stays represented).
+    """
+    src = Path(path)
+    if limit is not None and limit < 1:
+        raise InputError(f"sample limit: received {limit}, expected >= 1")
+    if not src.exists():
+        raise InputError(f"input data not found: {src}", hint="pass an image folder, a .npy or a .npz file")
+    size = tuple(int(d) for d in input_size) if input_size is not None else None
+    if size is not None and len(size) != 3:
+        raise InputError(f"input_size: received {list(size)}, expected (C, H, W)")
+    if src.is_dir():
+        if preprocessing is None:
+            preprocessing = Preprocessing(input_size=size or (3, 224, 224))
+        elif size is not None and preprocessing.input_size != size:
+            preprocessing = Preprocessing.from_dict(preprocessing.to_dict(), input_size=size)
+        return _load_folder(src, preprocessing, limit)
+    suffix = src.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(src, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"cannot read {src}: {exc}") from exc
+        arrays = _check_array(array, size, str(src))
+        labels = None
+    elif suffix == ".npz":
+        arrays, labels = _load_npz(src, size, input_name)
+    elif suffix in IMAGE_EXTENSIONS:
+        pre = preprocessing or Preprocessing(input_size=size or (3, 224, 224))
+        return Samples(arrays=pre.load_image(src)[None], paths=[str(src)], source=str(src))
+    else:
+        raise InputError(
+            f"input data {src}: received a {suffix or 'suffix-less'} file, expected an image folder, .npy or .npz"
+        )
+    index = _spread(len(arrays), limit)
+    arrays = arrays[index]
+    if labels is not None:
+        labels = labels[index]
+    return Samples(arrays=np.ascontiguousarray(arrays), labels=labels, source=str(src))
+
+
+def _spread(total: int, limit: int | None) -> np.ndarray:
+    if limit is None or limit >= total:
+        return np.arange(total)
+    return np.unique(np.linspace(0, total - 1, num=limit).round().astype(np.int64))
+
+
+def _check_array(array: np.ndarray, size: tuple[int, ...] | None, name: str) -> np.ndarray:
+    if not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"{name}: received dtype {array.dtype}, expected a numeric array")
+    if array.ndim == 3:
+        array = array[None]
+    expected = f"[N,{','.join(map(str, size))}] or [{','.join(map(str, size))}]" if size else "[N,C,H,W] or [C,H,W]"
+    if array.ndim != 4:
+        raise InputError(f"{name}: received shape {list(array.shape)}, expected {expected}")
+    if size is not None and tuple(array.shape[1:]) != size:
+        hint = None
+        if array.shape[-1] == size[0] and tuple(array.shape[1:3]) == size[1:]:
+            hint = "the array looks channels-last (NHWC); transpose it to NCHW: a.transpose(0, 3, 1, 2)"
+        raise InputError(f"{name}: received shape {list(array.shape)}, expected {expected}", hint=hint)
+    if array.shape[0] == 0:
+        raise InputError(f"{name}: received an empty array (0 samples), expected at least one")
+    return array.astype(np.float32, copy=False)
+
+
+def _load_npz(src: Path, size: tuple[int, ...] | None, input_name: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        archive = np.load(src, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read {src}: {exc}") from exc
+    with archive:
+        keys = list(archive.files)
+        label_key = next((k for k in LABEL_KEYS if k in keys), None)
+        data_keys = [k for k in keys if k != label_key]
+        if input_name is not None and input_name in keys:
+            key = input_name
+        elif len(data_keys) == 1:
+            key = data_keys[0]
+        else:
+            raise InputError(
+                f"{src}: received arrays {keys}, expected one input array"
+                + (f" or one named {input_name!r}" if input_name else "")
+                + f" (plus optional {LABEL_KEYS[0]!r})"
+            )
+        arrays = _check_array(archive[key], size, f"{src}[{key}]")
+        labels = None
+        if label_key is not None:
+            labels = np.asarray(archive[label_key])
+            if labels.ndim != 1 or labels.shape[0] != arrays.shape[0] or not np.issubdtype(labels.dtype, np.integer):
+                raise InputError(
+                    f"{src}[{label_key}]: received {labels.dtype.name}{list(labels.shape)}, "
+                    f"expected integer class indices of shape [{arrays.shape[0]}]"
+                )
+            labels = labels.astype(np.int64)
+    return arrays, labels
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _walk_images(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / f for f in sorted(files) if _is_image(Path(root) / f))
+    return found
+
+
+def _load_folder(folder: Path, preprocessing: Preprocessing, limit: int | None) -> Samples:
+    class_dirs = sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
+    files: list[Path]
+    labels: list[int] | None
+    class_names: list[str] | None
+    if class_dirs:
+        # ImageFolder layout: class index = position of the folder name in sorted order.
+        class_names = [d.name for d in class_dirs]
+        files, labels = [], []
+        for index, directory in enumerate(class_dirs):
+            members = _walk_images(directory)
+            if not members:
+                raise InputError(
+                    f"class folder {directory} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})",
+                    hint="remove the empty folder or add images to it",
+                )
+            files.extend(members)
+            labels.extend([index] * len(members))
+    else:
+        class_names, labels = None, None
+        files = sorted((p for p in folder.iterdir() if _is_image(p)), key=lambda p: p.name)
+    if not files:
+        raise InputError(
+            f"image folder {folder} is empty: expected image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) "
+            "directly inside it or in class sub-folders"
+        )
+    index = _spread(len(files), limit)
+    chosen = [files[i] for i in index]
+    arrays = np.stack([preprocessing.load_image(p) for p in chosen]).astype(np.float32, copy=False)
+    label_array = np.asarray([labels[i] for i in index], dtype=np.int64) if labels is not None else None
+    return Samples(
+        arrays=arrays,
+        labels=label_array,
+        class_names=class_names,
+        paths=[str(p) for p in chosen],
+        source=str(folder),
+    )

@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeattn.data import Preprocessing, read_provenance
+from edgeattn.errors import InputError
+
+
+def _image(w: int, h: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8), "RGB")
+
+
+@pytest.mark.parametrize("size,wh", [(224, (320, 240)), (224, (240, 400)), (64, (100, 100))])
+def test_matches_torchvision_eval_transform(size, wh):
+    from torchvision import transforms as T
+
+    image = _image(*wh)
+    reference = T.Compose(
+        [
+            T.Resize(int(size / 0.875), interpolation=T.InterpolationMode.BILINEAR, antialias=True),
+            T.CenterCrop(size),
+            T.ToTensor(),
+            T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )(image).numpy()
+    ours = Preprocessing(input_size=(3, size, size))(image)
+    assert ours.dtype == np.float32 and ours.shape == (3, size, size)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_bgr_reverses_channels_and_applies_mean_in_model_order():
+    image = Image.fromarray(np.full((8, 8, 3), (255, 0, 51), dtype=np.uint8), "RGB")
+    pre = Preprocessing(input_size=(3, 8, 8), mean=(0.0, 0.0, 1.0), std=(1.0, 1.0, 1.0), channel_order="BGR", crop_pct=1.0)
+    out = pre(image)
+    # BGR order: channel 0 is blue (51/255), channel 2 is red (1.0) minus mean 1.0.
+    np.testing.assert_allclose(out[:, 0, 0], [0.2, 0.0, 0.0], atol=1e-6)
+
+
+def test_grayscale_for_one_channel_models():
+    image = Image.fromarray(np.full((10, 10, 3), 255, dtype=np.uint8), "RGB")
+    out = Preprocessing(input_size=(1, 10, 10), mean=(0.5,), std=(0.5,), crop_pct=1.0)(image)
+    assert out.shape == (1, 10, 10)
+    np.testing.assert_allclose(out, 1.0, atol=1e-6)
+
+
+def test_round_trip_dict_and_input_config_keys():
+    pre = Preprocessing(input_size=(3, 96, 128), interpolation="bicubic", crop_pct=0.9, channel_order="BGR")
+    assert Preprocessing.from_dict(pre.to_dict()) == pre
+    # An InputConfig.to_dict() carries the same field names.
+    cfg = {"input_size": (3, 256, 256), "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bicubic",
+           "crop_pct": 0.95, "channel_order": "RGB"}
+    built = Preprocessing.from_dict(cfg)
+    assert built.input_size == (3, 256, 256) and built.crop_pct == 0.95 and built.mean == (0.5, 0.5, 0.5)
+
+
+def test_non_square_uses_exact_resize():
+    pre = Preprocessing(input_size=(3, 100, 200), crop_pct=0.5)
+    assert pre.resize_size() == (200, 400)
+    assert pre(_image(50, 50)).shape == (3, 100, 200)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"interpolation": "cubic-ish"}, {"crop_pct": 1.5}, {"channel_order": "RBG"}, {"mean": (0.1, 0.2)}, {"std": (0, 1, 1)}],
+)
+def test_bad_values_are_input_errors(kwargs):
+    with pytest.raises(InputError):
+        Preprocessing(**kwargs)
+
+
+def test_from_onnx_reads_provenance(tmp_path):
+    import onnx
+    from onnx import helper, TensorProto
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32, 48])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 32, 48])],
+    )
+    model = helper.make_model(graph)
+    prov = {"source": "tiny", "preprocessing": {"input_size": [3, 32, 48], "mean": [0.1, 0.2, 0.3],
+                                                 "std": [1, 1, 1], "crop_pct": 1.0, "interpolation": "bicubic"}}
+    helper.set_model_props(model, {"edgeattn.provenance": json.dumps(prov)})
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    assert read_provenance(path)["source"] == "tiny"
+    pre = Preprocessing.from_onnx(path)
+    assert pre.input_size == (3, 32, 48) and pre.interpolation == "bicubic" and pre.mean == (0.1, 0.2, 0.3)
+    # No provenance -> None, not a guess.
+    plain = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph), plain)
+    assert Preprocessing.from_onnx(plain) is None
