@@ -1,0 +1,206 @@
+"""ResNet (He et al. 2016) with an attention slot: plain, SE (Hu et al. 2018) and CBAM (Woo et al. 2018).
+
+Layout follows torchvision/timm ("ResNet v1.5"): the stride of a bottleneck sits on its 3x3 conv.
+The attention block sits after the last BatchNorm of the residual branch and before the addition,
+as in both papers (SENet Fig. 3, CBAM Fig. 3). State-dict keys are timm's ``resnet*``/``seresnet*``
+keys (``conv1``, ``bn1``, ``layerL.B.{conv1,bn1,...,se,downsample.0/1}``, ``fc``), so timm
+checkpoints load strictly; the CBAM models keep the block in the same ``se`` slot (timm's name for
+its attention slot) as ``se.channel.{fc1,fc2}`` and ``se.spatial.{conv,bn}``.
+
+SE hidden width is timm's: C/16 rounded to a multiple of 8 (64 -> 8, 256 -> 16). CBAM's is the
+official code's ``C // 16``, and its spatial conv is followed by BatchNorm as in the official code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, Optional
+
+import torch
+from torch import nn
+
+from ..layers import CBAM, SqueezeExcite
+from ..layers._common import make_divisible
+from ._registry import register_model
+from .config import InputConfig, set_input_config
+
+AttentionKind = Literal["se", "cbam", "none"]
+AttnFactory = Callable[[int], nn.Module]
+
+
+def attention_factory(kind: AttentionKind, reduction: int = 16, **options: Any) -> Optional[AttnFactory]:
+    """Callable ``channels -> block`` for the attention slot, or None for a plain ResNet."""
+    if kind == "none":
+        return None
+    if kind == "se":
+        # timm SEModule: make_divisible(C / r, 8, round_limit=0); explicit rd_channels so the
+        # hidden width (the checkpoint's fc1 shape) does not depend on our own rounding rule.
+        return lambda c: SqueezeExcite(
+            c, rd_channels=make_divisible(c / reduction, 8, round_limit=0.0), **options
+        )
+    if kind == "cbam":
+        opts = {"spatial_batch_norm": True, **options}
+        return lambda c: CBAM(c, rd_channels=max(1, c // reduction), **opts)
+    raise ValueError(f"unknown attention kind {kind!r}")
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (ResNet-18/34); attention after ``bn2``, before the residual add."""
+
+    expansion = 1
+
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+        attn: AttnFactory | None = None,
+    ) -> None:
+        super().__init__()
+        out = planes * self.expansion
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.se = attn(out) if attn is not None else nn.Identity()
+        self.act2 = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y = self.act1(self.bn1(self.conv1(x)))
+        y = self.se(self.bn2(self.conv2(y)))
+        return self.act2(y + shortcut)
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 (strided) -> 1x1 (ResNet-50/101); attention after ``bn3``, before the add."""
+
+    expansion = 4
+
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+        attn: AttnFactory | None = None,
+    ) -> None:
+        super().__init__()
+        out = planes * self.expansion
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.se = attn(out) if attn is not None else nn.Identity()
+        self.act3 = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y = self.act1(self.bn1(self.conv1(x)))
+        y = self.act2(self.bn2(self.conv2(y)))
+        y = self.se(self.bn3(self.conv3(y)))
+        return self.act3(y + shortcut)
+
+
+class ResNet(nn.Module):
+    """ImageNet ResNet: 7x7/2 stem, 3x3/2 max pool, four stages, global average pool, ``fc``.
+
+    Stage outputs are the modules ``layer1``..``layer4`` (the export's probe points).
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: tuple[int, int, int, int],
+        num_classes: int = 1000,
+        attn: AttnFactory | None = None,
+        in_chans: int = 3,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.inplanes = 64
+        self.layer1 = self._make_layer(block, 64, layers[0], 1, attn)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2, attn)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2, attn)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2, attn)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = 512 * block.expansion
+        self.fc = nn.Linear(self.num_features, num_classes)
+        self._init_weights()
+
+    def _make_layer(
+        self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int,
+        attn: AttnFactory | None,
+    ) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample, attn)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes, 1, None, attn) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def _init_weights(self) -> None:
+        # He init for convs; BN gamma=1 everywhere. Unlike timm we do NOT zero the last BN of each
+        # branch: a random-weight model would then bypass every attention block, which makes
+        # export/parity tests on untrained models meaningless.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and m.weight.device.type != "meta":
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.global_pool(self.forward_features(x)).flatten(1)
+        return self.fc(x)
+
+
+_DEPTHS: dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+}
+
+
+def build_resnet(
+    depth: int,
+    attention: AttentionKind = "none",
+    num_classes: int = 1000,
+    reduction: int = 16,
+    attn_kwargs: dict[str, Any] | None = None,
+    in_chans: int = 3,
+) -> ResNet:
+    """A ResNet-``depth`` (18/34/50/101) with ``attention`` in every residual block."""
+    block, layers = _DEPTHS[depth]
+    attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
+    model = ResNet(block, layers, num_classes=num_classes, attn=attn, in_chans=in_chans)
+    set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
+    return model.eval()
+
+
+def _make(depth: int, attention: AttentionKind) -> Callable[..., ResNet]:
+    def factory(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+        return build_resnet(depth, attention, num_classes=num_classes, **kwargs)
+
+    prefix = "" if attention == "none" else f"{attention}_"
+    paper = {"none": "He et al. 2016", "se": "Hu et al. 2018", "cbam": "Woo et al. 2018"}[attention]
+    label = {"none": "ResNet", "se": "SE-ResNet", "cbam": "CBAM-ResNet"}[attention]
+    factory.__name__ = factory.__qualname__ = f"{prefix}resnet{depth}"
+    factory.__doc__ = f"{label}-{depth} ({paper}), stride on the 3x3 conv, timm key layout."
+    factory.__module__ = __name__
+    return factory
+
+
+for _depth in (18, 34, 50, 101):
+    for _kind in ("none", "se", "cbam"):
+        _fn = _make(_depth, _kind)  # type: ignore[arg-type]
+        globals()[_fn.__name__] = register_model(_fn, attention=_kind, family="resnet")
