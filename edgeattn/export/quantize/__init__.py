@@ -1,0 +1,275 @@
+"""FP16 and INT8 (explicit Q/DQ) versions of an exported ONNX model, under an attention-aware policy.
+
+``quantize(model.onnx, out.onnx, precision="fp16" | "int8", calibration=...)``. The output keeps
+the source's ``edgeattn.*`` metadata and adds ``edgeattn.precision`` (``fp16``/``int8``, what
+validation reads to pick its default tolerances) and ``edgeattn.quantization`` (JSON: target,
+policy, ORT settings, calibration source/method/fingerprint/preprocessing), mirrored in the JSON
+sidecar ``<out>.json``. See docs/precision.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..._io import atomic_path, sha256_file, write_json_atomic
+from ...errors import InputError, QuantizationError
+from ._graph import json_metadata, load_onnx, metadata, set_metadata
+from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
+from .int8 import TARGETS
+from .policy import PrecisionPolicy
+from .report import NodePrecision, QuantizeResult
+
+PRECISIONS = ("fp16", "int8")
+
+__all__ = [
+    "METHODS",
+    "PRECISIONS",
+    "TARGETS",
+    "CalibrationData",
+    "NodePrecision",
+    "PrecisionPolicy",
+    "QuantizeResult",
+    "quantize",
+]
+
+
+def quantize(
+    onnx_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    precision: str = "int8",
+    calibration: str | os.PathLike[str] | np.ndarray | None = None,
+    *,
+    calibration_method: str = "minmax",
+    num_calibration: int | None = 256,
+    target: str = "ort-cpu",
+    quantize_attention: bool = False,
+    exclude_nodes: Sequence[str] = (),
+    exclude_op_types: Sequence[str] = (),
+    keep_io_types: bool = True,
+    fp32_op_types: Sequence[str] | None = None,
+    percentile: float = 99.999,
+    calibration_batch_size: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    seed: int = 0,
+    reader_hook: Callable[[ArrayDataReader], None] | None = None,
+) -> QuantizeResult:
+    """Write an FP16 or INT8 (Q/DQ) version of ``onnx_path`` to ``output`` and report node placement.
+
+    Args:
+        onnx_path: an FP32 ONNX model (ideally from ``edgeattn export``: folded blocks + metadata).
+        output: where to write the converted model (atomically) and its ``.json`` sidecar.
+        precision: ``fp16`` or ``int8``.
+        calibration: INT8 only. Image folder, ``.npy``/``.npz`` or an array ``[N, C, H, W]``;
+            ``None`` calibrates on synthetic noise with a loud warning.
+        calibration_method: ``minmax``, ``entropy`` or ``percentile`` (see ``calibration``).
+        num_calibration: samples used (spread over the set); ``None`` = all.
+        target: ``ort-cpu`` (U8 activations) or ``tensorrt`` (S8 symmetric, zero-point 0).
+        quantize_attention: put the SE/CBAM gate path into INT8 / gates into FP16 too.
+        exclude_nodes: regular expressions of node names kept in high precision.
+        exclude_op_types: op types kept in high precision.
+        keep_io_types: FP16 only: keep FP32 graph inputs and outputs.
+        fp32_op_types: FP16 only: op types kept in FP32 (default: reductions and gates).
+        cache_dir: calibration cache folder (default ``$EDGEATTN_CACHE_DIR`` or ``~/.cache/edgeattn``).
+        use_cache: reuse / store calibration ranges keyed by model, data, method and options.
+        reader_hook: called with the calibration data reader before use (tests count its calls).
+    """
+    started = time.perf_counter()
+    precision = precision.lower()
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision: received {precision!r}, expected one of {list(PRECISIONS)}")
+    if target not in TARGETS:
+        raise InputError(f"--target: received {target!r}, expected one of {list(TARGETS)}")
+    if calibration_method.lower() not in METHODS:
+        raise InputError(f"--calibration-method: received {calibration_method!r}, expected one of {list(METHODS)}")
+    src, dest = Path(onnx_path), Path(output)
+    if src.resolve() == dest.resolve():
+        raise InputError(f"output {dest} is the input model; expected a different path", hint="pass -o NEW.onnx")
+    model = load_onnx(src)
+    props = metadata(model)
+    if props.get("edgeattn.precision", "fp32") != "fp32":
+        raise InputError(
+            f"{src} is already {props['edgeattn.precision']}; expected an FP32 model",
+            hint="quantize the FP32 export, not a converted one",
+        )
+    if not model.graph.input:
+        raise InputError(f"{src} has no graph inputs; expected an image model with one input")
+    policy = PrecisionPolicy(quantize_attention, exclude_nodes, exclude_op_types)
+    source_sha = sha256_file(src)
+    warnings: list[str] = []
+    calibration_info: dict[str, Any] | None = None
+    settings: dict[str, Any]
+
+    with atomic_path(dest) as tmp:
+        if precision == "fp16":
+            from .fp16 import convert_fp16
+
+            if calibration is not None:
+                warnings.append("FP16 needs no calibration data; --calibration was ignored")
+            converted, nodes = convert_fp16(model, policy, keep_io_types=keep_io_types, fp32_op_types=fp32_op_types)
+            settings = {"keep_io_types": keep_io_types, "fp32_op_types": list(fp32_op_types or []) or None}
+            _finish(converted, tmp, props, precision, None, policy, settings, None, source_sha)
+            target_used = None
+        else:
+            from .int8 import quantize_int8
+
+            input_name, input_size, batch_dim = _input_spec(model)
+            data = load_calibration(
+                calibration,
+                input_name=input_name,
+                input_size=input_size,
+                preprocessing=_preprocessing(props),
+                limit=num_calibration,
+                seed=seed,
+            )
+            warnings.extend(data.warnings)
+            batch = calibration_batch_size or (batch_dim if isinstance(batch_dim, int) else 8)
+            options = {
+                "target": target,
+                "policy": policy.to_dict(),
+                "percentile": percentile if calibration_method == "percentile" else None,
+                "batch": batch,
+            }
+            cache_file = (
+                cache_path(cache_dir, cache_key(source_sha, data.fingerprint, calibration_method, options))
+                if use_cache
+                else None
+            )
+            nodes, settings, hit = quantize_int8(
+                model,
+                tmp,
+                data,
+                policy,
+                target=target,
+                method=calibration_method,
+                percentile=percentile,
+                batch_size=batch,
+                cache_file=cache_file,
+                progress=progress,
+                reader_hook=reader_hook,
+            )
+            calibration_info = {**data.describe(calibration_method), "cache": os.fspath(cache_file) if cache_file else None, "cache_hit": hit}
+            import onnx
+
+            quantized = onnx.load(os.fspath(tmp))
+            _finish(quantized, tmp, props, precision, target, policy, settings, calibration_info, source_sha)
+            target_used = target
+        result = QuantizeResult(
+            precision=precision,
+            source=os.fspath(src),
+            output=os.fspath(dest),
+            target=target_used,
+            policy=policy.to_dict(),
+            nodes=nodes,
+            calibration=calibration_info,
+            settings=settings,
+            warnings=warnings,
+        )
+        _check_runs(tmp)
+    result.seconds = time.perf_counter() - started
+    _write_sidecar(src, dest, result)
+    return result
+
+
+def _input_spec(model: Any) -> tuple[str, tuple[int, int, int], int | str | None]:
+    graph_input = model.graph.input[0]
+    dims = graph_input.type.tensor_type.shape.dim
+    values: list[int | str | None] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
+    if len(values) != 4 or not all(isinstance(v, int) and v > 0 for v in values[1:]):
+        raise InputError(
+            f"model input {graph_input.name!r} has shape {values}; expected [N, C, H, W] with fixed C, H, W",
+            hint="export with a fixed input size (--input-shape)",
+        )
+    size = (int(values[1]), int(values[2]), int(values[3]))  # type: ignore[arg-type]
+    return graph_input.name, size, values[0]
+
+
+def _preprocessing(props: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        provenance = json.loads(props.get("edgeattn.provenance", "null"))
+    except json.JSONDecodeError:
+        return None
+    pre = provenance.get("preprocessing") if isinstance(provenance, dict) else None
+    return pre if isinstance(pre, dict) else None
+
+
+def _finish(
+    model: Any,
+    path: Path,
+    props: dict[str, str],
+    precision: str,
+    target: str | None,
+    policy: PrecisionPolicy,
+    settings: dict[str, Any],
+    calibration: dict[str, Any] | None,
+    source_sha: str,
+) -> None:
+    import onnx
+
+    from ... import __version__
+
+    record = {
+        "precision": precision,
+        "target": target,
+        "policy": policy.to_dict(),
+        "settings": {k: v for k, v in settings.items() if k != "gate_paths"},
+        "calibration": calibration,
+        "source_sha256": source_sha,
+        "edgeattn_version": __version__,
+    }
+    entries = {k: v for k, v in props.items() if k.startswith("edgeattn.")}
+    entries["edgeattn.precision"] = precision
+    entries["edgeattn.quantization"] = json.dumps(record, default=str)
+    set_metadata(model, entries)
+    onnx.save(model, os.fspath(path))
+
+
+def _check_runs(path: Path) -> None:
+    """Load the result in ONNX Runtime: a graph that ORT cannot load is never written."""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # the core install has no ORT: the checker is what we can do
+        import onnx
+
+        onnx.checker.check_model(os.fspath(path))
+        return
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise QuantizationError(
+            f"the converted model does not load in ONNX Runtime: {exc}".splitlines()[0],
+            hint="report this with the model; --exclude-nodes / --exclude-op-types can keep the failing node in FP32",
+        ) from exc
+
+
+def _write_sidecar(src: Path, dest: Path, result: QuantizeResult) -> None:
+    sidecar: dict[str, Any] = {}
+    source_sidecar = src.with_name(src.name + ".json")
+    if source_sidecar.is_file():
+        try:
+            loaded = json.loads(source_sidecar.read_text(encoding="utf-8"))
+            sidecar = loaded if isinstance(loaded, dict) else {}
+        except (OSError, json.JSONDecodeError):
+            sidecar = {}
+    else:
+        model_props = metadata(load_onnx(dest))
+        for key, value in model_props.items():
+            if key.startswith("edgeattn.") and key not in ("edgeattn.precision", "edgeattn.quantization"):
+                try:
+                    sidecar[key.removeprefix("edgeattn.")] = json.loads(value)
+                except json.JSONDecodeError:
+                    sidecar[key.removeprefix("edgeattn.")] = value
+    sidecar["precision"] = result.precision
+    sidecar["quantization"] = json_metadata(load_onnx(dest), "edgeattn.quantization")
+    sidecar["quantization"]["counts"] = result.counts()
+    write_json_atomic(dest.with_name(dest.name + ".json"), sidecar)

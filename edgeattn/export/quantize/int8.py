@@ -1,0 +1,196 @@
+"""Static INT8 post-training quantization to an explicit Q/DQ graph (ONNX Runtime's quantizer).
+
+Weights: symmetric per-channel S8 (zero-point 0), on the output-channel axis. Activations:
+per-tensor, and the type depends on the consumer:
+
+* ``target="ort-cpu"``: U8 activations (asymmetric). On x86 ORT's integer kernels take
+  u8 x s8 (VNNI ``vpdpbusd``); S8 activations gave no speed-up over FP32 in our measurement
+  (environment.md) and onnxruntime#17389.
+* ``target="tensorrt"``: S8 symmetric activations (TensorRT accepts only zero-point 0), float
+  biases (TensorRT has no INT32 DequantizeLinear), and Q/DQ only on the ops TensorRT's placement
+  guide quantizes (Conv/Gemm/MatMul inputs, residual Add, pools).
+
+ORT's quantizer does not look into ONNX local functions, so a folded ``edgeattn::`` node is left
+alone with its body in FP32, Q/DQ placed around it. That *is* the attention-aware default and it
+keeps the graph folded. ``quantize_attention=True`` inlines the blocks first (node names
+``<block>/<op>``), so the gate path is quantized like everything else; the output is then
+unfolded, but the ``edgeattn.blocks`` tensor names stay valid. In plain (unfolded) graphs the
+policy's gate paths are passed to ORT as ``nodes_to_exclude``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from ...errors import QuantizationError
+from ._graph import attention_calls, ensure_node_names, inline_attention_functions
+from .calibration import ArrayDataReader, CalibrationData, calibration_method
+from .policy import PrecisionPolicy, find_gate_paths, high_precision_nodes
+from .report import NodePrecision, int8_node_report
+
+TARGETS = ("ort-cpu", "tensorrt")
+# TensorRT Q/DQ placement: quantize the inputs of the compute ops and the residual Add.
+_TENSORRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "MaxPool", "AveragePool", "GlobalAveragePool")
+
+
+def quantization_settings(target: str, quantize_attention: bool, percentile: float) -> dict[str, Any]:
+    """The ORT ``quantize_static`` arguments for ``target`` (JSON-able: types by name)."""
+    if target not in TARGETS:
+        from ...errors import InputError
+
+        raise InputError(f"--target: received {target!r}, expected one of {list(TARGETS)}")
+    extra: dict[str, Any] = {"WeightSymmetric": True, "CalibPercentile": percentile}
+    settings: dict[str, Any] = {"per_channel": True, "reduce_range": False, "weight_type": "QInt8"}
+    if target == "ort-cpu":
+        settings["activation_type"] = "QUInt8"
+        extra["ActivationSymmetric"] = False
+        settings["op_types_to_quantize"] = None  # ORT's registry: every op it has a QDQ rule for
+    else:
+        settings["activation_type"] = "QInt8"
+        extra["ActivationSymmetric"] = True
+        extra["QuantizeBias"] = False
+        ops = list(_TENSORRT_OP_TYPES)
+        if quantize_attention:
+            ops.append("Mul")
+        settings["op_types_to_quantize"] = ops
+    settings["extra_options"] = extra
+    return settings
+
+
+def prepare_for_int8(model: onnx.ModelProto, policy: PrecisionPolicy, workdir: Path) -> onnx.ModelProto:
+    """Inline the blocks when they are to be quantized, then ORT's pre-processing where it is safe.
+
+    ``quant_pre_process`` runs symbolic shape inference (which does not know the ``edgeattn``
+    domain) and ORT's graph optimizer (which inlines local functions and renames nodes), so a
+    graph that still holds folded blocks only gets ONNX shape inference.
+    """
+    if policy.quantize_attention and attention_calls(model):
+        model = inline_attention_functions(model)
+    ensure_node_names(model.graph)
+    folded = bool(attention_calls(model))
+    source = workdir / "prepared_in.onnx"
+    target = workdir / "prepared.onnx"
+    onnx.save(model, source)
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(
+            os.fspath(source),
+            os.fspath(target),
+            skip_optimization=folded,
+            skip_symbolic_shape=folded,
+        )
+        prepared = onnx.load(os.fspath(target))
+    except Exception as exc:  # pre-processing is an optimisation: fall back to plain shape inference
+        logging.getLogger(__name__).info("quant_pre_process failed (%s); using ONNX shape inference only", exc)
+        prepared = onnx.shape_inference.infer_shapes(model)
+    ensure_node_names(prepared.graph)
+    return prepared
+
+
+def quantize_int8(
+    model: onnx.ModelProto,
+    output: Path,
+    calibration: CalibrationData,
+    policy: PrecisionPolicy,
+    *,
+    target: str = "ort-cpu",
+    method: str = "minmax",
+    percentile: float = 99.999,
+    batch_size: int = 8,
+    cache_file: Path | None = None,
+    progress: bool = True,
+    reader_hook: Callable[[ArrayDataReader], None] | None = None,
+) -> tuple[list[NodePrecision], dict[str, Any], bool]:
+    """Quantize ``model`` into ``output``; returns (node report, settings, calibration cache hit)."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    settings = quantization_settings(target, policy.quantize_attention, percentile)
+    block_names = [n.name for n in attention_calls(model)]
+    with tempfile.TemporaryDirectory(prefix="edgeattn-int8-") as tmp:
+        workdir = Path(tmp)
+        prepared = prepare_for_int8(model, policy, workdir)
+        paths = find_gate_paths(prepared)
+        reasons = high_precision_nodes(prepared, policy, paths)
+        prepared_path = workdir / "model.onnx"
+        onnx.save(prepared, prepared_path)
+        input_name = prepared.graph.input[0].name
+        reader = ArrayDataReader(input_name, calibration.arrays, batch_size, progress=progress)
+        if reader_hook is not None:
+            reader_hook(reader)
+        cache_hit = cache_file is not None and cache_file.is_file()
+        # quantize_static logs a pre-processing nag and per-tensor notes at WARNING/INFO.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_static(
+                os.fspath(prepared_path),
+                os.fspath(output),
+                None if cache_hit else reader,
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=settings["op_types_to_quantize"],
+                per_channel=settings["per_channel"],
+                reduce_range=settings["reduce_range"],
+                activation_type=getattr(QuantType, settings["activation_type"]),
+                weight_type=getattr(QuantType, settings["weight_type"]),
+                nodes_to_exclude=sorted(reasons),
+                calibrate_method=calibration_method(method),
+                extra_options=dict(settings["extra_options"]),
+                calibration_cache_path=os.fspath(cache_file) if cache_file is not None else None,
+            )
+        except Exception as exc:
+            raise QuantizationError(
+                f"INT8 quantization failed: {type(exc).__name__}: {exc}",
+                hint="re-run with EDGEATTN_DEBUG=1 for the traceback; --exclude-nodes can keep a failing node in FP32",
+            ) from exc
+        finally:
+            root.setLevel(level)
+            reader._stop()
+        quantized = onnx.load(os.fspath(output))
+        if _float_graph_outputs(quantized):
+            onnx.save(quantized, os.fspath(output))
+    nodes = int8_node_report(quantized, reasons, block_names)
+    settings["folded_blocks_kept"] = bool(attention_calls(quantized))
+    settings["gate_paths"] = [
+        {"kind": p.kind, "scale_node": p.scale_node, "folded": p.folded, "nodes": len(p.nodes)} for p in paths
+    ]
+    return nodes, settings, cache_hit
+
+
+def _float_graph_outputs(model: onnx.ModelProto) -> int:
+    """Drop the Q/DQ pair ORT puts on a graph output (logits rounded to 256 levels help no one).
+
+    TensorRT's placement guide also leaves the outputs of the last compute op unquantized.
+    Returns how many outputs were changed.
+    """
+    graph = model.graph
+    made_by = {o: n for n in graph.node for o in n.output}
+    users: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            users[name] = users.get(name, 0) + 1
+    changed = 0
+    for out in graph.output:
+        dq = made_by.get(out.name)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            continue
+        q = made_by.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear" or users.get(q.output[0], 0) != 1:
+            continue
+        source = q.input[0]
+        producer = made_by.get(source)
+        if producer is None or users.get(source, 0) != 1 or source in {o.name for o in graph.output}:
+            continue
+        producer.output[list(producer.output).index(source)] = out.name
+        graph.node.remove(q)
+        graph.node.remove(dq)
+        changed += 1
+    return changed

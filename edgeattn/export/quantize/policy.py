@@ -1,0 +1,202 @@
+"""Attention-aware precision policy: which nodes stay out of low precision, and why.
+
+SE (Hu et al. 2018, Eq. 2-4) and CBAM (Woo et al. 2018, Eq. 1-3) blocks end in a gated product
+``x * sigma(f(pool(x)))``. INT8 on that pattern is what destroys accuracy in other tools
+(TensorRT#1114, #1401; Ultralytics keeps Sigmoid out of INT8), so by default the whole gate path,
+from the pooling reductions through the excitation MLP / spatial conv and the gate to the scaling
+multiply, stays in FP32. ``quantize_attention=True`` lifts that.
+
+Gate paths are found two ways:
+
+* folded graphs: every ``edgeattn::`` node (ONNX local function) *is* a gate path;
+* plain graphs (``--fold none``, a third-party export): a ``Mul(x, g)`` where ``g`` comes from
+  ``Sigmoid``/``HardSigmoid`` whose ancestors, walked back through MLP-like ops, all end in
+  reductions (``ReduceMean``/``ReduceMax``/``GlobalAveragePool``/``GlobalMaxPool``) of that same
+  ``x``. SiLU/Swish (``x * sigmoid(x)``, no reduction) does not match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import onnx
+from onnx import NodeProto
+
+from ...errors import InputError
+from ._graph import attention_calls, constant_outputs, initializer_names, producers
+
+GATE_OPS = frozenset({"Sigmoid", "HardSigmoid"})
+REDUCTION_OPS = frozenset({"ReduceMean", "ReduceMax", "GlobalAveragePool", "GlobalMaxPool"})
+# Ops allowed between the reductions and the gate (excitation MLP, spatial conv, layout glue).
+_PATH_OPS = frozenset(
+    {
+        "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "LeakyRelu", "PRelu", "HardSwish", "Silu",
+        "BatchNormalization", "Concat", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
+        "Identity", "Cast",
+    }
+)
+_MAX_PATH_NODES = 32
+
+
+@dataclass(frozen=True)
+class GatePath:
+    """One attention gate found in a graph: its kind, its nodes (by name) and the scaling Mul."""
+
+    kind: str
+    nodes: tuple[str, ...]
+    scale_node: str
+    folded: bool = False
+
+
+@dataclass
+class PrecisionPolicy:
+    """What stays in high precision. Node names are regular expressions (``re.search``)."""
+
+    quantize_attention: bool = False
+    exclude_nodes: Sequence[str] = field(default_factory=tuple)
+    exclude_op_types: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        self.exclude_nodes = tuple(self.exclude_nodes)
+        self.exclude_op_types = tuple(self.exclude_op_types)
+        for pattern in self.exclude_nodes:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise InputError(
+                    f"--exclude-nodes: received {pattern!r}, expected a regular expression ({exc})"
+                ) from None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "quantize_attention": self.quantize_attention,
+            "exclude_nodes": list(self.exclude_nodes),
+            "exclude_op_types": list(self.exclude_op_types),
+        }
+
+    def user_reason(self, node: NodeProto) -> str | None:
+        """Why the user's lists keep ``node`` in high precision, or ``None``."""
+        if node.op_type in self.exclude_op_types:
+            return f"excluded op type {node.op_type} (--exclude-op-types)"
+        for pattern in self.exclude_nodes:
+            if re.search(pattern, node.name):
+                return f"excluded by name /{pattern}/ (--exclude-nodes)"
+        return None
+
+
+def _guess_kind(reductions: list[NodeProto], graph_constants: dict[str, list[int]]) -> str:
+    ops = {r.op_type for r in reductions}
+    spatial = False
+    for node in reductions:
+        axes = [a.ints for a in node.attribute if a.name == "axes"]
+        values = list(axes[0]) if axes else graph_constants.get(node.input[1], []) if len(node.input) > 1 else []
+        if values and all(v in (1, -3) for v in values):
+            spatial = True
+    if spatial:
+        return "SpatialAttention"
+    has_max = bool(ops & {"ReduceMax", "GlobalMaxPool"})
+    has_mean = bool(ops & {"ReduceMean", "GlobalAveragePool"})
+    return "ChannelAttention" if has_max and has_mean else "SqueezeExcite"
+
+
+def _int_constants(graph: onnx.GraphProto) -> dict[str, list[int]]:
+    from onnx import numpy_helper
+
+    table: dict[str, list[int]] = {}
+    for tensor in graph.initializer:
+        if tensor.data_type == onnx.TensorProto.INT64 and len(tensor.dims) <= 1:
+            table[tensor.name] = [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t.data_type == onnx.TensorProto.INT64:
+                    table[node.output[0]] = [int(v) for v in numpy_helper.to_array(attr.t).reshape(-1)]
+    return table
+
+
+def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
+    """Gate paths of the main graph: folded ``edgeattn::`` calls plus plain-graph SE/CBAM gates."""
+    graph = model.graph
+    paths = [GatePath(n.op_type, (n.name,), n.name, folded=True) for n in attention_calls(model)]
+    made_by = producers(graph)
+    leaves = initializer_names(graph) | constant_outputs(graph)
+    graph_inputs = {i.name for i in graph.input}
+    constants = _int_constants(graph)
+    for mul in graph.node:
+        if mul.op_type != "Mul" or len(mul.input) != 2:
+            continue
+        for gate_slot in (0, 1):
+            gate = made_by.get(mul.input[gate_slot])
+            if gate is None or gate.op_type not in GATE_OPS:
+                continue
+            feature = mul.input[1 - gate_slot]
+            found = _walk_gate(gate, made_by, leaves, graph_inputs)
+            if found is None:
+                continue
+            nodes, reductions = found
+            if not reductions or any(r.input[0] != feature for r in reductions):
+                continue
+            ordered = [n.name for n in graph.node if n.name in {m.name for m in nodes}]
+            paths.append(GatePath(_guess_kind(reductions, constants), (*ordered, mul.name), mul.name))
+            break
+    return paths
+
+
+def _walk_gate(
+    gate: NodeProto, made_by: dict[str, NodeProto], leaves: set[str], graph_inputs: set[str]
+) -> tuple[list[NodeProto], list[NodeProto]] | None:
+    """Nodes from the gate back to the reductions, or ``None`` when the walk leaves the pattern."""
+    nodes: dict[str, NodeProto] = {gate.name: gate}
+    reductions: list[NodeProto] = []
+    stack = [gate]
+    while stack:
+        node = stack.pop()
+        if node.op_type in REDUCTION_OPS:
+            reductions.append(node)
+            continue  # the reduction's input is the feature map itself: stop here
+        for name in node.input:
+            if not name or name in leaves:
+                continue
+            if name in graph_inputs:
+                return None
+            parent = made_by.get(name)
+            if parent is None:
+                return None
+            if parent.name in nodes:
+                continue
+            if parent.op_type not in _PATH_OPS and parent.op_type not in REDUCTION_OPS:
+                return None
+            nodes[parent.name] = parent
+            if len(nodes) > _MAX_PATH_NODES:
+                return None
+            stack.append(parent)
+    return list(nodes.values()), reductions
+
+
+def gate_nodes(paths: Sequence[GatePath]) -> dict[str, GatePath]:
+    """Node name -> the gate path it belongs to."""
+    return {name: path for path in paths for name in path.nodes}
+
+
+def high_precision_nodes(
+    model: onnx.ModelProto, policy: PrecisionPolicy, paths: Sequence[GatePath] | None = None
+) -> dict[str, str]:
+    """Node name -> reason, for every main-graph node the policy keeps out of low precision."""
+    paths = find_gate_paths(model) if paths is None else paths
+    in_gate = gate_nodes(paths)
+    reasons: dict[str, str] = {}
+    for node in model.graph.node:
+        user = policy.user_reason(node)
+        if user is not None:
+            reasons[node.name] = user
+        elif node.name in in_gate and not policy.quantize_attention:
+            path = in_gate[node.name]
+            reasons[node.name] = (
+                f"folded edgeattn::{path.kind} block kept in FP32 (attention-aware policy)"
+                if path.folded
+                else f"{path.kind} gate path kept in FP32 (attention-aware policy)"
+            )
+    return reasons
+
