@@ -55,3 +55,8 @@ class EngineCompatibilityError(EdgeattnError):
 
 class ParityError(EdgeattnError):
     """Parity validation could not be carried out (not: it ran and failed its tolerances)."""
+
+
+class EdgeattnWarning(UserWarning):
+    """Something the user asked for that works but deserves attention (non-strict load, unsafe
+    unpickling, non-finite weights allowed). The CLI prints these as ``Warning: ...`` lines."""

@@ -1,0 +1,360 @@
+"""Resolve a model source to an ``nn.Module`` and load a checkpoint into it.
+
+A source is one of (tried in this order):
+- an ``nn.Module`` (used as is);
+- ``timm:NAME`` / ``torchvision:NAME`` (architecture only, no download: weights come from the
+  checkpoint);
+- ``path/to/file.py:factory`` or ``package.module:factory``: a callable returning an ``nn.Module``,
+  called with ``num_classes=`` when given;
+- a file: a TorchScript archive (``torch.jit.load``) or, with ``unsafe_pickle``, a whole pickled
+  model; a file of plain weights is refused with a hint to name the architecture;
+- a registry name (``se_resnet50``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from ..errors import CheckpointError, InputError, ModelSourceError
+from ._registry import create_model, is_registered
+from .config import InputConfig, input_config, set_input_config
+
+# A model source string attaches to the module for provenance (export writes it into metadata).
+SOURCE_ATTR = "edgeattn_source"
+
+
+def describe_source(model: nn.Module) -> str | None:
+    """The source string a model was loaded from (None for a module built by the caller)."""
+    value = getattr(model, SOURCE_ATTR, None)
+    return value if isinstance(value, str) else None
+
+
+def _tag(model: nn.Module, source: str) -> None:
+    try:
+        object.__setattr__(model, SOURCE_ATTR, source)
+    except (AttributeError, RuntimeError, TypeError):
+        pass
+
+
+def load_model(
+    source: str | os.PathLike[str] | nn.Module,
+    checkpoint: str | os.PathLike[str] | None = None,
+    *,
+    unsafe_pickle: bool = False,
+    strict: bool = True,
+    prefer_ema: bool = True,
+    num_classes: int | None = None,
+    allow_nonfinite: bool = False,
+    **model_kwargs: Any,
+) -> nn.Module:
+    """Build or load the model named by ``source`` (see module docstring), load ``checkpoint``.
+
+    ``num_classes=None`` keeps the architecture's default, except that a checkpoint whose
+    classifier has another class count rebuilds the model with that count (registry, timm,
+    torchvision and factories that accept ``num_classes``). Returns the model in eval mode.
+    """
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if isinstance(source, nn.Module):
+        model, rebuild = source, None
+    elif isinstance(source, (str, os.PathLike)):
+        spec = os.fspath(source).strip()
+        if not spec:
+            raise ModelSourceError("empty model source", hint="give a registry name, timm:NAME, file.py:factory, ...")
+        model, rebuild = _resolve(spec, num_classes, unsafe_pickle, model_kwargs)
+        _tag(model, spec)
+    else:
+        raise InputError(f"model source must be a string, a path or an nn.Module, got {type(source).__name__}")
+
+    if checkpoint is not None:
+        model = _load_weights(model, rebuild, checkpoint, num_classes, unsafe_pickle, strict, prefer_ema, allow_nonfinite)
+        if isinstance(source, (str, os.PathLike)):
+            _tag(model, os.fspath(source).strip())
+    return model.eval()
+
+
+def _load_weights(
+    model: nn.Module,
+    rebuild: Callable[[int], nn.Module] | None,
+    checkpoint: str | os.PathLike[str],
+    num_classes: int | None,
+    unsafe_pickle: bool,
+    strict: bool,
+    prefer_ema: bool,
+    allow_nonfinite: bool,
+) -> nn.Module:
+    from .checkpoint import classes_in_checkpoint, load_state_dict_into, read_state_dict
+
+    state_dict, container = read_state_dict(checkpoint, unsafe_pickle=unsafe_pickle, prefer_ema=prefer_ema)
+    if num_classes is None and rebuild is not None:
+        classes = classes_in_checkpoint(model, state_dict)
+        if classes is not None:
+            config = input_config(model)
+            model = rebuild(classes)
+            if config.source != "default":
+                set_input_config(model, config)
+    report = load_state_dict_into(
+        model, state_dict, strict=strict, allow_nonfinite=allow_nonfinite, container=container, path=os.fspath(checkpoint)
+    )
+    try:
+        object.__setattr__(model, "edgeattn_checkpoint_report", report)
+    except (AttributeError, RuntimeError, TypeError):
+        pass
+    return model
+
+
+def _resolve(
+    spec: str, num_classes: int | None, unsafe_pickle: bool, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Callable[[int], nn.Module] | None]:
+    if spec.startswith("timm:"):
+        return _from_timm(spec[5:], num_classes, kwargs)
+    if spec.startswith("torchvision:"):
+        return _from_torchvision(spec[12:], num_classes, kwargs)
+    if ":" in spec and not Path(spec).is_file():
+        target, _, factory = spec.rpartition(":")
+        if target.endswith(".py") or "/" in target or os.sep in target:
+            return _from_file_factory(target, factory, num_classes, kwargs)
+        if _is_dotted(target) and _is_identifier(factory):
+            return _from_module_factory(target, factory, num_classes, kwargs)
+    path = Path(spec)
+    if path.is_file():
+        if kwargs:
+            raise InputError(f"model options {sorted(kwargs)} cannot be applied to a saved model file {spec}")
+        return _from_file(path, num_classes, unsafe_pickle), None
+    if is_registered(spec):
+        def build(classes: int) -> nn.Module:
+            return create_model(spec, num_classes=classes, **kwargs)
+
+        return build(num_classes or 1000), build
+    if spec.endswith((".pt", ".pth", ".ts", ".pt2", ".safetensors", ".bin")) or "/" in spec:
+        raise ModelSourceError(f"model file not found: {spec}", hint="check the path")
+    from ._registry import model_entry
+
+    model_entry(spec)  # raises the "unknown model, did you mean" error
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_identifier(text: str) -> bool:
+    return text.isidentifier()
+
+
+def _is_dotted(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
+
+
+def _with_classes(kwargs: dict[str, Any], num_classes: int | None) -> dict[str, Any]:
+    return {**kwargs, "num_classes": num_classes} if num_classes is not None else dict(kwargs)
+
+
+# ------------------------------------------------------------------------------- timm/torchvision
+def _from_timm(name: str, num_classes: int | None, kwargs: dict[str, Any]) -> tuple[nn.Module, Callable[[int], nn.Module]]:
+    try:
+        import timm
+    except ImportError as exc:
+        raise ModelSourceError(
+            f"timm:{name} needs the timm package, which is not importable ({exc})",
+            hint="pip install 'edgeattn[thirdparty]' (timm needs a matching torchvision)",
+        ) from None
+    if not name:
+        raise ModelSourceError("timm: needs a model name, e.g. timm:seresnet50")
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+        raise ModelSourceError(
+            f"timm has no model {name!r}",
+            hint=f"did you mean {', '.join(close)}?" if close else "see timm.list_models()",
+        )
+
+    def build(classes: int | None) -> nn.Module:
+        try:
+            # pretrained=False: nothing is downloaded; weights come from --checkpoint.
+            return timm.create_model(name, pretrained=False, **_with_classes(kwargs, classes))
+        except TypeError as exc:
+            raise ModelSourceError(f"timm:{name} does not accept these options: {exc}") from None
+
+    return build(num_classes), build
+
+
+def _from_torchvision(
+    name: str, num_classes: int | None, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Callable[[int], nn.Module]]:
+    try:
+        import torchvision
+        from torchvision import models as tvm
+    except ImportError as exc:
+        raise ModelSourceError(
+            f"torchvision:{name} needs the torchvision package, which is not importable ({exc})",
+            hint="pip install 'edgeattn[thirdparty]' with the torch version pinned in the README",
+        ) from None
+    available = tvm.list_models(module=tvm)
+    if name not in available:
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        raise ModelSourceError(
+            f"torchvision has no classification model {name!r}",
+            hint=f"did you mean {', '.join(close)}?" if close else "see torchvision.models.list_models()",
+        )
+    config = _torchvision_config(tvm, name)
+
+    def build(classes: int | None) -> nn.Module:
+        try:
+            model = tvm.get_model(name, weights=None, **_with_classes(kwargs, classes))
+        except (TypeError, ValueError) as exc:
+            raise ModelSourceError(f"torchvision:{name} does not accept these options: {exc}") from None
+        if config is not None:
+            set_input_config(model, config)
+        return model
+
+    del torchvision
+    return build(num_classes), build
+
+
+def _torchvision_config(tvm: Any, name: str) -> InputConfig | None:
+    """Preprocessing of the model's default weights (resize, crop, mean/std), without downloading."""
+    try:
+        weights = tvm.get_model_weights(name).DEFAULT
+        transform = weights.transforms()
+        crop = transform.crop_size[0]
+        resize = transform.resize_size[0]
+        interpolation = getattr(transform.interpolation, "value", str(transform.interpolation))
+        return InputConfig(
+            input_size=(3, int(crop), int(crop)),
+            mean=tuple(float(v) for v in transform.mean),
+            std=tuple(float(v) for v in transform.std),
+            interpolation=str(interpolation),
+            crop_pct=float(crop) / float(resize),
+            channel_order="RGB",
+            source="torchvision",
+        )
+    except Exception:  # noqa: BLE001 - models without registered weights use the default config
+        return None
+
+
+# ----------------------------------------------------------------------------------- factories
+def _call_factory(
+    fn: Any, where: str, num_classes: int | None, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Callable[[int], nn.Module]]:
+    if not callable(fn):
+        raise ModelSourceError(f"{where} is a {type(fn).__name__}, not a callable returning an nn.Module")
+
+    def build(classes: int | None) -> nn.Module:
+        try:
+            model = fn(**_with_classes(kwargs, classes))
+        except TypeError as exc:
+            if classes is not None and "num_classes" in str(exc):
+                raise ModelSourceError(
+                    f"{where} does not accept num_classes ({exc})",
+                    hint="add a num_classes parameter to the factory, or leave num_classes unset",
+                ) from None
+            raise ModelSourceError(f"calling {where} failed: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            raise ModelSourceError(f"calling {where} failed: {type(exc).__name__}: {exc}") from None
+        if not isinstance(model, nn.Module):
+            raise ModelSourceError(f"{where} returned a {type(model).__name__}, expected a torch.nn.Module")
+        return model
+
+    return build(num_classes), build
+
+
+def _from_file_factory(
+    file: str, factory: str, num_classes: int | None, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Callable[[int], nn.Module]]:
+    path = Path(file)
+    if not path.is_file():
+        raise ModelSourceError(f"model file not found: {file}", hint="the form is path/to/file.py:factory")
+    if not factory.isidentifier():
+        raise ModelSourceError(f"{factory!r} is not a Python name; the form is path/to/file.py:factory")
+    module_name = f"edgeattn_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelSourceError(f"cannot import {file} as Python source")
+    module = importlib.util.module_from_spec(spec)
+    # The file's own folder on sys.path lets it import its sibling modules, as `python file.py` would.
+    folder = str(path.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - user code
+        sys.modules.pop(module_name, None)
+        raise ModelSourceError(f"importing {file} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(folder)
+    if not hasattr(module, factory):
+        names = [n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n))]
+        raise ModelSourceError(
+            f"{file} has no {factory!r}", hint=f"callables in it: {', '.join(names[:8]) or 'none'}"
+        )
+    return _call_factory(getattr(module, factory), f"{file}:{factory}", num_classes, kwargs)
+
+
+def _from_module_factory(
+    module_name: str, factory: str, num_classes: int | None, kwargs: dict[str, Any]
+) -> tuple[nn.Module, Callable[[int], nn.Module]]:
+    # Like `python -m`, the working directory is importable (a console script does not add it).
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ModelSourceError(
+            f"cannot import module {module_name!r} ({exc})",
+            hint="the form is package.module:factory, importable from the current directory or the environment",
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - user code
+        raise ModelSourceError(f"importing {module_name} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+    if not hasattr(module, factory):
+        raise ModelSourceError(f"module {module_name} has no {factory!r}")
+    return _call_factory(getattr(module, factory), f"{module_name}:{factory}", num_classes, kwargs)
+
+
+# --------------------------------------------------------------------------------- saved models
+def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.Module:
+    import torch
+
+    from .checkpoint import extract_state_dict, is_torchscript_archive, read_checkpoint
+
+    if num_classes is not None:
+        raise InputError(
+            f"num_classes cannot change a saved model ({path}); it applies to registry, timm, torchvision "
+            "and factory sources"
+        )
+    if is_torchscript_archive(path):
+        try:
+            return torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001
+            raise ModelSourceError(f"cannot load TorchScript archive {path}: {str(exc).splitlines()[0][:200]}") from None
+    try:
+        obj = read_checkpoint(path, unsafe_pickle=unsafe_pickle)
+    except CheckpointError as exc:
+        raise ModelSourceError(exc.message, hint=exc.hint) from None
+    if isinstance(obj, nn.Module):
+        return obj
+    for key in ("model", "model_ema", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), nn.Module):
+            return obj[key]
+    try:
+        extract_state_dict(obj, path=str(path))
+        weights_only = True
+    except CheckpointError:
+        weights_only = False
+    if weights_only:
+        raise ModelSourceError(
+            f"{path} holds weights only, not a model",
+            hint=f"name the architecture and pass the file as the checkpoint: edgeattn inspect se_resnet50 --checkpoint {path}",
+        )
+    raise ModelSourceError(f"{path} is neither a TorchScript archive nor a saved nn.Module")
