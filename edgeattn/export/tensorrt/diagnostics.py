@@ -1,0 +1,84 @@
+"""TensorRT logger capture and parser-error formatting.
+
+The builder reports failures only through its logger (``build_serialized_network`` returns
+``None``) and the ONNX parser through ``ParserError`` objects, so both are turned into one-line
+messages that name the node, the operator and TensorRT's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import ModuleType
+from typing import Any
+
+_log = logging.getLogger("edgeattn.tensorrt")
+
+
+def make_logger(trt: ModuleType, *, verbose: bool = False) -> Any:
+    """An ``ILogger`` subclass instance that keeps every message and forwards it to ``logging``."""
+    severity = trt.ILogger.Severity
+
+    class CapturingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.messages: list[tuple[str, str]] = []
+            self._lock = threading.Lock()
+            self._min = severity.VERBOSE if verbose else severity.WARNING
+
+        def log(self, sev: Any, msg: str) -> None:  # noqa: D401 - TensorRT callback
+            name = getattr(sev, "name", str(sev))
+            with self._lock:
+                self.messages.append((name, str(msg)))
+            if int(sev) <= int(self._min):
+                level = logging.ERROR if int(sev) <= int(severity.ERROR) else (
+                    logging.WARNING if int(sev) == int(severity.WARNING) else logging.DEBUG
+                )
+                _log.log(level, "TensorRT: %s", msg)
+
+        def errors(self) -> list[str]:
+            with self._lock:
+                return [m for s, m in self.messages if s in ("ERROR", "INTERNAL_ERROR")]
+
+        def clear(self) -> None:
+            with self._lock:
+                self.messages.clear()
+
+    return CapturingLogger()
+
+
+def _call(obj: Any, name: str) -> Any:
+    fn = getattr(obj, name, None)
+    if fn is None:
+        return None
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def format_parser_error(error: Any) -> str:
+    """``node 12 'layer3.2.se' (SqueezeExcite): <reason>`` from a ``ParserError``.
+
+    ``node_name``/``node_operator`` exist from TensorRT 8.6/10 on; on 8.5 only the node index.
+    """
+    desc = str(_call(error, "desc") or error)
+    node = _call(error, "node")
+    name = _call(error, "node_name")
+    op = _call(error, "node_operator")
+    stack = _call(error, "local_function_stack")
+    where = []
+    if node is not None and node != -1:
+        where.append(f"node {node}")
+    if name:
+        where.append(repr(str(name)))
+    if op:
+        where.append(f"({op})")
+    text = " ".join(where)
+    if stack:
+        text += f" in local function {' > '.join(str(s) for s in stack)}"
+    return f"{text}: {desc}" if text else desc
+
+
+def parser_errors(parser: Any) -> list[str]:
+    return [format_parser_error(parser.get_error(i)) for i in range(int(parser.num_errors))]

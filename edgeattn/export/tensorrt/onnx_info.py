@@ -1,0 +1,101 @@
+"""What the TensorRT build needs to know about an ONNX file: inputs, precision, edgeattn metadata.
+
+Precision is read from the ``edgeattn.precision`` metadata written by ``edgeattn quantize`` when
+present, else from the graph: any QuantizeLinear/DequantizeLinear node means explicit INT8
+(TensorRT "explicit quantization"), float16 graph inputs or initializers mean an FP16 graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import InputError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+_ELEM_NAMES = {1: "float32", 10: "float16", 16: "bfloat16", 7: "int64", 6: "int32", 3: "int8", 2: "uint8", 9: "bool"}
+
+
+@dataclass(frozen=True)
+class OnnxInput:
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...]  # int = fixed, str = symbolic (batch), None = unknown
+
+
+@dataclass
+class OnnxInfo:
+    path: str
+    inputs: list[OnnxInput]
+    outputs: list[OnnxInput]
+    precision: str
+    precision_source: str  # "metadata" | "graph"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def json_meta(self, key: str) -> Any:
+        raw = self.metadata.get(key)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        value = self.json_meta("edgeattn.blocks")
+        return value if isinstance(value, list) else []
+
+
+def _value_info(vi: Any) -> OnnxInput:
+    tt = vi.type.tensor_type
+    dims: list[int | str | None] = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(str(d.dim_param))
+        else:
+            dims.append(None)
+    return OnnxInput(vi.name, _ELEM_NAMES.get(tt.elem_type, f"onnx_type_{tt.elem_type}"), tuple(dims))
+
+
+def detect_precision(model: Any) -> tuple[str, str]:
+    """Return (precision, source) for an ``onnx.ModelProto``."""
+    for prop in model.metadata_props:
+        if prop.key == "edgeattn.precision":
+            value = prop.value.strip().lower()
+            if value in PRECISIONS:
+                return value, "metadata"
+    graph = model.graph
+    op_types = {n.op_type for n in graph.node}
+    for fn in model.functions:
+        op_types.update(n.op_type for n in fn.node)
+    if op_types & {"QuantizeLinear", "DequantizeLinear"}:
+        return "int8", "graph"
+    if any(i.type.tensor_type.elem_type == 10 for i in graph.input) or any(
+        init.data_type == 10 for init in graph.initializer
+    ):
+        return "fp16", "graph"
+    return "fp32", "graph"
+
+
+def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
+    """Read inputs, outputs, precision and metadata without loading external weight files."""
+    import onnx
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"ONNX file not found: {path}", hint="export one first: edgeattn export MODEL -o model.onnx")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as exc:
+        raise InputError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    initializer_names = {init.name for init in model.graph.initializer}
+    inputs = [_value_info(vi) for vi in model.graph.input if vi.name not in initializer_names]
+    outputs = [_value_info(vi) for vi in model.graph.output]
+    precision, source = detect_precision(model)
+    metadata = {p.key: p.value for p in model.metadata_props}
+    return OnnxInfo(path, inputs, outputs, precision, source, metadata)

@@ -1,0 +1,136 @@
+"""Build options: validation and the ``edgeattn build`` command line that reproduces them."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import InputError
+from .profiles import Shape, format_shape
+
+HARDWARE_COMPATIBILITY = {
+    "none": "NONE",
+    "ampere_plus": "AMPERE_PLUS",
+    "same_compute_capability": "SAME_COMPUTE_CAPABILITY",
+}
+PRECISION_CHOICES = ("fp32", "fp16", "int8")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: int | str | None) -> int | None:
+    """``"2G"``/``"512MiB"``/``1073741824`` -> bytes."""
+    if value is None or isinstance(value, int):
+        if isinstance(value, int) and value <= 0:
+            raise InputError(f"workspace must be > 0 bytes, received {value}")
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise InputError(f"size {value!r} is not a number with an optional K/M/G/T suffix", hint="e.g. --workspace 2G")
+    number, unit = float(m.group(1)), m.group(2).lower()
+    size = int(number * (1 << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[unit]))
+    if size <= 0:
+        raise InputError(f"workspace must be > 0 bytes, received {value!r}")
+    return size
+
+
+@dataclass
+class BuildOptions:
+    """Everything ``build`` accepts besides the input and output paths."""
+
+    precision: str | None = None  # None: from the ONNX
+    classic_fp16: bool = False
+    classic_int8_calibration: Any = None  # path (.npy/.npz/image folder) or numpy array [N,C,H,W]
+    calibration_cache: str | None = None
+    calibration_batch_size: int = 8
+    calibration_limit: int | None = 512
+    min_batch: int | None = None
+    opt_batch: int | None = None
+    max_batch: int | None = None
+    min_shapes: dict[str, Shape] = field(default_factory=dict)
+    opt_shapes: dict[str, Shape] = field(default_factory=dict)
+    max_shapes: dict[str, Shape] = field(default_factory=dict)
+    workspace: int | str | None = None
+    builder_optimization_level: int | None = None
+    timing_cache: str | None = None
+    ignore_timing_cache_mismatch: bool = False
+    dla_core: int | None = None
+    gpu_fallback: bool = True
+    hardware_compatibility: str = "none"
+    version_compatible: bool = False
+    exclude_lean_runtime: bool = False
+    strongly_typed: bool = True
+    profiling_verbosity: str = "detailed"
+    verbose: bool = False
+
+    def validate(self) -> BuildOptions:
+        if self.precision is not None and self.precision not in PRECISION_CHOICES:
+            raise InputError(f"precision {self.precision!r} is not one of {', '.join(PRECISION_CHOICES)}")
+        hw = str(self.hardware_compatibility).lower().replace("-", "_")
+        if hw not in HARDWARE_COMPATIBILITY:
+            raise InputError(
+                f"hardware compatibility {self.hardware_compatibility!r} is not one of {', '.join(HARDWARE_COMPATIBILITY)}"
+            )
+        self.hardware_compatibility = hw
+        lvl = self.builder_optimization_level
+        if lvl is not None and not 0 <= int(lvl) <= 5:
+            raise InputError(f"builder optimization level must be 0..5, received {lvl}")
+        self.workspace = parse_size(self.workspace)
+        if self.dla_core is not None and self.dla_core < 0:
+            raise InputError(f"DLA core must be >= 0, received {self.dla_core}")
+        if self.calibration_batch_size < 1:
+            raise InputError(f"calibration batch size must be >= 1, received {self.calibration_batch_size}")
+        if self.exclude_lean_runtime and not self.version_compatible:
+            raise InputError("--exclude-lean-runtime only applies to version-compatible engines: add --version-compatible")
+        if self.profiling_verbosity not in ("detailed", "layer_names_only", "none"):
+            raise InputError(f"profiling verbosity {self.profiling_verbosity!r} is not detailed/layer_names_only/none")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        cal = self.classic_int8_calibration
+        d["classic_int8_calibration"] = None if cal is None else (str(cal) if isinstance(cal, (str, Path)) else "<array>")
+        for key in ("min_shapes", "opt_shapes", "max_shapes"):
+            d[key] = {k: list(v) for k, v in getattr(self, key).items()}
+        return d
+
+
+def rebuild_command(onnx_path: str, engine_path: str, options: BuildOptions) -> str:
+    """The ``edgeattn build`` command line that rebuilds this engine with the same options."""
+    args = ["edgeattn", "build", str(onnx_path), "-o", str(engine_path)]
+    o = options
+    if o.precision:
+        args += ["--precision", o.precision]
+    if o.classic_fp16:
+        args.append("--classic-fp16")
+    if isinstance(o.classic_int8_calibration, (str, Path)):
+        args += ["--classic-int8-calibration", str(o.classic_int8_calibration)]
+    if o.calibration_cache:
+        args += ["--calibration-cache", o.calibration_cache]
+    for flag, value in (("--min-batch", o.min_batch), ("--opt-batch", o.opt_batch), ("--max-batch", o.max_batch)):
+        if value is not None:
+            args += [flag, str(value)]
+    for flag, shapes in (("--min-shapes", o.min_shapes), ("--opt-shapes", o.opt_shapes), ("--max-shapes", o.max_shapes)):
+        if shapes:
+            args += [flag, ",".join(f"{k}:{format_shape(v)}" for k, v in shapes.items())]
+    if o.workspace:
+        args += ["--workspace", str(o.workspace)]
+    if o.builder_optimization_level is not None:
+        args += ["--opt-level", str(o.builder_optimization_level)]
+    if o.timing_cache:
+        args += ["--timing-cache", o.timing_cache]
+    if o.dla_core is not None:
+        args += ["--dla-core", str(o.dla_core)]
+        if not o.gpu_fallback:
+            args.append("--no-gpu-fallback")
+    if o.hardware_compatibility != "none":
+        args += ["--hardware-compatibility", o.hardware_compatibility]
+    if o.version_compatible:
+        args.append("--version-compatible")
+    if o.exclude_lean_runtime:
+        args.append("--exclude-lean-runtime")
+    if not o.strongly_typed:
+        args.append("--no-strongly-typed")
+    return shlex.join(args)

@@ -1,0 +1,468 @@
+"""TensorRT backend: run a serialized engine behind the common :class:`Runner` interface.
+
+Memory and streams come from cuda-python (``cudaMalloc``/``cudaMallocHost``/``cudaMemcpyAsync``,
+no compiler, no pycuda); the call sequence is NVIDIA's ``common_runtime.py`` (tensorrt-facts.md
+§3): ``set_input_shape`` -> ``set_tensor_address`` -> H2D copies -> ``execute_async_v3`` -> D2H
+copies -> ``cudaStreamSynchronize`` -> read outputs. Copies and compute are bracketed by CUDA
+events so ``last_timing`` separates H2D, GPU compute and D2H (trtexec's "GPU Compute Time").
+
+* Dynamic shapes: any input shape inside optimization profile 0; outside it, an error naming
+  the range. Buffers are sized for the profile maximum once.
+* Thread safety: a pool of ``contexts`` execution contexts, each with its own stream, buffers
+  and events; ``run`` borrows one, so up to ``contexts`` callers run concurrently.
+* CUDA graphs (``cuda_graph=True``): after one plain run at a shape, the ``execute_async_v3``
+  launch is captured and replayed; if capture fails (``execute_async_v3`` returns False while
+  capturing, or any capture call errors) the runner falls back to plain launches.
+* Per-layer times (``profile_layers=True``): an ``IProfiler`` subclass accumulates
+  ``report_layer_time``; :meth:`TensorRTRunner.block_times` groups them by attention block
+  (module path) when layer names kept the ONNX node names. CUDA graphs are off while profiling.
+
+Loading checks the engine's sidecar against this machine *before* deserializing
+(:mod:`edgeattn.export.tensorrt.sidecar`).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgeattnError, EngineCompatibilityError, InputError
+from . import _cuda
+from .base import Runner, RunnerInfo, TensorSpec
+
+
+@dataclass
+class _Slot:
+    """One execution context with its own stream, events and buffers."""
+
+    context: Any
+    stream: Any
+    stream_handle: int
+    events: list[Any]
+    device: dict[str, _cuda.DeviceBuffer]
+    host: dict[str, _cuda.PinnedBuffer]
+    profiler: Any = None
+    shapes: dict[str, tuple[int, ...]] | None = None
+    warm: bool = False
+    graph_exec: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def group_layer_times(layer_ms: Mapping[str, float], blocks: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Sum per-layer times by attention block; unmatched layers go to ``"(other)"``.
+
+    A TensorRT layer name carries the ONNX node names it was built from (fused layers join them
+    with ``" + "``); a block matches when its module path appears as a whole name in it, written
+    ``layer3.2.se``, ``/layer3/layer3.2/se`` (legacy exporter scopes) or ``layer3_2_se``. The
+    most specific (longest) block wins, so ``layer3.2.se.channel`` beats ``layer3.2.se``.
+    """
+    patterns: list[tuple[str, re.Pattern[str]]] = []
+    for block in blocks:
+        name = str(block.get("name") or "")
+        if not name:
+            continue
+        parts = name.split(".")
+        scoped = "/" + "/".join(".".join(parts[: i + 1]) if parts[i].isdigit() else parts[i] for i in range(len(parts)))
+        forms = {re.escape(name), re.escape(name.replace(".", "_")), re.escape(scoped)}
+        patterns.append((name, re.compile(r"(?<![\w.])(?:" + "|".join(sorted(forms)) + r")(?![\w])")))
+    patterns.sort(key=lambda item: len(item[0]), reverse=True)
+    totals: dict[str, float] = {}
+    for layer, ms in layer_ms.items():
+        owner = "(other)"
+        for name, pattern in patterns:
+            if any(pattern.search(part) for part in str(layer).split(" + ")):
+                owner = name
+                break
+        totals[owner] = totals.get(owner, 0.0) + float(ms)
+    return totals
+
+
+class TensorRTRunner(Runner):
+    """Run a TensorRT engine (``.engine``/``.plan``) on an NVIDIA GPU."""
+
+    backend = "tensorrt"
+
+    def __init__(
+        self,
+        engine_path: str | os.PathLike[str],
+        *,
+        device: int = 0,
+        contexts: int = 1,
+        cuda_graph: bool = False,
+        profile_layers: bool = False,
+        check_compatibility: bool = True,
+        dla_core: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__()
+        if contexts < 1:
+            raise InputError(f"contexts must be >= 1, received {contexts}")
+        self.engine_path = Path(os.fspath(engine_path))
+        self.device = int(device)
+        self.num_contexts = int(contexts)
+        self.cuda_graph = bool(cuda_graph) and not profile_layers
+        self.profile_layers = bool(profile_layers)
+        self.check_compatibility = bool(check_compatibility)
+        self.dla_core = dla_core
+        self.verbose = verbose
+        self.sidecar: dict[str, Any] | None = None
+        self.last_timing: dict[str, float] | None = None
+        self.graph_fallback_reason: str | None = None
+        self._inputs: list[TensorSpec] = []
+        self._outputs: list[TensorSpec] = []
+        self._profile: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
+        self._max_out: dict[str, tuple[int, ...]] = {}
+        self._pool: queue.Queue[_Slot] = queue.Queue()
+        self._slots: list[_Slot] = []
+        self._layer_lock = threading.Lock()
+        self._layer_sum: dict[str, float] = {}
+        self._layer_runs = 0
+        self._trt: ModuleType | None = None
+        self._cudart: ModuleType | None = None
+        self._engine: Any = None
+        self._runtime: Any = None
+        self._logger: Any = None
+        self._machine: Any = None
+        self._jetson_warning: str | None = None
+
+    # -- loading ------------------------------------------------------------------------------
+    def _load_impl(self) -> None:
+        from ..export.tensorrt import sidecar as sidecar_mod
+        from ..export.tensorrt._trt import detect_features, import_tensorrt
+        from ..export.tensorrt.diagnostics import make_logger
+        from . import jetson
+
+        if not self.engine_path.is_file():
+            raise InputError(
+                f"engine file not found: {self.engine_path}",
+                hint="build one: edgeattn build model.onnx -o model.engine",
+            )
+        trt = import_tensorrt()
+        cudart = _cuda.import_cudart()
+        _cuda.require_device(cudart, self.device)
+        self._trt, self._cudart = trt, cudart
+        features = detect_features(trt)
+        self.sidecar = sidecar_mod.read_sidecar(self.engine_path)
+        self._machine = sidecar_mod.probe_machine(trt, cudart, self.device)
+        if self.sidecar is None:
+            warnings.warn(
+                f"{self.engine_path} has no sidecar ({sidecar_mod.sidecar_path(self.engine_path).name}); "
+                "cannot check it was built for this TensorRT/GPU before loading",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        elif self.check_compatibility:
+            sidecar_mod.check_compatible(self.engine_path, self.sidecar, self._machine)
+        self._jetson_warning = jetson.warn_if_unlocked()
+
+        self._logger = make_logger(trt, verbose=self.verbose)
+        runtime = trt.Runtime(self._logger)
+        compat = (self.sidecar or {}).get("compatibility") or {}
+        if compat.get("version_compatible") and features.engine_host_code_allowed:
+            # Version-compatible plans embed a lean runtime that must be allowed to run.
+            runtime.engine_host_code_allowed = True
+        dla = self.dla_core
+        if dla is None:
+            dla = ((self.sidecar or {}).get("build_options") or {}).get("dla_core")
+        if dla is not None:
+            runtime.DLA_core = int(dla)
+        engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if engine is None:
+            errors = self._logger.errors()
+            reason = " | ".join(errors[-3:]) or "no reason logged"
+            command = (self.sidecar or {}).get("rebuild_command") or f"edgeattn build MODEL.onnx -o {self.engine_path}"
+            if re.search(r"version|incompatible|magic|serializ", reason, re.IGNORECASE):
+                raise EngineCompatibilityError(
+                    f"TensorRT {features.version} cannot load {self.engine_path}: {reason}",
+                    hint=f"rebuild it on this machine: {command}",
+                )
+            raise EdgeattnError(f"TensorRT could not deserialize {self.engine_path}: {reason}", hint=f"rebuild: {command}")
+        self._runtime, self._engine = runtime, engine
+        self._describe_io()
+        for _ in range(self.num_contexts):
+            slot = self._make_slot()
+            self._slots.append(slot)
+            self._pool.put(slot)
+
+    def _describe_io(self) -> None:
+        trt, engine = self._trt, self._engine
+        assert trt is not None
+        inputs, outputs = [], []
+        for i in range(int(engine.num_io_tensors)):
+            name = engine.get_tensor_name(i)
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            dims = tuple(int(d) for d in engine.get_tensor_shape(name))
+            shape = tuple(("batch" if axis == 0 else None) if d < 0 else d for axis, d in enumerate(dims))
+            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                lo, opt, hi = (tuple(int(d) for d in s) for s in engine.get_tensor_profile_shape(name, 0))
+                self._profile[name] = (lo, opt, hi)
+                inputs.append(TensorSpec(name, dtype, shape))
+            else:
+                outputs.append(TensorSpec(name, dtype, shape))
+        self._inputs, self._outputs = inputs, outputs
+
+    def _make_slot(self) -> _Slot:
+        cudart = self._cudart
+        assert cudart is not None
+        context = self._engine.create_execution_context()
+        if context is None:
+            raise EdgeattnError("TensorRT could not create an execution context (out of GPU memory?)")
+        # Size every buffer for the profile maximum so shapes can change without reallocating.
+        for name, (_, _, hi) in self._profile.items():
+            if not context.set_input_shape(name, hi):
+                raise EdgeattnError(f"TensorRT rejected the profile maximum {list(hi)} for input {name!r}")
+        device: dict[str, _cuda.DeviceBuffer] = {}
+        host: dict[str, _cuda.PinnedBuffer] = {}
+        for spec in self._inputs:
+            nbytes = int(np.prod(self._profile[spec.name][2])) * spec.dtype.itemsize
+            device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
+            host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
+        for spec in self._outputs:
+            out_shape = tuple(int(d) for d in context.get_tensor_shape(spec.name))
+            if any(d < 0 for d in out_shape):
+                raise EdgeattnError(f"output {spec.name!r} has a data-dependent shape {list(out_shape)}: not supported")
+            self._max_out[spec.name] = out_shape
+            nbytes = int(np.prod(out_shape)) * spec.dtype.itemsize
+            device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
+            host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
+        stream = _cuda.check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
+        events = [_cuda.check(cudart, cudart.cudaEventCreate(), "cudaEventCreate") for _ in range(4)]
+        slot = _Slot(context, stream, _cuda.native_handle(stream), events, device, host)
+        if self.profile_layers:
+            slot.profiler = self._make_profiler()
+            context.profiler = slot.profiler
+        return slot
+
+    def _make_profiler(self) -> Any:
+        trt = self._trt
+        assert trt is not None
+        runner = self
+
+        class LayerProfiler(trt.IProfiler):  # type: ignore[misc, name-defined]
+            def __init__(self) -> None:
+                trt.IProfiler.__init__(self)
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                with runner._layer_lock:
+                    runner._layer_sum[layer_name] = runner._layer_sum.get(layer_name, 0.0) + float(ms)
+
+        return LayerProfiler()
+
+    # -- metadata -----------------------------------------------------------------------------
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        if not self._loaded:
+            self.load()
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        if not self._loaded:
+            self.load()
+        return list(self._outputs)
+
+    def profile_shapes(self) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+        """(min, opt, max) per input, from the engine's optimization profile 0."""
+        if not self._loaded:
+            self.load()
+        return dict(self._profile)
+
+    def info(self) -> RunnerInfo:
+        machine = self._machine
+        details: dict[str, Any] = {
+            "engine": str(self.engine_path),
+            "tensorrt_version": getattr(self._trt, "__version__", None),
+            "contexts": self.num_contexts,
+            "cuda_graph": self.cuda_graph and self.graph_fallback_reason is None,
+            "cuda_graph_fallback": self.graph_fallback_reason,
+            "profile_layers": self.profile_layers,
+            "precision": ((self.sidecar or {}).get("precision") or {}).get("precision"),
+            "profiles": {k: [list(s) for s in v] for k, v in self._profile.items()},
+        }
+        device = f"cuda:{self.device}"
+        if machine is not None:
+            details.update(
+                gpu=machine.gpu_name,
+                compute_capability=machine.compute_capability,
+                cuda_runtime=machine.cuda_runtime,
+                cuda_driver=machine.cuda_driver,
+                jetson=machine.jetson,
+            )
+            if machine.gpu_name:
+                device = f"cuda:{self.device} ({machine.gpu_name})"
+        if self._jetson_warning:
+            details["warning"] = self._jetson_warning
+        return RunnerInfo(backend=self.backend, device=device, details=details)
+
+    # -- inference ----------------------------------------------------------------------------
+    def _check_profile(self, feed: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+        for name, arr in feed.items():
+            lo, _, hi = self._profile[name]
+            shape = tuple(int(d) for d in arr.shape)
+            if len(shape) != len(lo) or any(not (a <= s <= b) for s, a, b in zip(shape, lo, hi)):
+                fmt = "x".join
+                raise InputError(
+                    f"input {name!r}: shape {list(shape)} is outside the engine's optimization profile "
+                    f"(min {fmt(map(str, lo))}, max {fmt(map(str, hi))})",
+                    hint="rebuild the engine with a wider range, e.g. edgeattn build model.onnx -o model.engine "
+                    f"--max-batch {max(shape[0], hi[0]) if shape else 1}",
+                )
+            shapes[name] = shape
+        return shapes
+
+    def _run_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        shapes = self._check_profile(feed)
+        slot = self._pool.get()
+        try:
+            return self._run_on(slot, feed, shapes)
+        finally:
+            self._pool.put(slot)
+
+    def _run_on(self, slot: _Slot, feed: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+        cudart = self._cudart
+        assert cudart is not None
+        ctx = slot.context
+        check = _cuda.check
+        if slot.shapes != shapes:
+            for name, shape in shapes.items():
+                if not ctx.set_input_shape(name, shape):
+                    raise InputError(f"TensorRT rejected shape {list(shape)} for input {name!r}")
+            for name, buf in slot.device.items():
+                ctx.set_tensor_address(name, buf.ptr)
+            self._drop_graph(slot)
+            slot.shapes, slot.warm = dict(shapes), False
+        out_shapes = {s.name: tuple(int(d) for d in ctx.get_tensor_shape(s.name)) for s in self._outputs}
+        use_graph = self.cuda_graph and self.graph_fallback_reason is None
+        if use_graph and slot.warm and slot.graph_exec is None:
+            self._capture(slot)
+        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        ev = slot.events
+        for name, arr in feed.items():
+            np.copyto(slot.host[name].view(arr.dtype, arr.shape), arr)
+        check(cudart, cudart.cudaEventRecord(ev[0], slot.stream), "cudaEventRecord")
+        for name, arr in feed.items():
+            check(
+                cudart,
+                cudart.cudaMemcpyAsync(slot.device[name].ptr, slot.host[name].ptr, arr.nbytes, h2d, slot.stream),
+                "cudaMemcpyAsync(H2D)",
+            )
+        check(cudart, cudart.cudaEventRecord(ev[1], slot.stream), "cudaEventRecord")
+        if slot.graph_exec is not None:
+            check(cudart, cudart.cudaGraphLaunch(slot.graph_exec, slot.stream), "cudaGraphLaunch")
+        elif not ctx.execute_async_v3(slot.stream_handle):
+            errors = self._logger.errors() if self._logger is not None else []
+            raise EdgeattnError("TensorRT execute_async_v3 failed" + (f": {' | '.join(errors[-3:])}" if errors else ""))
+        check(cudart, cudart.cudaEventRecord(ev[2], slot.stream), "cudaEventRecord")
+        outputs: dict[str, np.ndarray] = {}
+        for spec in self._outputs:
+            shape = out_shapes[spec.name]
+            nbytes = int(np.prod(shape)) * spec.dtype.itemsize
+            check(
+                cudart,
+                cudart.cudaMemcpyAsync(slot.host[spec.name].ptr, slot.device[spec.name].ptr, nbytes, d2h, slot.stream),
+                "cudaMemcpyAsync(D2H)",
+            )
+        check(cudart, cudart.cudaEventRecord(ev[3], slot.stream), "cudaEventRecord")
+        # Outputs are valid only after the stream has drained.
+        check(cudart, cudart.cudaStreamSynchronize(slot.stream), "cudaStreamSynchronize")
+        for spec in self._outputs:
+            outputs[spec.name] = slot.host[spec.name].view(spec.dtype, out_shapes[spec.name]).copy()
+        slot.warm = True
+        timing = {
+            "h2d_ms": float(check(cudart, cudart.cudaEventElapsedTime(ev[0], ev[1]), "cudaEventElapsedTime")),
+            "compute_ms": float(check(cudart, cudart.cudaEventElapsedTime(ev[1], ev[2]), "cudaEventElapsedTime")),
+            "d2h_ms": float(check(cudart, cudart.cudaEventElapsedTime(ev[2], ev[3]), "cudaEventElapsedTime")),
+        }
+        timing["total_ms"] = timing["h2d_ms"] + timing["compute_ms"] + timing["d2h_ms"]
+        timing["cuda_graph"] = float(slot.graph_exec is not None)
+        self.last_timing = timing
+        if self.profile_layers:
+            with self._layer_lock:
+                self._layer_runs += 1
+        return outputs
+
+    def _capture(self, slot: _Slot) -> None:
+        """Capture one ``execute_async_v3`` into a CUDA graph; fall back on any failure."""
+        cudart = self._cudart
+        assert cudart is not None
+        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        try:
+            _cuda.check(cudart, cudart.cudaStreamBeginCapture(slot.stream, mode), "cudaStreamBeginCapture")
+        except _cuda.CudaError as exc:
+            self.graph_fallback_reason = str(exc)
+            return
+        ok = False
+        try:
+            ok = bool(slot.context.execute_async_v3(slot.stream_handle))
+        finally:
+            res = cudart.cudaStreamEndCapture(slot.stream)
+        err, graph = res[0], (res[1] if len(res) > 1 else None)
+        if not ok or not _cuda._ok(cudart, err) or graph is None:
+            self.graph_fallback_reason = (
+                "execute_async_v3 is not capturable for this engine" if not ok else f"cudaStreamEndCapture: {_cuda.error_name(cudart, err)}"
+            )
+            if graph is not None:
+                cudart.cudaGraphDestroy(graph)
+            return
+        res = cudart.cudaGraphInstantiate(graph, 0)
+        cudart.cudaGraphDestroy(graph)
+        if not _cuda._ok(cudart, res[0]):
+            self.graph_fallback_reason = f"cudaGraphInstantiate: {_cuda.error_name(cudart, res[0])}"
+            return
+        slot.graph_exec = res[1]
+
+    def _drop_graph(self, slot: _Slot) -> None:
+        if slot.graph_exec is not None and self._cudart is not None:
+            self._cudart.cudaGraphExecDestroy(slot.graph_exec)
+        slot.graph_exec = None
+
+    # -- profiling ----------------------------------------------------------------------------
+    def layer_times(self) -> dict[str, float]:
+        """Mean milliseconds per TensorRT layer per run (needs ``profile_layers=True``)."""
+        with self._layer_lock:
+            runs = max(self._layer_runs, 1)
+            return {name: total / runs for name, total in self._layer_sum.items()}
+
+    def block_times(self) -> dict[str, float]:
+        """Mean milliseconds per attention block (module path) per run, plus ``"(other)"``."""
+        return group_layer_times(self.layer_times(), (self.sidecar or {}).get("blocks") or [])
+
+    def reset_layer_times(self) -> None:
+        with self._layer_lock:
+            self._layer_sum.clear()
+            self._layer_runs = 0
+
+    def read_power(self) -> dict[str, float] | None:
+        """Jetson power rails (mW) from tegrastats; ``None`` elsewhere."""
+        from . import jetson
+
+        return jetson.read_power() if jetson.is_jetson() else None
+
+    # -- teardown -----------------------------------------------------------------------------
+    def _close_impl(self) -> None:
+        cudart = self._cudart
+        for slot in self._slots:
+            self._drop_graph(slot)
+            for buf in list(slot.device.values()) + list(slot.host.values()):
+                buf.free()
+            if cudart is not None:
+                for event in slot.events:
+                    cudart.cudaEventDestroy(event)
+                cudart.cudaStreamDestroy(slot.stream)
+            slot.context = None
+        self._slots.clear()
+        self._pool = queue.Queue()
+        self._engine = None
+        self._runtime = None
