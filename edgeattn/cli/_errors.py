@@ -53,3 +53,10 @@ def handle_errors(func: F) -> F:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def print_warning(message: str) -> None:
+    """``Warning: ...`` on stderr (for EdgeattnWarning and other user-facing cautions)."""
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold yellow]Warning:[/] {message}", markup=True)

@@ -1,11 +1,149 @@
-"""(in progress) the 'inspect_model' command."""
+"""Inspect a model: parameters, GFLOPs, input configuration and the SE/CBAM blocks found.
+
+MODEL is any model source: a registry name (se_resnet50), timm:NAME, torchvision:NAME,
+path/file.py:factory, package.module:factory or a TorchScript archive. With --checkpoint the
+weights are loaded first (safely: --unsafe-pickle only for files you trust), so a checkpoint
+that does not fit the model is reported here before any export.
+"""
 
 from __future__ import annotations
 
+import json
+import warnings
+from typing import Annotated, Any, Optional
+
 import typer
 
-from ..errors import EdgeattnError
+from ._options import CheckpointOpt, JsonOpt, ModelArg, NoEmaOpt, NonStrictOpt, UnsafePickleOpt
+
+NumClassesOpt = Annotated[
+    Optional[int],
+    typer.Option("--num-classes", help="Classifier size (default: the model's, or the checkpoint's).", min=1),
+]
+InputSizeOpt = Annotated[
+    Optional[str],
+    typer.Option("--input-size", help="C,H,W for the FLOP count (default: the model's input size).", show_default=False),
+]
+AllowNonfiniteOpt = Annotated[
+    bool, typer.Option("--allow-nonfinite", help="Load a checkpoint with NaN/Inf weights (warns instead of failing).")
+]
 
 
-def command() -> None:
-    raise EdgeattnError("this command is being written")
+def parse_input_size(text: str) -> tuple[int, int, int]:
+    """``"3,224,224"`` / ``"3x224x224"`` -> (3, 224, 224); InputError otherwise."""
+    from ..errors import InputError
+
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise InputError(f"--input-size must be C,H,W with positive integers (e.g. 3,224,224), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def inspect_report(
+    model_source: str,
+    checkpoint: Optional[str] = None,
+    *,
+    unsafe_pickle: bool = False,
+    strict: bool = True,
+    prefer_ema: bool = True,
+    num_classes: Optional[int] = None,
+    allow_nonfinite: bool = False,
+    input_size: Optional[tuple[int, int, int]] = None,
+) -> dict[str, Any]:
+    """Everything ``edgeattn inspect`` prints, as a JSON-ready dict."""
+    from ..models import find_attention_blocks, input_config, load_model, model_profile
+    from ..models.attention_scan import attention_type, count_by_kind
+
+    model = load_model(
+        model_source, checkpoint, unsafe_pickle=unsafe_pickle, strict=strict, prefer_ema=prefer_ema,
+        num_classes=num_classes, allow_nonfinite=allow_nonfinite,
+    )
+    config = input_config(model)
+    size = input_size or config.input_size
+    profile = model_profile(model, size)
+    blocks = find_attention_blocks(model)
+    report = getattr(model, "edgeattn_checkpoint_report", None)
+    return {
+        "model": model_source,
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "params": profile["params"],
+        "macs": profile["macs"],
+        "gflops": None if profile["gflops"] is None else round(profile["gflops"], 4),
+        "gflops_definition": profile["gflops_definition"],
+        "input_size": list(size),
+        "input_config": config.to_dict(),
+        "attention": attention_type(blocks),
+        "attention_counts": count_by_kind(blocks),
+        "attention_blocks": [b.to_dict() for b in blocks],
+        "checkpoint": None if report is None else report.to_dict(),
+    }
+
+
+def command(
+    model: ModelArg,
+    checkpoint: CheckpointOpt = None,
+    json_output: JsonOpt = False,
+    unsafe_pickle: UnsafePickleOpt = False,
+    non_strict: NonStrictOpt = False,
+    no_ema: NoEmaOpt = False,
+    num_classes: NumClassesOpt = None,
+    input_size: InputSizeOpt = None,
+    allow_nonfinite: AllowNonfiniteOpt = False,
+) -> None:
+    from ._errors import print_warning
+
+    size = parse_input_size(input_size) if input_size else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = inspect_report(
+            model, None if checkpoint is None else str(checkpoint), unsafe_pickle=unsafe_pickle,
+            strict=not non_strict, prefer_ema=not no_ema, num_classes=num_classes,
+            allow_nonfinite=allow_nonfinite, input_size=size,
+        )
+    from ..errors import EdgeattnWarning
+
+    for item in caught:
+        if issubclass(item.category, EdgeattnWarning):
+            print_warning(str(item.message))
+    if json_output:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    _print_human(data)
+
+
+def _print_human(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True, highlight=False)
+    cfg = data["input_config"]
+    gflops = "n/a (not traceable)" if data["gflops"] is None else f"{data['gflops']:.3f}"
+    console.print(f"[bold]{data['model']}[/]  ({data['class']})")
+    console.print(f"  parameters   {data['params']:,} ({data['params'] / 1e6:.2f}M)")
+    console.print(f"  GFLOPs       {gflops} at {'x'.join(map(str, data['input_size']))} (multiply-adds, as the papers)")
+    console.print(
+        f"  input        {'x'.join(map(str, cfg['input_size']))} {cfg['channel_order']}, mean {tuple(cfg['mean'])}, "
+        f"std {tuple(cfg['std'])}, {cfg['interpolation']}, crop_pct {cfg['crop_pct']} ({cfg['source']})"
+    )
+    ck = data["checkpoint"]
+    if ck is not None:
+        extra = f", converted from {ck['converter']} layout" if ck["converter"] else ""
+        fit = "exact fit" if not (ck["missing"] or ck["unexpected"] or ck["mismatched"]) else (
+            f"{len(ck['missing'])} missing, {len(ck['unexpected'])} unexpected, {len(ck['mismatched'])} mismatched"
+        )
+        console.print(f"  checkpoint   {ck['path']} {ck['container']}: {ck['loaded']} tensors loaded, {fit}{extra}")
+    counts = ", ".join(f"{n} {k}" for k, n in data["attention_counts"].items()) or "none"
+    console.print(f"  attention    {data['attention']} ({counts})")
+    if data["attention_blocks"]:
+        table = Table(show_edge=False, pad_edge=False)
+        table.add_column("module path")
+        table.add_column("kind")
+        table.add_column("class")
+        table.add_column("CBAM parent")
+        for block in data["attention_blocks"]:
+            table.add_row(block["path"], block["kind"], block["module_class"], block["cbam_parent"] or "")
+        console.print(table)

@@ -4,42 +4,42 @@
   ``register_model``: the registry (ResNet-18/34/50/101 plain, SE, CBAM; small edge nets).
 - ``load_model(source, checkpoint=None, ...)``: any model source (registry name, ``timm:NAME``,
   ``torchvision:NAME``, ``file.py:factory``, ``pkg.module:factory``, TorchScript archive).
+- ``load_checkpoint(model, path)``: safe checkpoint loading into a module.
 - ``input_config(model)``, ``model_profile(model, input_size)``.
+
+Everything is imported on first use so that ``edgeattn models`` can answer from its cache
+without importing torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from ._registry import create_model, list_models, model_entry, register_model
-from .config import InputConfig, input_config, set_input_config
+_API = {
+    "create_model": "._registry",
+    "list_models": "._registry",
+    "model_entry": "._registry",
+    "register_model": "._registry",
+    "InputConfig": ".config",
+    "input_config": ".config",
+    "set_input_config": ".config",
+    "load_model": ".sources",
+    "load_checkpoint": ".checkpoint",
+    "LoadReport": ".checkpoint",
+    "model_profile": ".profile",
+    "find_attention_blocks": ".attention_scan",
+}
 
-__all__ = [
-    "InputConfig",
-    "create_model",
-    "input_config",
-    "list_models",
-    "load_checkpoint",
-    "load_model",
-    "model_entry",
-    "model_profile",
-    "register_model",
-    "set_input_config",
-]
+__all__ = sorted(_API)
 
 
 def __getattr__(name: str) -> Any:
-    # Sources, checkpoints and profiling pull in optional packages: import on first use.
-    if name == "load_model":
-        from .sources import load_model
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgeattn.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
 
-        return load_model
-    if name == "load_checkpoint":
-        from .checkpoint import load_checkpoint
 
-        return load_checkpoint
-    if name == "model_profile":
-        from .profile import model_profile
-
-        return model_profile
-    raise AttributeError(f"module 'edgeattn.models' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return __all__

@@ -128,3 +128,4 @@ def profile_registry_model(
         "input_size": list(input_size),
         "gflops_definition": "multiply-adds of conv/linear layers / 1e9 (as the SENet/CBAM papers)",
     }
+
