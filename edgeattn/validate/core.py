@@ -1,0 +1,354 @@
+"""Parity validation: run artifacts and the PyTorch model on the same inputs and compare.
+
+The reference is the PyTorch model the artifact was exported from (``edgeattn.provenance``
+metadata: source model + checkpoint) unless ``model``/``checkpoint`` are given. Inputs are seeded
+random tensors by default or real data (image folder with the model's preprocessing, .npy, .npz);
+random inputs alone can mislead (TensorRT#1565), so real inputs are preferred when available.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Preprocessing, Samples, load_samples, random_samples, read_metadata, read_provenance
+from ..errors import EdgeattnError, InputError, ParityError
+from .compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
+from .probes import read_probes
+from .report import ArtifactResult, Localization, ProbeComparison, ValidationReport
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def infer_precision(artifact: str | os.PathLike[str]) -> str:
+    """``edgeattn.precision`` metadata if recorded; else guessed from the graph; else fp32."""
+    path = Path(artifact)
+    meta = read_metadata(path)
+    value = str(meta.get("edgeattn.precision", "")).lower()
+    for p in PRECISIONS:
+        if value.startswith(p):
+            return p
+    if path.suffix.lower() != ".onnx":
+        return "fp32"
+    import onnx
+
+    proto = onnx.load(os.fspath(path), load_external_data=False)
+    ops = {n.op_type for n in proto.graph.node}
+    if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}:
+        return "int8"
+    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer):
+        return "fp16"
+    if any(i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for i in proto.graph.input):
+        return "fp16"
+    return "fp32"
+
+
+def _provenance_source(provenance: Mapping[str, Any] | None) -> tuple[str | None, str | None, str | None]:
+    """(model source, checkpoint path, checkpoint sha256) from provenance, tolerant of layouts."""
+    if not provenance:
+        return None, None, None
+    source = None
+    for key in ("source", "model", "source_model", "model_source"):
+        value = provenance.get(key)
+        if isinstance(value, str) and value:
+            source = value
+            break
+        if isinstance(value, Mapping):
+            source = value.get("source") or value.get("name")
+            if source:
+                break
+    checkpoint = provenance.get("checkpoint")
+    sha = provenance.get("checkpoint_sha256")
+    if isinstance(checkpoint, Mapping):
+        sha = checkpoint.get("sha256") or sha
+        checkpoint = checkpoint.get("path")
+    return source, (str(checkpoint) if checkpoint else None), (str(sha) if sha else None)
+
+
+def _input_size(runner: Any, provenance: Mapping[str, Any] | None, reference: Any) -> tuple[int, int, int]:
+    spec = runner.inputs[0]
+    dims = spec.shape[1:]
+    if len(dims) == 3 and all(isinstance(d, int) and d > 0 for d in dims):
+        return (int(dims[0]), int(dims[1]), int(dims[2]))
+    pre = (provenance or {}).get("preprocessing")
+    if isinstance(pre, Mapping) and pre.get("input_size"):
+        return tuple(int(d) for d in pre["input_size"])  # type: ignore[return-value]
+    size = getattr(reference, "default_input_size", None)
+    if size and len(size) == 3:
+        return tuple(int(d) for d in size)  # type: ignore[return-value]
+    raise ParityError(f"cannot tell the input size of {spec.describe()}", hint="pass --inputs with data of the right shape")
+
+
+def _batches(samples: np.ndarray, batch: int, fixed: int | None) -> list[tuple[np.ndarray, int]]:
+    """Split into batches; a model with a fixed batch dimension gets padded last batches."""
+    size = fixed or batch
+    out = []
+    for start in range(0, samples.shape[0], size):
+        chunk = samples[start : start + size]
+        real = chunk.shape[0]
+        if fixed and real < fixed:
+            pad = np.repeat(chunk[-1:], fixed - real, axis=0)
+            chunk = np.concatenate([chunk, pad], axis=0)
+        out.append((chunk, real))
+    return out
+
+
+def _run_all(runner: Any, samples: np.ndarray, batch: int, progress: Progress | None, stage: str) -> dict[str, np.ndarray]:
+    spec = runner.inputs[0]
+    fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+    dtype = np.dtype(spec.dtype)
+    collected: dict[str, list[np.ndarray]] = {}
+    chunks = _batches(samples, batch, fixed)
+    for index, (chunk, real) in enumerate(chunks):
+        result = runner.run({spec.name: chunk.astype(dtype, copy=False)})
+        for name, value in result.items():
+            collected.setdefault(name, []).append(np.asarray(value)[:real])
+        if progress:
+            progress(stage, index + 1, len(chunks))
+    return {name: np.concatenate(parts, axis=0) for name, parts in collected.items()}
+
+
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    top1 = float(np.mean(np.argmax(logits, axis=1) == labels))
+    result = {"top1": top1, "count": float(labels.shape[0])}
+    if logits.shape[1] >= 5:
+        top5 = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+        result["top5"] = float(np.mean([lab in row for lab, row in zip(labels, top5)]))
+    return result
+
+
+def validate(
+    artifacts: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    model: Any = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    backend: str = "auto",
+    inputs: str | os.PathLike[str] | Samples | np.ndarray | None = None,
+    num_samples: int = 8,
+    seed: int = 0,
+    batch_size: int = 1,
+    atol: float | Mapping[str, float] | None = None,
+    rtol: float | Mapping[str, float] | None = None,
+    min_cosine: float | Mapping[str, float] | None = None,
+    precision: str | None = None,
+    localize: bool = True,
+    threads: int | None = None,
+    runner_options: Mapping[str, Any] | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> ValidationReport:
+    """Compare each artifact (ONNX, TensorRT engine) with its PyTorch model; see the module docstring.
+
+    ``atol``/``rtol``/``min_cosine``: a scalar for every output or ``{output_name: value}``
+    (``"*"`` for the rest); defaults come from ``precision`` (inferred per artifact when None).
+    Returns a :class:`ValidationReport` that is truthy when every artifact passed.
+    """
+    from ..runtime import load
+    from ..runtime.torch_runner import TorchRunner
+
+    paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
+    if not paths:
+        raise InputError("no artifact given: expected at least one .onnx / .engine file")
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError(f"artifact not found: {os.fspath(p)}")
+    if precision is not None and precision not in PRECISIONS:
+        raise InputError(f"precision: received {precision!r}, expected one of {list(PRECISIONS)}")
+    if batch_size < 1 or num_samples < 1:
+        raise InputError(f"batch size and number of samples must be >= 1 (received {batch_size}, {num_samples})")
+
+    provenance = read_provenance(paths[0])
+    prov_source, prov_ckpt, prov_sha = _provenance_source(provenance)
+    if model is None:
+        model = prov_source
+        if model is None:
+            raise ParityError(
+                f"{os.fspath(paths[0])} records no source model (no edgeattn.provenance metadata)",
+                hint="pass --model (and --checkpoint) to name the PyTorch model to compare against",
+            )
+        if checkpoint is None and prov_ckpt:
+            checkpoint = prov_ckpt
+            if not Path(checkpoint).exists():
+                raise ParityError(
+                    f"the checkpoint recorded in the artifact is missing: {checkpoint}",
+                    hint="pass --checkpoint with the file's current location",
+                )
+            if prov_sha:
+                from .._io import sha256_file
+
+                if sha256_file(checkpoint) != prov_sha:
+                    warnings.warn(
+                        f"checkpoint {checkpoint} has changed since export (sha256 differs from the provenance)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+
+    runner_opts = dict(runner_options or {})
+    if threads is not None:
+        runner_opts.setdefault("threads", threads)
+    reference = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
+    candidates: list[tuple[str, Any, str | None]] = []
+    for p in paths:
+        try:
+            candidates.append((os.fspath(p), load(p, backend=backend, **runner_opts), None))
+        except EdgeattnError as exc:
+            if len(paths) == 1:
+                raise
+            candidates.append((os.fspath(p), None, exc.message))
+    first_runner = next((r for _, r, _ in candidates if r is not None), None)
+    if first_runner is None:
+        raise ParityError("no artifact could be loaded: " + "; ".join(f"{p}: {e}" for p, _, e in candidates))
+    input_size = _input_size(first_runner, provenance, reference)
+    # The reference takes the artifact's input size, in case the model defaults to another one.
+    reference._input_shape = ("batch", *input_size)
+
+    samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner)
+    ref_outputs = _run_all(reference, samples.arrays, batch_size, progress, "PyTorch reference")
+    ref_names = list(ref_outputs)
+
+    report = ValidationReport(
+        reference={"model": model if isinstance(model, str) else type(model).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
+        inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
+                "shape": [len(samples), *input_size], "labelled": samples.labels is not None},
+        environment=_environment(reference),
+    )
+    if samples.labels is not None and ref_names and is_classifier_output(ref_outputs[ref_names[0]].shape):
+        report.reference_accuracy = _accuracy(ref_outputs[ref_names[0]], samples.labels)
+
+    for path, runner, error in candidates:
+        art_precision = precision or infer_precision(path)
+        result = ArtifactResult(artifact=path, backend=runner.backend if runner else backend, precision=art_precision)
+        report.artifacts.append(result)
+        if runner is None:
+            result.error = error
+            continue
+        info = runner.info()
+        result.runner = {"backend": info.backend, "device": info.device, **info.details}
+        try:
+            outputs = _run_all(runner, samples.arrays, batch_size, progress, f"{Path(path).name}")
+        except EdgeattnError as exc:
+            result.error = exc.message
+            runner.close()
+            continue
+        names = list(outputs)
+        if len(names) != len(ref_names):
+            result.error = f"the artifact has {len(names)} output(s) {names}, the PyTorch model returns {len(ref_names)}"
+            runner.close()
+            continue
+        # Outputs pair up by position (export keeps the order); report them by the artifact's names.
+        for ref_name, name in zip(ref_names, names):
+            tol = tolerance_for(name, art_precision, atol, rtol, min_cosine)
+            result.outputs.append(compare_output(name, ref_outputs[ref_name], outputs[name], tol))
+        if samples.labels is not None and is_classifier_output(outputs[names[0]].shape):
+            result.accuracy = _accuracy(outputs[names[0]].astype(np.float64), samples.labels)
+        runner.close()
+        if not result.passed and localize:
+            worst = max(result.outputs, key=lambda o: (not o.passed, o.max_abs)).worst_sample
+            result.localization = localize_divergence(
+                path, reference, samples.arrays[worst : worst + 1], art_precision, atol, rtol, min_cosine, worst, runner_opts
+            )
+    reference.close()
+    return report
+
+
+def _resolve_samples(
+    inputs: Any, input_size: tuple[int, int, int], num_samples: int, seed: int, artifact: Any, reference: Any, runner: Any
+) -> Samples:
+    if inputs is None:
+        return random_samples(input_size, num_samples, seed=seed)
+    if isinstance(inputs, Samples):
+        samples = inputs
+    elif isinstance(inputs, np.ndarray):
+        samples = Samples(arrays=inputs.astype(np.float32)[None] if inputs.ndim == 3 else inputs.astype(np.float32), source="array")
+    else:
+        pre = Preprocessing.from_onnx(artifact, input_size=input_size) if Path(artifact).suffix == ".onnx" else None
+        if pre is None:
+            try:
+                pre = Preprocessing.from_model(reference.model, input_size=input_size)
+            except Exception:  # no input config: the ImageNet recipe
+                pre = Preprocessing(input_size=input_size)
+        samples = load_samples(inputs, input_size=input_size, preprocessing=pre, limit=num_samples, input_name=runner.inputs[0].name)
+    if tuple(samples.arrays.shape[1:]) != tuple(input_size):
+        raise InputError(f"inputs: received shape {list(samples.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]")
+    return samples
+
+
+def localize_divergence(
+    artifact: str,
+    reference: Any,
+    sample: np.ndarray,
+    precision: str,
+    atol: Any,
+    rtol: Any,
+    min_cosine: Any,
+    sample_index: int,
+    runner_options: Mapping[str, Any],
+) -> Localization:
+    """Compare every attention block and stage output on one sample; name the first divergence."""
+    loc = Localization(sample=sample_index)
+    if Path(artifact).suffix.lower() != ".onnx":
+        loc.message = "block-by-block comparison needs the ONNX file; run validate on the .onnx the engine was built from"
+        return loc
+    probes = read_probes(artifact)
+    if not probes:
+        loc.message = "the artifact carries no edgeattn.blocks / edgeattn.probes metadata: nothing to compare block by block"
+        return loc
+    modules = dict(reference.model.named_modules())
+    usable = [p for p in probes if p.module in modules]
+    skipped = [p.module for p in probes if p.module not in modules]
+    from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+    opts = {k: v for k, v in runner_options.items() if k in ("threads", "providers", "provider_options")}
+    try:
+        with OnnxRuntimeRunner(artifact, extra_outputs=[p.tensor for p in usable], **opts) as runner:
+            spec = runner.inputs[0]
+            fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+            batch = np.repeat(sample, fixed, axis=0) if fixed else sample
+            onnx_out = runner.run({spec.name: batch.astype(spec.dtype)})
+    except EdgeattnError as exc:
+        loc.message = f"could not run the ONNX model with extra outputs: {exc.message}"
+        return loc
+    _, torch_out = reference.run_with_hooks(sample, [p.module for p in usable])
+    for probe in usable:
+        ref = torch_out.get(probe.module)
+        got = onnx_out.get(probe.tensor)
+        if ref is None or got is None:
+            continue
+        got = np.asarray(got)[: ref.shape[0]]
+        tol = tolerance_for(probe.tensor, precision, atol if not isinstance(atol, Mapping) else None,
+                            rtol if not isinstance(rtol, Mapping) else None, min_cosine if not isinstance(min_cosine, Mapping) else None)
+        cmp = compare_output(probe.tensor, ref, got, tol)
+        note = "; ".join(cmp.reasons)
+        loc.probes.append(ProbeComparison(probe.module, probe.tensor, probe.kind, cmp.max_abs, cmp.max_rel, cmp.cosine, cmp.passed, note))
+    first = next((p for p in loc.probes if not p.passed), None)
+    if first is not None:
+        loc.first_divergence = first.module
+        loc.message = (
+            f"first divergence at {first.module} ({first.kind}, tensor {first.tensor}): max abs {first.max_abs:.3g}, "
+            f"cosine {first.cosine:.6f}; every earlier block matches"
+        )
+    elif loc.probes:
+        loc.message = "every probed block matches: the divergence arises after the last probe (head) or only without extra outputs"
+    else:
+        loc.message = "no probe could be compared"
+    if skipped:
+        loc.message += f" (not in the PyTorch model, skipped: {', '.join(skipped[:5])})"
+    return loc
+
+
+def _environment(reference: Any) -> dict[str, Any]:
+    import platform
+
+    import numpy
+
+    env: dict[str, Any] = {"python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform()}
+    try:
+        env.update(reference.info().details)
+    except Exception:  # environment is informative only
+        pass
+    return env

@@ -1,0 +1,178 @@
+import threading
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+from torch import nn
+
+from edgeattn.errors import BackendUnavailableError, InputError
+from edgeattn.runtime import available_backends, backend_for, load
+from edgeattn.runtime.onnxruntime_runner import OnnxRuntimeRunner, conflicting_install_message, resolve_providers
+from edgeattn.runtime.torch_runner import TorchRunner
+
+
+class Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+@pytest.fixture(scope="module")
+def small_onnx(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rt") / "small.onnx"
+    torch.onnx.export(
+        Small().eval(), (torch.randn(1, 3, 8, 8),), str(path), dynamo=False, input_names=["image"],
+        output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+    )
+    return path
+
+
+def test_ort_metadata_keeps_symbolic_dims(small_onnx):
+    with load(small_onnx) as runner:
+        assert isinstance(runner, OnnxRuntimeRunner)
+        (spec,) = runner.inputs
+        assert spec.name == "image" and spec.shape == ("batch", 3, 8, 8) and spec.dtype == np.float32
+        assert runner.outputs[0].name == "logits"
+        info = runner.info()
+        assert info.details["providers"] == ["CPUExecutionProvider"] and info.details["fallback"] == []
+
+
+def test_ort_matches_torch(small_onnx):
+    x = np.random.default_rng(0).normal(size=(3, 3, 8, 8)).astype(np.float32)
+    ort_out = load(small_onnx, threads=1).run(x)["logits"]
+    torch_out = load(Small()).run(x)["output"]
+    np.testing.assert_allclose(ort_out, torch_out, atol=1e-5)
+
+
+def test_input_checks_name_rank_dtype_shape(small_onnx):
+    runner = load(small_onnx)
+    with pytest.raises(InputError, match="names do not match"):
+        runner.run({"x": np.zeros((1, 3, 8, 8), np.float32)})
+    with pytest.raises(InputError, match="rank"):
+        runner.run(np.zeros((3, 8, 8), np.float32))
+    with pytest.raises(InputError, match="axis 2 must be 8"):
+        runner.run(np.zeros((1, 3, 9, 8), np.float32))
+    with pytest.raises(InputError, match="dtype"):
+        runner.run(np.zeros((1, 3, 8, 8), np.float64))
+
+
+def test_concurrent_runs_equal_sequential(small_onnx):
+    rng = np.random.default_rng(1)
+    batches = [rng.normal(size=(2, 3, 8, 8)).astype(np.float32) for _ in range(16)]
+    for runner in (load(small_onnx, threads=1), load(Small())):
+        name = runner.outputs[0].name
+        sequential = [runner.run(b)[name] for b in batches]
+        results: list = [None] * len(batches)
+        barrier = threading.Barrier(8)
+
+        def work(worker: int) -> None:
+            barrier.wait()  # start together so the calls really overlap
+            for i in range(worker, len(batches), 8):
+                results[i] = runner.run(batches[i])[name]
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for seq, par in zip(sequential, results):
+            np.testing.assert_array_equal(seq, par)
+
+
+def test_requested_cuda_falls_back_with_a_warning(small_onnx):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runner = load(small_onnx, providers=["cuda"], provider_options={"cuda": {"device_id": 0}})
+    info = runner.info().details
+    assert info["requested_providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert info["providers"] == ["CPUExecutionProvider"]
+    assert "CUDAExecutionProvider" in info["fallback"]
+    assert any("CUDAExecutionProvider" in str(w.message) for w in caught)
+
+
+def test_provider_names_and_threads_recorded(small_onnx):
+    assert resolve_providers("tensorrt,cuda") == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(InputError):
+        resolve_providers(["gpu-please"])
+    assert load(small_onnx, threads=2).info().details["intra_op_threads"] == 2
+
+
+def test_extra_outputs_copy(small_onnx):
+    proto = onnx.load(small_onnx)
+    relu = next(n.output[0] for n in proto.graph.node if n.op_type == "Relu")
+    runner = OnnxRuntimeRunner(small_onnx, extra_outputs=[relu]).load()
+    assert [o.name for o in runner.outputs] == ["logits", relu]
+    out = runner.run(np.ones((1, 3, 8, 8), np.float32))
+    assert out[relu].shape == (1, 4, 8, 8) and (out[relu] >= 0).all()
+    # The file on disk is untouched.
+    assert [o.name for o in onnx.load(small_onnx).graph.output] == ["logits"]
+
+
+def test_backend_selection():
+    assert backend_for("m.onnx") == "onnxruntime"
+    assert backend_for("m.engine") == "tensorrt" and backend_for("x.plan") == "tensorrt"
+    assert backend_for(Small()) == "torch" and backend_for("se_resnet50") == "torch"
+    status = {s.name: s for s in available_backends()}
+    assert status["onnxruntime"].available and status["torch"].available
+    assert set(status) >= {"torch", "onnxruntime", "tensorrt"}
+    assert status["tensorrt"].reason  # always says why
+
+
+def test_tensorrt_unavailable_is_a_clear_error(tmp_path):
+    from edgeattn.runtime.selection import _installed
+
+    if _installed("tensorrt"):
+        pytest.skip("TensorRT is installed here")
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"\0")
+    with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
+        load(engine)
+
+
+def test_unknown_backend_and_engine_on_ort(tmp_path):
+    with pytest.raises(InputError, match="backend"):
+        load("m.onnx", backend="tvm")
+    with pytest.raises(InputError, match="TensorRT engine"):
+        load(tmp_path / "m.engine", backend="onnxruntime")
+
+
+def test_custom_domain_without_function_fails_at_load(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("SqueezeExcite", ["x"], ["y"], domain="edgeattn")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("edgeattn", 1)])
+    onnx.save(model, tmp_path / "nofunc.onnx")
+    from edgeattn.errors import ExportError
+
+    with pytest.raises(ExportError, match="cannot load"):
+        load(tmp_path / "nofunc.onnx")
+
+
+def test_conflicting_install_detection(monkeypatch):
+    from edgeattn.runtime import onnxruntime_runner as mod
+
+    monkeypatch.setattr(mod, "ort_distributions", lambda: ["onnxruntime", "onnxruntime-gpu"])
+    message = conflicting_install_message()
+    assert message and "onnxruntime-gpu" in message
+    monkeypatch.setattr(mod, "ort_distributions", lambda: ["onnxruntime"])
+    assert conflicting_install_message() is None
+
+
+def test_torch_runner_outputs_and_hooks():
+    runner = TorchRunner(Small(), input_shape=("batch", 3, 8, 8)).load()
+    assert TorchRunner(Small()).load().inputs[0].shape == ("batch", 3, "height", "width")
+    assert runner.outputs[0].shape == ("batch", 5)
+    outs, captured = runner.run_with_hooks(np.ones((1, 3, 8, 8), np.float32), ["conv"])
+    assert captured["conv"].shape == (1, 4, 8, 8)
+    with pytest.raises(InputError, match="not in the model"):
+        runner.run_with_hooks(np.ones((1, 3, 8, 8), np.float32), ["nope"])
