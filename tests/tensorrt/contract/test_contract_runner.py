@@ -1,0 +1,236 @@
+"""Contract tests: the TensorRT runner's call sequence against every generation x cuda-python 12/13.
+
+The stand-ins verify API usage, not TensorRT's behaviour: their "kernel" writes
+output[b, j] = mean(input[b]) + j and runs only when the stream is synchronized.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from edgeattn.errors import BackendUnavailableError, EngineCompatibilityError, InputError
+from edgeattn.export.tensorrt import build, sidecar_path
+from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+
+GENERATIONS = ("8.5", "8.6", "10.3", "10.16", "11.0", "11.1")
+CUDA = ("12", "13")
+
+
+def expected(x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], -1).astype(np.float64).mean(axis=1)[:, None] + np.arange(4)
+
+
+@pytest.fixture
+def engine(make_world, tiny_onnx, tmp_path, request):
+    gen, cuda = request.param
+
+    def _make(**world_knobs):
+        world = make_world(gen, cuda, **world_knobs)
+        path = tmp_path / "tiny.engine"
+        build(tiny_onnx, path, max_batch=8)
+        world.calls.clear()
+        return world, path
+
+    return _make
+
+
+ALL = [(g, c) for g in GENERATIONS for c in CUDA]
+
+
+@pytest.mark.parametrize("engine", ALL, indirect=True, ids=[f"trt{g}-cuda{c}" for g, c in ALL])
+def test_contract_runner_sequence(engine):
+    world, path = engine()
+    x = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    with TensorRTRunner(path) as runner:
+        out = runner.run({"input": x})
+        names = world.names()
+        # order within one run (tensorrt-facts.md §3)
+        run_start = names.index("IExecutionContext.set_input_shape", names.index("ICudaEngine.create_execution_context") + 2)
+        seq = [
+            names.index("IExecutionContext.set_input_shape", run_start),
+            names.index("IExecutionContext.set_tensor_address", run_start),
+            names.index("cudart.cudaMemcpyAsync", run_start),
+            names.index("IExecutionContext.execute_async_v3", run_start),
+            names.index("cudart.cudaStreamSynchronize", run_start),
+        ]
+        assert seq == sorted(seq)
+        assert names.index("cudart.cudaMallocHost") < run_start  # pinned host buffers, allocated once
+        # the stream handle passed to TensorRT is an int; on cuda-python 13 via get_cuda_native_handle
+        ex = next(c for c in world.calls if c[0] == "IExecutionContext.execute_async_v3")
+        assert isinstance(ex[1][0], int)
+        if world.cuda_generation == "13":
+            assert "cuda.bindings.utils.get_cuda_native_handle" in names
+        np.testing.assert_allclose(out["logits"], expected(x), rtol=1e-5)
+        assert set(runner.last_timing) >= {"h2d_ms", "compute_ms", "d2h_ms", "total_ms"}
+        assert runner.last_timing["compute_ms"] > 0
+        # a second run at the same shape does not re-set shapes or addresses
+        n_shape = world.count("IExecutionContext.set_input_shape")
+        x2 = x[:3] * 2
+        np.testing.assert_allclose(runner.run(x2)["logits"], expected(x2), rtol=1e-5)
+        assert world.count("IExecutionContext.set_input_shape") == n_shape
+        # dynamic batch inside the profile: new shape set, output sliced to the batch
+        x5 = np.ones((5, 3, 8, 8), np.float32)
+        assert runner.run(x5)["logits"].shape == (5, 4)
+        info = runner.info()
+        assert info.backend == "tensorrt" and "Standin GPU" in info.device
+    # everything allocated was freed
+    assert world.memory == {}
+    # cuda-python 13 removed cuda.cudart: never imported
+    assert "cuda.cudart" not in world.import_attempts
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13"), ("8.5", "12")], indirect=True)
+def test_contract_runner_profile_range_error(engine):
+    world, path = engine()
+    with TensorRTRunner(path) as runner:
+        specs = runner.inputs
+        assert specs[0].shape == ("batch", 3, 8, 8)
+        with pytest.raises(InputError, match=r"outside the engine's optimization profile \(min 1x3x8x8, max 8x3x8x8\)"):
+            runner.run(np.zeros((9, 3, 8, 8), np.float32))
+        assert "IExecutionContext.execute_async_v3" not in world.names()
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13"), ("11.1", "12"), ("8.6", "12")], indirect=True)
+def test_contract_runner_cuda_graph_capture_and_replay(engine):
+    world, path = engine()
+    x = np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with TensorRTRunner(path, cuda_graph=True) as runner:
+        runner.run(x)  # plain run first (TensorRT needs one before capture)
+        assert "cudart.cudaStreamBeginCapture" not in world.names()
+        out = runner.run(x + 1)
+        names = world.names()
+        begin = names.index("cudart.cudaStreamBeginCapture")
+        assert names.index("IExecutionContext.execute_async_v3", begin) < names.index("cudart.cudaStreamEndCapture")
+        assert names.index("cudart.cudaGraphInstantiate") < names.index("cudart.cudaGraphLaunch")
+        np.testing.assert_allclose(out["logits"], expected(x + 1), rtol=1e-5)
+        n_exec = world.count("IExecutionContext.execute_async_v3")
+        out3 = runner.run(x * 3)
+        assert world.count("IExecutionContext.execute_async_v3") == n_exec  # replayed, not enqueued
+        np.testing.assert_allclose(out3["logits"], expected(x * 3), rtol=1e-5)
+        assert runner.last_timing["cuda_graph"] == 1.0
+        runner.run(np.ones((4, 3, 8, 8), np.float32))  # new shape: graph dropped
+        assert world.count("cudart.cudaGraphExecDestroy") == 1
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13")], indirect=True)
+def test_contract_runner_cuda_graph_fallback(engine):
+    world, path = engine(capture_unsupported=True)
+    x = np.ones((1, 3, 8, 8), np.float32)
+    with TensorRTRunner(path, cuda_graph=True) as runner:
+        runner.run(x)
+        out = runner.run(x)
+        assert runner.graph_fallback_reason
+        assert "cudart.cudaGraphLaunch" not in world.names()
+        np.testing.assert_allclose(out["logits"], expected(x), rtol=1e-5)
+        runner.run(x)
+        assert world.count("cudart.cudaStreamBeginCapture") == 1  # not retried
+        assert runner.info().details["cuda_graph"] is False
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13"), ("8.5", "12")], indirect=True)
+def test_contract_runner_context_pool_threads(engine):
+    world, path = engine()
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((1 + i % 4, 3, 8, 8)).astype(np.float32) for i in range(16)]
+    results: dict[int, np.ndarray] = {}
+    with TensorRTRunner(path, contexts=3) as runner:
+        assert world.count("ICudaEngine.create_execution_context") == 3
+
+        def work(i: int) -> None:
+            results[i] = runner.run(batches[i])["logits"]
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for i, x in enumerate(batches):
+        np.testing.assert_allclose(results[i], expected(x), rtol=1e-5)
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13"), ("8.5", "12")], indirect=True)
+def test_contract_runner_layer_profiler_grouped_by_block(engine):
+    world, path = engine()
+    with TensorRTRunner(path, profile_layers=True, cuda_graph=True) as runner:
+        assert runner.cuda_graph is False  # graphs are off while profiling
+        runner.run(np.ones((1, 3, 8, 8), np.float32))
+        runner.run(np.ones((1, 3, 8, 8), np.float32))
+        layers = runner.layer_times()
+        assert layers["layer1.0.se.channel/Sigmoid"] == pytest.approx(0.5)  # mean per run
+        blocks = runner.block_times()
+        assert blocks["layer1.0.se.channel"] == pytest.approx(1.5)
+        assert blocks["(other)"] == pytest.approx(1.5)
+    assert "IExecutionContext.profiler=" in world.names()
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13")], indirect=True)
+def test_contract_runner_refuses_mismatched_engine_before_deserializing(engine):
+    world, path = engine()
+    side = json.loads(sidecar_path(path).read_text())
+    side["tensorrt"]["version"] = "10.3.0.26"
+    side["gpu"]["compute_capability"] = "7.2"
+    sidecar_path(path).write_text(json.dumps(side))
+    with pytest.raises(EngineCompatibilityError) as info:
+        TensorRTRunner(path).load()
+    msg = str(info.value)
+    assert "engine built with 10.3.0.26" in msg and "10.16.0.72" in msg and "7.2" in msg
+    assert info.value.hint.startswith("rebuild it here from its ONNX: edgeattn build ")
+    assert "Runtime.deserialize_cuda_engine" not in world.names()
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13")], indirect=True)
+def test_contract_runner_plan_from_other_version_without_sidecar(engine, make_world, tmp_path):
+    world, path = engine()
+    sidecar_path(path).unlink()
+    make_world("11.1", "13")  # now the machine has TensorRT 11.1; the plan is a 10.16 one
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(EngineCompatibilityError, match="Version tag does not match"):
+            TensorRTRunner(path).load()
+
+
+@pytest.mark.parametrize("engine", [("8.6", "12"), ("11.1", "13"), ("8.5", "13")], indirect=True)
+def test_contract_runner_version_compatible_host_code(engine, make_world, tiny_onnx, tmp_path):
+    world, _ = engine()
+    gen = world.trt_generation
+    path = tmp_path / "vc.engine"
+    if gen == "8.5":
+        with pytest.raises(InputError):
+            build(tiny_onnx, path, version_compatible=True)
+        return
+    build(tiny_onnx, path, version_compatible=True)
+    world.calls.clear()
+    with TensorRTRunner(path) as runner:
+        runner.run(np.ones((1, 3, 8, 8), np.float32))
+    names = world.names()
+    assert names.index("Runtime.engine_host_code_allowed=") < names.index("Runtime.deserialize_cuda_engine")
+
+
+@pytest.mark.parametrize("cuda", ["12", "13", "12-legacy"])
+def test_contract_runner_no_cuda_device(make_world, tiny_onnx, tmp_path, cuda):
+    make_world("10.16", cuda, device_count=0)
+    path = tmp_path / "x.engine"
+    path.write_bytes(b"plan")
+    with pytest.raises(BackendUnavailableError, match="no CUDA device"):
+        TensorRTRunner(path).load()
+
+
+def test_contract_cudart_import_paths(make_world):
+    from edgeattn.runtime import _cuda
+
+    world = make_world("10.16", "13")
+    assert _cuda.import_cudart().__name__ == "cuda.bindings.runtime"
+    assert "cuda.cudart" not in world.import_attempts
+    world = make_world("10.16", "12")
+    assert _cuda.import_cudart().__name__ == "cuda.bindings.runtime"
+    assert "cuda.cudart" not in world.import_attempts
+    make_world("10.16", "12-legacy")  # cuda-python <= 12.6.0: only cuda.cudart exists
+    assert _cuda.import_cudart().__name__ == "cuda.cudart"
+    make_world("10.16", None)
+    with pytest.raises(BackendUnavailableError, match="cuda-python is not installed"):
+        _cuda.import_cudart()
