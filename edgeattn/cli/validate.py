@@ -1,11 +1,177 @@
-"""(in progress) the 'validate' command."""
+"""Check an exported artifact against its PyTorch model: per-output error statistics, exit 1 on failure.
+
+MODEL and CHECKPOINT default to the provenance recorded in the artifact. Inputs are seeded random
+tensors unless --inputs gives real data (an image folder, flat or one sub-folder per class, .npy
+or .npz). Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
+set per output: --atol logits=0.05. On failure the first diverging attention block or stage is
+reported (marking extra outputs can itself change results).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
-from ..errors import EdgeattnError
+from ._options import CheckpointOpt, JsonOpt, NoEmaOpt, NonStrictOpt, ThreadsOpt, UnsafePickleOpt
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
 
 
-def command() -> None:
-    raise EdgeattnError("this command is being written")
+def parse_tolerances(values: list[str] | None, option: str) -> float | dict[str, float] | None:
+    """``["0.01"]`` -> 0.01; ``["logits=0.1", "0.01"]`` -> {"logits": 0.1, "*": 0.01}."""
+    from ..errors import InputError
+
+    if not values:
+        return None
+    per_output: dict[str, float] = {}
+    for value in values:
+        name, sep, number = value.rpartition("=")
+        key = name.strip() if sep else "*"
+        try:
+            per_output[key] = float(number)
+        except ValueError:
+            raise InputError(f"{option}: received {value!r}, expected a number or NAME=NUMBER") from None
+        if per_output[key] < 0:
+            raise InputError(f"{option}: received {value!r}, expected a non-negative tolerance")
+    if list(per_output) == ["*"]:
+        return per_output["*"]
+    return per_output
+
+
+def command(
+    artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False)],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model (default: the artifact's provenance).", show_default=False)] = None,
+    checkpoint: CheckpointOpt = None,
+    backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime or tensorrt.")] = "auto",
+    inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
+    num_samples: Annotated[int, typer.Option("--num-samples", "-n", help="Samples to compare.", min=1)] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per inference.", min=1)] = 1,
+    atol: Annotated[Optional[list[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
+    rtol: Annotated[Optional[list[str]], typer.Option("--rtol", help="Relative tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, fp16 or int8 tolerances (default: from the artifact).", show_default=False)] = None,
+    report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Write the full report as JSON.", show_default=False)] = None,
+    report_md: Annotated[Optional[Path], typer.Option("--report-md", help="Write the report as Markdown.", show_default=False)] = None,
+    json_output: JsonOpt = False,
+    localize: Annotated[bool, typer.Option("--localize/--no-localize", help="On failure, compare block by block.")] = True,
+    threads: ThreadsOpt = None,
+    unsafe_pickle: UnsafePickleOpt = False,
+    non_strict: NonStrictOpt = False,
+    no_ema: NoEmaOpt = False,
+) -> None:
+    from ..errors import InputError
+
+    if backend not in BACKENDS:
+        raise InputError(f"--backend: received {backend!r}, expected one of {list(BACKENDS)}")
+    if precision is not None and precision not in ("fp32", "fp16", "int8"):
+        raise InputError(f"--precision: received {precision!r}, expected fp32, fp16 or int8")
+    atol_value = parse_tolerances(atol, "--atol")
+    rtol_value = parse_tolerances(rtol, "--rtol")
+    model_options: dict[str, object] = {}
+    if unsafe_pickle:
+        model_options["unsafe_pickle"] = True
+    if non_strict:
+        model_options["strict"] = False
+    if no_ema:
+        model_options["prefer_ema"] = False
+
+    from .._io import write_json_atomic, write_text_atomic
+    from ..validate import validate
+
+    with _progress() as progress:
+        report = validate(
+            artifacts,
+            model=model,
+            checkpoint=checkpoint,
+            backend=backend,
+            inputs=inputs,
+            num_samples=num_samples,
+            seed=seed,
+            batch_size=batch_size,
+            atol=atol_value,
+            rtol=rtol_value,
+            precision=precision,
+            localize=localize,
+            threads=threads,
+            model_options=model_options,
+            progress=progress,
+        )
+    data = report.to_dict()
+    if report_json is not None:
+        write_json_atomic(report_json, data)
+    if report_md is not None:
+        write_text_atomic(report_md, report.to_markdown())
+    if json_output:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        _print(report)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+class _progress:
+    """A rich progress bar on stderr; a no-op callback when stderr is not a terminal."""
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        import sys
+
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self._bar = Progress(console=Console(stderr=True), transient=True)
+            self._bar.start()
+        self._tasks: dict[str, int] = {}
+        return self._update
+
+    def _update(self, stage: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[stage], completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _print(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True, highlight=False)
+    table = Table(title=f"Parity vs PyTorch {report.reference.get('model')} on {report.inputs['count']} sample(s) ({report.inputs['source']})")
+    for col in ("artifact", "precision", "output", "max abs", "mean abs", "max rel", "cosine", "top-1", "top-5", "would pass atol", "result"):
+        table.add_column(col, justify="right" if col not in ("artifact", "output", "result") else "left")
+    for art in report.artifacts:
+        name = Path(art.artifact).name
+        if art.error:
+            table.add_row(name, art.precision, "-", "-", "-", "-", "-", "-", "-", "-", f"[red]error: {art.error}[/]")
+            continue
+        for out in art.outputs:
+            pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+            table.add_row(
+                name, art.precision, out.name, f"{out.max_abs:.3g}", f"{out.mean_abs:.3g}", f"{out.max_rel:.3g}",
+                f"{out.cosine:.6f}", pct(out.top1_agreement), pct(out.top5_agreement), f"{out.required_atol:.3g}",
+                "[green]pass[/]" if out.passed else "[red]FAIL[/]",
+            )
+    console.print(table)
+    if report.reference_accuracy is not None:
+        line = f"Accuracy (top-1): PyTorch {100 * report.reference_accuracy['top1']:.1f}%"
+        for art in report.artifacts:
+            if art.accuracy:
+                line += f", {Path(art.artifact).name} {100 * art.accuracy['top1']:.1f}%"
+        console.print(line)
+    for art in report.artifacts:
+        for out in art.outputs:
+            for reason in out.reasons:
+                console.print(f"[red]{Path(art.artifact).name}[/] {out.name}: {reason}")
+        if art.localization is not None:
+            console.print(f"Localisation: {art.localization.message}")
+            console.print(f"[dim]{art.localization.caveat}[/]")
+    console.print("[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]")
