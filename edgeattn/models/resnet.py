@@ -7,6 +7,11 @@ keys (``conv1``, ``bn1``, ``layerL.B.{conv1,bn1,...,se,downsample.0/1}``, ``fc``
 checkpoints load strictly; the CBAM models keep the block in the same ``se`` slot (timm's name for
 its attention slot) as ``se.channel.{fc1,fc2}`` and ``se.spatial.{conv,bn}``.
 
+``stride_in_1x1=True`` moves the stride to the first 1x1 conv of a bottleneck (the original
+Caffe ResNet, and Cadene's SE-ResNet ports). The papers' GFLOPs were counted on that layout:
+ResNet-50 3.858, +SE 3.860, +CBAM 3.864 GMACs at 224 (CBAM paper, Table 4) are what this
+module gives with ``stride_in_1x1=True``; the default v1.5 layout costs 4.09 GMACs.
+
 SE hidden width is timm's: C/16 rounded to a multiple of 8 (64 -> 8, 256 -> 16). CBAM's is the
 official code's ``C // 16``, and its spatial conv is followed by BatchNorm as in the official code.
 """
@@ -77,14 +82,15 @@ class Bottleneck(nn.Module):
 
     def __init__(
         self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-        attn: AttnFactory | None = None,
+        attn: AttnFactory | None = None, stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
         out = planes * self.expansion
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, stride=s1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=s3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
@@ -114,9 +120,13 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         attn: AttnFactory | None = None,
         in_chans: int = 3,
+        stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        if stride_in_1x1 and block is not Bottleneck:
+            raise ValueError("stride_in_1x1 applies to bottleneck ResNets (50/101) only")
+        self._block_kwargs = {"stride_in_1x1": True} if stride_in_1x1 else {}
         self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
@@ -141,7 +151,7 @@ class ResNet(nn.Module):
                 nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        layers = [block(self.inplanes, planes, stride, downsample, attn)]
+        layers = [block(self.inplanes, planes, stride, downsample, attn, **self._block_kwargs)]
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes, 1, None, attn) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
@@ -178,11 +188,22 @@ def build_resnet(
     reduction: int = 16,
     attn_kwargs: dict[str, Any] | None = None,
     in_chans: int = 3,
+    stride_in_1x1: bool = False,
 ) -> ResNet:
-    """A ResNet-``depth`` (18/34/50/101) with ``attention`` in every residual block."""
+    """A ResNet-``depth`` (18/34/50/101) with ``attention`` in every residual block.
+
+    ``reduction`` is the SE/CBAM ratio r (16); ``attn_kwargs`` go to the block (e.g.
+    ``{"arrangement": "parallel"}`` for CBAM, ``{"gate": "hard_sigmoid"}`` for SE).
+    """
+    from ..errors import InputError
+
+    if depth not in _DEPTHS:
+        raise InputError(f"ResNet depth must be one of {sorted(_DEPTHS)}, got {depth}")
     block, layers = _DEPTHS[depth]
+    if stride_in_1x1 and block is not Bottleneck:
+        raise InputError(f"stride_in_1x1 applies to ResNet-50/101 (bottleneck blocks), not ResNet-{depth}")
     attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
-    model = ResNet(block, layers, num_classes=num_classes, attn=attn, in_chans=in_chans)
+    model = ResNet(block, layers, num_classes=num_classes, attn=attn, in_chans=in_chans, stride_in_1x1=stride_in_1x1)
     set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
     return model.eval()
 
