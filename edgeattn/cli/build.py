@@ -1,11 +1,128 @@
-"""(in progress) the 'build' command."""
+"""Build a TensorRT engine from an ONNX model (needs an NVIDIA GPU and TensorRT).
+
+Precision comes from the ONNX (FP32, the FP16 graph or the INT8 Q/DQ graph of `edgeattn quantize`).
+On TensorRT 8.5-10.x the classic builder flags are offered too (--classic-fp16,
+--classic-int8-calibration DATA). Writes the engine and a JSON sidecar `<engine>.json` that
+records what the engine is tied to (TensorRT version, GPU, platform).
+
+Example: edgeattn build model.onnx -o model.engine --max-batch 8 --timing-cache trt.cache
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
-from ..errors import EdgeattnError
+from ._options import JsonOpt
 
 
-def command() -> None:
-    raise EdgeattnError("this command is being written")
+def command(
+    onnx_path: Annotated[Path, typer.Argument(help="ONNX model to build (from edgeattn export/quantize).", show_default=False)],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Engine file to write [default: MODEL.engine].", show_default=False)
+    ] = None,
+    precision: Annotated[
+        Optional[str], typer.Option("--precision", help="fp32|fp16|int8; default: detected from the ONNX.", show_default=False)
+    ] = None,
+    classic_fp16: Annotated[
+        bool, typer.Option("--classic-fp16", help="TensorRT <= 10.x: let the builder pick FP16 kernels (BuilderFlag.FP16).")
+    ] = False,
+    classic_int8_calibration: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--classic-int8-calibration",
+            help="TensorRT <= 10.x: implicit INT8 with an entropy calibrator fed from this .npy/.npz/image folder.",
+            show_default=False,
+        ),
+    ] = None,
+    calibration_cache: Annotated[
+        Optional[Path], typer.Option("--calibration-cache", help="INT8 calibration cache to read/write.", show_default=False)
+    ] = None,
+    calibration_batch_size: Annotated[int, typer.Option("--calibration-batch-size", min=1)] = 8,
+    min_batch: Annotated[Optional[int], typer.Option("--min-batch", min=1, show_default=False)] = None,
+    opt_batch: Annotated[
+        Optional[int], typer.Option("--opt-batch", min=1, help="Batch the kernels are tuned for [default: min].", show_default=False)
+    ] = None,
+    max_batch: Annotated[
+        Optional[int], typer.Option("--max-batch", min=1, help="Largest batch the engine accepts [default: 32].", show_default=False)
+    ] = None,
+    shapes: Annotated[
+        Optional[str], typer.Option("--shapes", help="Fixed shapes NAME:1x3x224x224[,...] (min=opt=max).", show_default=False)
+    ] = None,
+    min_shapes: Annotated[Optional[str], typer.Option("--min-shapes", show_default=False)] = None,
+    opt_shapes: Annotated[Optional[str], typer.Option("--opt-shapes", show_default=False)] = None,
+    max_shapes: Annotated[Optional[str], typer.Option("--max-shapes", show_default=False)] = None,
+    workspace: Annotated[
+        Optional[str], typer.Option("--workspace", help="Builder workspace limit, e.g. 2G.", show_default=False)
+    ] = None,
+    opt_level: Annotated[
+        Optional[int], typer.Option("--opt-level", min=0, max=5, help="Builder optimization level 0-5 (TensorRT >= 8.6; default 3).", show_default=False)
+    ] = None,
+    timing_cache: Annotated[
+        Optional[Path], typer.Option("--timing-cache", help="Timing cache to reuse and update.", show_default=False)
+    ] = None,
+    ignore_timing_cache_mismatch: Annotated[bool, typer.Option("--ignore-timing-cache-mismatch")] = False,
+    dla_core: Annotated[
+        Optional[int], typer.Option("--dla-core", min=0, help="Jetson: place layers on this DLA core.", show_default=False)
+    ] = None,
+    no_gpu_fallback: Annotated[bool, typer.Option("--no-gpu-fallback", help="With --dla-core: fail instead of falling back to the GPU.")] = False,
+    hardware_compatibility: Annotated[
+        str, typer.Option("--hardware-compatibility", help="none | ampere_plus | same_compute_capability")
+    ] = "none",
+    version_compatible: Annotated[bool, typer.Option("--version-compatible", help="Engine loadable by newer TensorRT (8.6+).")] = False,
+    exclude_lean_runtime: Annotated[bool, typer.Option("--exclude-lean-runtime")] = False,
+    no_strongly_typed: Annotated[
+        bool, typer.Option("--no-strongly-typed", help="TensorRT 10.x: weakly typed network (flags decide precision).")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print TensorRT's log.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    from ..export.tensorrt import BuildOptions, build
+    from ..export.tensorrt.profiles import parse_shape_spec
+
+    fixed = parse_shape_spec(shapes)
+    options = BuildOptions(
+        precision=precision,
+        classic_fp16=classic_fp16,
+        classic_int8_calibration=str(classic_int8_calibration) if classic_int8_calibration else None,
+        calibration_cache=str(calibration_cache) if calibration_cache else None,
+        calibration_batch_size=calibration_batch_size,
+        min_batch=min_batch,
+        opt_batch=opt_batch,
+        max_batch=max_batch,
+        min_shapes={**fixed, **parse_shape_spec(min_shapes)},
+        opt_shapes={**fixed, **parse_shape_spec(opt_shapes)},
+        max_shapes={**fixed, **parse_shape_spec(max_shapes)},
+        workspace=workspace,
+        builder_optimization_level=opt_level,
+        timing_cache=str(timing_cache) if timing_cache else None,
+        ignore_timing_cache_mismatch=ignore_timing_cache_mismatch,
+        dla_core=dla_core,
+        gpu_fallback=not no_gpu_fallback,
+        hardware_compatibility=hardware_compatibility,
+        version_compatible=version_compatible,
+        exclude_lean_runtime=exclude_lean_runtime,
+        strongly_typed=not no_strongly_typed,
+        verbose=verbose,
+    )
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(message)s")
+    engine = output or onnx_path.with_suffix(".engine")
+    result = build(onnx_path, engine, options=options)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    typer.echo(f"engine    {result.engine_path}  (TensorRT {result.tensorrt_version}, {result.build_seconds:.1f} s)")
+    typer.echo(f"sidecar   {result.sidecar_path}")
+    typer.echo(f"precision {result.precision} ({result.precision_path})")
+    for p in result.profiles:
+        typer.echo(f"profile   {p.describe()}")
+    if result.timing_cache_path:
+        typer.echo(f"timing    {result.timing_cache_path} ({result.timing_cache_status})")
+    for w in result.warnings:
+        typer.echo(f"warning   {w}", err=True)

@@ -38,8 +38,14 @@ from .profiles import Profile, compute_profiles
 _log = logging.getLogger("edgeattn.tensorrt")
 _NO_FLAGS_HINT = (
     "TensorRT {version} has no {flag} builder flag (removed in TensorRT 11): build from a converted ONNX "
-    "instead: edgeattn quantize {onnx} --precision {precision} -o {stem}.{precision}.onnx"
+    "instead: edgeattn quantize {onnx} -o {stem}.{precision}.onnx --precision {precision}{target}"
 )
+
+
+def _target(precision: str) -> str:
+    # Q/DQ for TensorRT must be symmetric S8 (zero-point 0): edgeattn quantize's tensorrt target.
+    return " --target tensorrt" if precision == "int8" else ""
+
 
 
 @dataclass
@@ -93,7 +99,8 @@ def plan_precision(
         raise InputError(
             f"--precision {requested} requested, but {onnx_path} is a {onnx_precision} graph",
             hint=(
-                f"convert it first: edgeattn quantize {onnx_path} --precision {requested} -o {stem}.{requested}.onnx"
+                f"convert it first: edgeattn quantize {onnx_path} -o {stem}.{requested}.onnx --precision {requested}"
+                + _target(requested)
                 + (
                     f" (or, on TensorRT <= 10, use --classic-{'fp16' if requested == 'fp16' else 'int8-calibration DATA'})"
                     if requested in ("fp16", "int8")
@@ -109,12 +116,19 @@ def plan_precision(
         )
     if options.classic_fp16 and not features.fp16_flag:
         raise InputError(
-            _NO_FLAGS_HINT.format(version=features.version, flag="FP16", onnx=onnx_path, precision="fp16", stem=stem)
+            _NO_FLAGS_HINT.format(
+                version=features.version, flag="FP16", onnx=onnx_path, precision="fp16", stem=stem, target=""
+            )
         )
     if options.classic_int8_calibration is not None and not (features.int8_flag and features.entropy_calibrator):
         raise InputError(
             _NO_FLAGS_HINT.format(
-                version=features.version, flag="INT8 (or calibrator)", onnx=onnx_path, precision="int8", stem=stem
+                version=features.version,
+                flag="INT8 (or calibrator)",
+                onnx=onnx_path,
+                precision="int8",
+                stem=stem,
+                target=_target("int8"),
             )
         )
     if classic:

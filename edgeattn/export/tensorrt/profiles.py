@@ -129,10 +129,12 @@ def compute_profiles(
             if inp.shape and not _is_dynamic(inp.shape[0]) and batch_requested:
                 fixed = inp.shape[0]
                 if any(b is not None and b != fixed for b in (min_batch, opt_batch, max_batch)):
+                    asked = ", ".join(
+                        f"{label} {b}" for label, b in (("min", min_batch), ("opt", opt_batch), ("max", max_batch)) if b is not None
+                    )
                     raise InputError(
-                        f"input {inp.name!r} has a fixed batch of {fixed} in the ONNX, "
-                        f"but batch {min_batch}/{opt_batch}/{max_batch} (min/opt/max) was requested",
-                        hint="re-export with a dynamic batch: edgeattn export MODEL -o model.onnx --dynamic-batch",
+                        f"input {inp.name!r} has a fixed batch of {fixed} in the ONNX, but batch {asked} was requested",
+                        hint="re-export with a dynamic batch axis (edgeattn export's default), or drop the batch options",
                     )
             profile = Profile(inp.name, tuple(lo_l), tuple(opt_l), tuple(hi_l))
         _check_order(profile)
