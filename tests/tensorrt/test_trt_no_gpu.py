@@ -1,0 +1,83 @@
+"""Without TensorRT or a GPU (this machine), everything fails cleanly: real modules, no stand-ins."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeattn.cli import app
+from edgeattn.errors import BackendUnavailableError
+
+
+def _real_module(name: str) -> bool:
+    # tests/ is on sys.path here, so tests/tensorrt/ is an importable *namespace* package named
+    # "tensorrt" (origin None); only a regular package or extension counts as installed.
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.origin is not None
+
+
+HAS_TRT = _real_module("tensorrt")
+HAS_CUDA_BINDINGS = importlib.util.find_spec("cuda") is not None and importlib.util.find_spec("cuda.bindings") is not None
+
+
+def _cuda_device_present() -> bool:
+    if not HAS_CUDA_BINDINGS:
+        return False
+    from edgeattn.runtime import _cuda
+
+    return _cuda.device_count(_cuda.import_cudart()) > 0
+
+
+pytestmark = pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here: the no-TensorRT path cannot be tested")
+
+
+def test_cli_build_fails_cleanly(tiny_onnx, tmp_path):
+    result = CliRunner().invoke(app, ["build", str(tiny_onnx), "-o", str(tmp_path / "m.engine")])
+    assert result.exit_code == 1
+    assert "Error: TensorRT is not installed" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "m.engine").exists() and not (tmp_path / "m.engine.json").exists()
+
+
+def test_cli_build_json_flag_still_fails_cleanly(tiny_onnx, tmp_path):
+    result = CliRunner().invoke(app, ["build", str(tiny_onnx), "--json", "--max-batch", "4"])
+    assert result.exit_code == 1 and "TensorRT is not installed" in result.output
+
+
+def test_cli_build_usage_error_is_exit_2(tiny_onnx):
+    result = CliRunner().invoke(app, ["build", str(tiny_onnx), "--opt-level", "9"])
+    assert result.exit_code == 2
+
+
+def test_cli_build_bad_input_reported_before_tensorrt(tmp_path):
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "missing.onnx")])
+    assert result.exit_code == 1 and "ONNX file not found" in result.output
+
+
+def test_runner_load_without_tensorrt(tmp_path):
+    from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not really a plan")
+    with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
+        TensorRTRunner(engine).load()
+
+
+@pytest.mark.skipif(not HAS_CUDA_BINDINGS, reason="cuda-bindings not installed")
+@pytest.mark.skipif(_cuda_device_present(), reason="a CUDA device is present")
+def test_real_cuda_bindings_report_no_device():
+    """cuda-bindings is installed here (torch pulls it) but there is no GPU: the real path."""
+    from edgeattn.runtime import _cuda
+
+    cudart = _cuda.import_cudart()
+    assert cudart.__name__ == "cuda.bindings.runtime"
+    assert _cuda.device_count(cudart) == 0
+    with pytest.raises(BackendUnavailableError, match="no CUDA device") as info:
+        _cuda.require_device(cudart)
+    assert "cudaError" in info.value.message  # the driver's reason is named
+    versions = _cuda.versions(cudart)
+    assert versions["cuda_runtime"] is not None and versions["cuda_runtime"].count(".") == 1
+    with pytest.raises(_cuda.CudaError, match="cudaMalloc failed: cudaError"):
+        _cuda.DeviceBuffer(cudart, 16)
