@@ -1,1 +1,23 @@
-"""(package)"""
+"""PyTorch -> ONNX export with SE/CBAM attention folded into ``edgeattn::`` function nodes.
+
+``export(model_or_source, output, ...) -> ExportResult`` (see :mod:`.onnx_export`); the folding
+pass is :func:`edgeattn.export.fold.fold_attention`. Quantization (``.quantize``) and TensorRT
+(``.tensorrt``) live in their own subpackages. Nothing heavy is imported until used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .onnx_export import ExportResult, export
+
+__all__ = ["ExportResult", "export"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("export", "ExportResult"):
+        from . import onnx_export
+
+        return getattr(onnx_export, name)
+    raise AttributeError(f"module 'edgeattn.export' has no attribute {name!r}")

@@ -1,0 +1,435 @@
+"""PyTorch -> ONNX: export, fold attention, simplify, check, write with provenance.
+
+Stages (each reported to ``on_stage``): load model -> torch.onnx.export -> fold -> simplify ->
+check (onnx.checker + ONNX Runtime, compared with the PyTorch output) -> write (atomic).
+
+Exporter choice: opset >= 18 uses the dynamo exporter (``torch.onnx.export(dynamo=True)``); an
+older opset (17 for TensorRT 8.5/8.6 on JetPack 5.1/6.0) uses the legacy TorchScript exporter,
+because the dynamo exporter silently stays at 18 when asked for less. The opset actually
+written is verified either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EdgeattnError, ExportError, InputError
+from .fold import FOLD_MODES, FoldReport
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx_ir as ir
+    from torch import nn
+
+MIN_OPSET = 14  # HardSwish / the canonical bodies need 14
+DYNAMO_MIN_OPSET = 18
+DEFAULT_INPUT_NAMES = ("input",)
+DEFAULT_OUTPUT_NAME = "logits"
+
+StageCallback = Callable[[str, str], None]  # (stage, detail)
+
+
+@dataclass
+class ExportResult:
+    """What ``export`` wrote and what it checked."""
+
+    path: Path
+    sidecar: Path
+    exporter: str
+    opset: int
+    ir_version: int
+    input_names: list[str]
+    output_names: list[str]
+    input_shape: list[int]
+    dynamic_batch: bool
+    max_batch: int
+    fold: FoldReport
+    simplified: bool
+    provenance: dict[str, Any]
+    blocks: list[dict[str, str]]
+    probes: list[dict[str, str]]
+    max_abs_diff: float | None = None
+    sha256: str = ""
+    size_bytes: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": os.fspath(self.path),
+            "sidecar": os.fspath(self.sidecar),
+            "exporter": self.exporter,
+            "opset": self.opset,
+            "ir_version": self.ir_version,
+            "inputs": self.input_names,
+            "outputs": self.output_names,
+            "input_shape": self.input_shape,
+            "dynamic_batch": self.dynamic_batch,
+            "max_batch": self.max_batch,
+            "simplified": self.simplified,
+            "max_abs_diff_vs_torch": self.max_abs_diff,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "stage_seconds": self.stage_seconds,
+            "fold": self.fold.to_dict(),
+            "blocks": self.blocks,
+            "probes": self.probes,
+            "provenance": self.provenance,
+            "warnings": self.warnings,
+        }
+
+
+def export(
+    model_or_source: str | os.PathLike[str] | nn.Module,
+    output: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    input_shape: Sequence[int] | None = None,
+    dynamic_batch: bool = True,
+    max_batch: int = 32,
+    opset: int = 18,
+    fold: str = "functions",
+    simplify: bool = True,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    unsafe_pickle: bool = False,
+    strict: bool = True,
+    prefer_ema: bool = True,
+    num_classes: int | None = None,
+    check: bool = True,
+    rtol: float = 1e-3,
+    atol: float = 1e-4,
+    on_stage: StageCallback | None = None,
+) -> ExportResult:
+    """Export a model to ONNX with SE/CBAM blocks folded into ``edgeattn::`` function nodes.
+
+    Args:
+        model_or_source: an ``nn.Module`` or any source ``edgeattn.models.load_model`` accepts.
+        output: the ``.onnx`` file to write; the sidecar goes to ``<output>.json``.
+        input_shape: ``(N, C, H, W)``; default ``(1, *input_config(model).input_size)``.
+        dynamic_batch: batch axis dynamic (1..``max_batch``) instead of fixed at N.
+        opset: 18+ uses the dynamo exporter, 14-17 the legacy one (TensorRT 8.5/8.6: 17).
+        fold: ``functions`` (default), ``inline`` or ``none`` (see ``edgeattn.export.fold``).
+        simplify: run onnxsim after folding.
+        input_names / output_names: default ``["input"]`` and ``["logits"]`` (``output_<i>``
+            when the model returns several tensors).
+        check: run the result on ONNX Runtime CPU and compare with PyTorch (``rtol``/``atol``
+            scaled by the output's magnitude); a mismatch is an :class:`ExportError`.
+        on_stage: called as ``on_stage(stage, detail)`` when each stage starts.
+    """
+    import numpy as np
+    import onnx
+    import onnx_ir as ir
+    import torch
+
+    from .._io import atomic_path, sha256_file
+    from .fold import fold_attention
+    from .metadata import BLOCKS, PROBES, PROVENANCE, build_provenance, find_probes, set_metadata, write_sidecar
+    from .simplify import check as run_check
+    from .simplify import simplify as run_simplify
+
+    _validate_options(fold, opset, max_batch, input_shape)
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"output {os.fspath(output)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
+    notify = on_stage or (lambda stage, detail: None)
+    timings: dict[str, float] = {}
+
+    with _timed(timings, "load"):
+        notify("load", str(model_or_source) if not isinstance(model_or_source, torch.nn.Module) else type(model_or_source).__name__)
+        model, source = _resolve_model(model_or_source, checkpoint, unsafe_pickle, strict, prefer_ema, num_classes)
+
+    from ..models import input_config
+    from ..models.attention_scan import find_attention_blocks
+
+    config = _input_config(model, input_config)
+    shape = _input_shape(input_shape, config)
+    if dynamic_batch and shape[0] > max_batch:
+        raise InputError(f"batch {shape[0]} of --input-shape exceeds --max-batch {max_batch}")
+    in_names = list(input_names or DEFAULT_INPUT_NAMES)
+    if len(in_names) != 1:
+        raise InputError(f"expected one input name (models take one image tensor), got {in_names}")
+    expected_blocks = find_attention_blocks(model)
+
+    example = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    if dynamic_batch and shape[0] == 1:
+        # torch.export specialises a dim whose example size is 1; a batch of 2 keeps it symbolic.
+        example = torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = model(example)
+    ref_outputs = _flatten_outputs(reference)
+    out_names = list(output_names or ([DEFAULT_OUTPUT_NAME] if len(ref_outputs) == 1 else [f"output_{i}" for i in range(len(ref_outputs))]))
+    if len(out_names) != len(ref_outputs):
+        raise InputError(f"{len(out_names)} output names given but the model returns {len(ref_outputs)} tensors")
+
+    exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "legacy"
+    with _timed(timings, "export"):
+        notify("export", f"{exporter} exporter, opset {opset}")
+        ir_model = _torch_export(model, example, exporter, opset, in_names, out_names, dynamic_batch, max_batch)
+    written = ir_model.opset_imports.get("", ir_model.opset_imports.get("ai.onnx"))
+    if written != opset:
+        raise ExportError(
+            f"asked for opset {opset} but the {exporter} exporter wrote opset {written}",
+            hint="use --opset 17 (legacy exporter) or --opset 18 (dynamo exporter)",
+        )
+
+    probes = find_probes(ir_model)
+    with _timed(timings, "fold"):
+        notify("fold", fold)
+        report = fold_attention(ir_model, fold, expected_blocks)
+    _strip_bulky_metadata(ir_model)
+    proto = ir.to_proto(ir_model)
+
+    simplified = False
+    if simplify:
+        with _timed(timings, "simplify"):
+            notify("simplify", "onnxsim")
+            proto, simplified = run_simplify(proto)
+            if not simplified:
+                report.warnings.append("onnxsim could not simplify the graph; the unsimplified graph was kept")
+
+    tensor_names = {o for n in proto.graph.node for o in n.output} | {i.name for i in proto.graph.input}
+    blocks = [b.metadata_entry() for b in report.blocks]
+    if fold != "none":
+        lost = [b["name"] for b in blocks if b["input"] not in tensor_names or b["output"] not in tensor_names]
+        if lost:
+            report.warnings.append(f"block tensors renamed by simplification, not recorded: {lost}")
+            blocks = [b for b in blocks if b["name"] not in lost]
+    probes = [p for p in probes if p["tensor"] in tensor_names]
+
+    max_abs_diff = None
+    if check:
+        with _timed(timings, "check"):
+            notify("check", "onnx.checker + ONNX Runtime vs PyTorch")
+            feeds = {in_names[0]: example.numpy()}
+            got = run_check(proto, feeds)
+            if got:
+                max_abs_diff = _compare(ref_outputs, [got[n] for n in out_names], rtol, atol, report)
+
+    provenance = build_provenance(
+        source=source,
+        checkpoint=checkpoint,
+        input_names=in_names,
+        output_names=out_names,
+        input_shape=shape,
+        dynamic_batch=dynamic_batch,
+        max_batch=max_batch,
+        preprocessing=config.to_dict() if config is not None else None,
+        exporter=exporter,
+        opset=opset,
+        fold=fold,
+    )
+    set_metadata(proto, {PROVENANCE: provenance, BLOCKS: blocks, PROBES: probes})
+    proto.producer_name = "edgeattn"
+
+    with _timed(timings, "write"):
+        notify("write", os.fspath(output))
+        with atomic_path(output) as tmp:
+            onnx.save_model(proto, os.fspath(tmp))
+        sidecar = write_sidecar(
+            output,
+            {"provenance": provenance, "blocks": blocks, "probes": probes, "fold": report.to_dict()},
+        )
+    return ExportResult(
+        path=output,
+        sidecar=sidecar,
+        exporter=exporter,
+        opset=opset,
+        ir_version=proto.ir_version,
+        input_names=in_names,
+        output_names=out_names,
+        input_shape=list(shape),
+        dynamic_batch=dynamic_batch,
+        max_batch=max_batch if dynamic_batch else shape[0],
+        fold=report,
+        simplified=simplified,
+        provenance=provenance,
+        blocks=blocks,
+        probes=probes,
+        max_abs_diff=max_abs_diff,
+        sha256=sha256_file(output),
+        size_bytes=output.stat().st_size,
+        stage_seconds=timings,
+        warnings=list(report.warnings),
+    )
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _validate_options(fold: str, opset: int, max_batch: int, input_shape: Sequence[int] | None) -> None:
+    import onnx
+
+    if fold not in FOLD_MODES:
+        raise InputError(f"--fold {fold!r} is not one of {', '.join(FOLD_MODES)}")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise InputError(
+            f"opset {opset} is outside {MIN_OPSET}..{newest}",
+            hint="17 for TensorRT 8.5/8.6 (JetPack 5.1/6.0), 18 otherwise",
+        )
+    if max_batch < 1:
+        raise InputError(f"--max-batch must be >= 1, got {max_batch}")
+    if input_shape is not None and (len(input_shape) != 4 or any(int(d) < 1 for d in input_shape)):
+        raise InputError(f"input shape must be 4 positive ints N,C,H,W, got {list(input_shape)}")
+
+
+def _resolve_model(
+    model_or_source: Any, checkpoint: Any, unsafe_pickle: bool, strict: bool, prefer_ema: bool, num_classes: int | None
+) -> tuple[nn.Module, str | None]:
+    from ..models import load_model
+    from ..models.sources import describe_source
+
+    model = load_model(
+        model_or_source,
+        checkpoint,
+        unsafe_pickle=unsafe_pickle,
+        strict=strict,
+        prefer_ema=prefer_ema,
+        num_classes=num_classes,
+    )
+    model.eval()
+    source = model_or_source if isinstance(model_or_source, (str, os.PathLike)) else describe_source(model)
+    return model, (os.fspath(source) if source is not None else None)
+
+
+def _input_config(model: nn.Module, input_config: Callable[[Any], Any]) -> Any:
+    try:
+        return input_config(model)
+    except EdgeattnError:
+        return None
+
+
+def _input_shape(input_shape: Sequence[int] | None, config: Any) -> list[int]:
+    if input_shape is not None:
+        return [int(d) for d in input_shape]
+    if config is None:
+        raise InputError("the model has no known input size", hint="pass --input-shape N,C,H,W")
+    return [1, *[int(d) for d in config.input_size]]
+
+
+def _flatten_outputs(out: Any) -> list[Any]:
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _flatten_outputs(o)]
+    if isinstance(out, dict):
+        return [t for o in out.values() for t in _flatten_outputs(o)]
+    raise ExportError(f"the model returned {type(out).__name__}; expected tensors")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[io.StringIO]:
+    """Route the exporters' prints, warnings and logs into a buffer (shown only on failure)."""
+    sink = io.StringIO()
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "torch.fx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield sink
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _torch_export(
+    model: nn.Module,
+    example: Any,
+    exporter: str,
+    opset: int,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_batch: bool,
+    max_batch: int,
+) -> ir.Model:
+    import onnx
+    import onnx_ir as ir
+    import torch
+
+    try:
+        with _quiet() as log, torch.no_grad():
+            if exporter == "dynamo":
+                kwargs: dict[str, Any] = {}
+                if dynamic_batch:
+                    kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
+                program = torch.onnx.export(
+                    model,
+                    (example,),
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=input_names,
+                    output_names=output_names,
+                    optimize=True,
+                    verbose=False,
+                    **kwargs,
+                )
+                return program.model
+            buffer = io.BytesIO()
+            axes = {name: {0: "batch"} for name in [*input_names, *output_names]} if dynamic_batch else None
+            torch.onnx.export(
+                model,
+                (example,),
+                buffer,
+                dynamo=False,
+                opset_version=opset,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
+            return ir.from_proto(onnx.load_model_from_string(buffer.getvalue()))
+    except Exception as exc:  # noqa: BLE001 - the exporters raise anything
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        other = "--opset 17 (legacy exporter)" if exporter == "dynamo" else "--opset 18 (dynamo exporter)"
+        raise ExportError(
+            f"torch.onnx.export ({exporter}, opset {opset}) failed: {type(exc).__name__}: {first}",
+            hint=f"try {other}, or --static-batch if the error is about the batch dimension",
+        ) from exc
+
+
+def _strip_bulky_metadata(model: ir.Model) -> None:
+    # Stack traces and FX dumps would ship the user's file paths in every artifact; the name
+    # scopes stay (they name modules, and the probes/validate use them).
+    for node in model.graph:
+        for key in ("pkg.torch.onnx.stack_trace", "pkg.torch.onnx.fx_node", "pkg.torch.onnx.class_hierarchy", "namespace"):
+            node.metadata_props.pop(key, None)
+
+
+def _compare(reference: list[Any], got: list[np.ndarray], rtol: float, atol: float, report: FoldReport) -> float:
+    import numpy as np
+
+    worst = 0.0
+    for i, (ref_t, out) in enumerate(zip(reference, got)):
+        ref = ref_t.detach().float().numpy()
+        if out.shape != ref.shape:
+            raise ExportError(f"ONNX output {i} has shape {list(out.shape)}, PyTorch {list(ref.shape)}")
+        diff = float(np.max(np.abs(out.astype(np.float64) - ref))) if ref.size else 0.0
+        worst = max(worst, diff)
+        scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
+        if not np.all(np.isfinite(out)) or not np.allclose(out, ref, rtol=rtol, atol=atol * scale):
+            raise ExportError(
+                f"ONNX Runtime output {i} differs from PyTorch by up to {diff:.3g} (rtol {rtol}, atol {atol * scale:.3g})",
+                hint=f"retry with --fold none to see whether folding ({report.mode}) caused it, and report the model",
+            )
+    return worst
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - start, 3)
