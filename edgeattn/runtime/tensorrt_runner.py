@@ -87,6 +87,26 @@ def group_layer_times(layer_ms: Mapping[str, float], blocks: Sequence[Mapping[st
     return totals
 
 
+def backend_status() -> tuple[bool, str]:
+    """(usable, reason) for backend listings: TensorRT importable, cuda-python present, a GPU."""
+    from ..errors import BackendUnavailableError
+    from ..export.tensorrt._trt import import_tensorrt
+
+    try:
+        trt = import_tensorrt()
+        cudart = _cuda.import_cudart()
+        _cuda.require_device(cudart, 0)
+    except BackendUnavailableError as exc:
+        return False, exc.message
+    props: dict[str, Any] = {}
+    try:
+        props = _cuda.device_properties(cudart, 0)
+    except Exception:  # informative only
+        pass
+    gpu = f" on {props['gpu_name']} (compute {props['compute_capability']})" if props else ""
+    return True, f"TensorRT {getattr(trt, '__version__', '?')}{gpu}"
+
+
 class TensorRTRunner(Runner):
     """Run a TensorRT engine (``.engine``/``.plan``) on an NVIDIA GPU."""
 

@@ -234,3 +234,14 @@ def test_contract_cudart_import_paths(make_world):
     make_world("10.16", None)
     with pytest.raises(BackendUnavailableError, match="cuda-python is not installed"):
         _cuda.import_cudart()
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+def test_contract_backend_status(make_world, gen):
+    from edgeattn.runtime.tensorrt_runner import backend_status
+
+    make_world(gen, "13")
+    ok, reason = backend_status()
+    assert ok and reason.startswith("TensorRT ") and "Standin GPU (compute 8.7)" in reason
+    make_world(gen, "12", device_count=0)
+    assert backend_status() == (False, backend_status()[1]) and "no CUDA device" in backend_status()[1]
