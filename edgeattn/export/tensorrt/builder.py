@@ -368,8 +368,8 @@ def build(
         layers=layers,
     )
     side = sidecar_mod.write_sidecar(output, data)
-    for w in warnings:
-        _log.warning(w)
+    for w in warnings:  # also in BuildResult.warnings (the CLI prints those)
+        _log.info(w)
     return BuildResult(
         engine_path=output,
         sidecar_path=side,

@@ -38,6 +38,7 @@ class MachineInfo:
     compute_capability: str | None = None
     cuda_runtime: str | None = None
     cuda_driver: str | None = None
+    cuda_python: str | None = None
     system: str = field(default_factory=platform.system)
     machine: str = field(default_factory=platform.machine)
     jetson: dict[str, Any] | None = None
@@ -45,7 +46,7 @@ class MachineInfo:
     def to_dict(self) -> dict[str, Any]:
         return {
             "tensorrt": {"version": self.tensorrt_version},
-            "cuda": {"runtime": self.cuda_runtime, "driver": self.cuda_driver},
+            "cuda": {"runtime": self.cuda_runtime, "driver": self.cuda_driver, "cuda_python": self.cuda_python},
             "gpu": {"name": self.gpu_name, "compute_capability": self.compute_capability},
             "platform": {"system": self.system, "machine": self.machine, "jetson": self.jetson},
         }
@@ -58,6 +59,7 @@ def probe_machine(trt: ModuleType | None, cudart: ModuleType | None, device: int
     info = MachineInfo(tensorrt_version=str(getattr(trt, "__version__", None)) if trt is not None else None)
     if cudart is not None:
         info.cuda_runtime, info.cuda_driver = _cuda.versions(cudart).values()
+        info.cuda_python = _dist_version("cuda-bindings") or _dist_version("cuda-python")
         try:
             props = _cuda.device_properties(cudart, device)
             info.gpu_name, info.compute_capability = props["gpu_name"], props["compute_capability"]
@@ -66,6 +68,15 @@ def probe_machine(trt: ModuleType | None, cudart: ModuleType | None, device: int
     state = jetson.jetson_state()
     info.jetson = state.to_dict() if state is not None else None
     return info
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def make_sidecar(

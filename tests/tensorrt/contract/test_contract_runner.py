@@ -39,7 +39,7 @@ def engine(make_world, tiny_onnx, tmp_path, request):
     return _make
 
 
-ALL = [(g, c) for g in GENERATIONS for c in CUDA]
+ALL = [(g, c) for g in GENERATIONS for c in CUDA] + [("10.3", "12-legacy")]  # cuda-python <= 12.6.0 layout
 
 
 @pytest.mark.parametrize("engine", ALL, indirect=True, ids=[f"trt{g}-cuda{c}" for g, c in ALL])
