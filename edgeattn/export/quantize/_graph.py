@@ -74,8 +74,14 @@ def attention_calls(model: ModelProto) -> list[NodeProto]:
     return [n for n in model.graph.node if is_attention_call(n)]
 
 
-def function_map(model: ModelProto) -> dict[tuple[str, str], FunctionProto]:
-    return {(f.domain, f.name): f for f in model.functions}
+def function_key(node_or_function: NodeProto | FunctionProto) -> tuple[str, str, str]:
+    """(domain, name, overload): ONNX IR 10 tells function variants apart by ``overload``."""
+    name = node_or_function.name if isinstance(node_or_function, FunctionProto) else node_or_function.op_type
+    return (node_or_function.domain, name, getattr(node_or_function, "overload", ""))
+
+
+def function_map(model: ModelProto) -> dict[tuple[str, str, str], FunctionProto]:
+    return {function_key(f): f for f in model.functions}
 
 
 def initializer_names(graph: onnx.GraphProto) -> set[str]:
@@ -127,7 +133,7 @@ def inline_attention_functions(model: ModelProto, only: Iterable[str] | None = N
         new_nodes: list[NodeProto] = []
         changed = False
         for call in result.graph.node:
-            key = (call.domain, call.op_type)
+            key = function_key(call)
             if not is_attention_call(call) or key not in functions or (
                 selected is not None and call.name not in selected
             ):
@@ -159,10 +165,10 @@ def inline_attention_functions(model: ModelProto, only: Iterable[str] | None = N
             break
         del result.graph.node[:]
         result.graph.node.extend(new_nodes)
-    still_called = {(n.domain, n.op_type) for n in result.graph.node}
+    still_called = {function_key(n) for n in result.graph.node}
     for f in result.functions:
-        still_called |= {(n.domain, n.op_type) for n in f.node}
-    kept = [f for f in result.functions if (f.domain, f.name) in still_called]
+        still_called |= {function_key(n) for n in f.node}
+    kept = [f for f in result.functions if function_key(f) in still_called]
     del result.functions[:]
     result.functions.extend(kept)
     _merge_function_opsets(result, model.functions)

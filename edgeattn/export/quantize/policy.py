@@ -34,7 +34,10 @@ _PATH_OPS = frozenset(
     {
         "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "LeakyRelu", "PRelu", "HardSwish", "Silu",
         "BatchNormalization", "Concat", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
-        "Identity", "Cast",
+        "Identity", "Cast", "Shape", "ReduceSum", "Slice", "Split",
+        # SiLU / hard-swish inside an excitation MLP (EfficientNet, MobileNetV3): safe to walk
+        # through because a match still needs every reduction to read the multiplied feature map.
+        "Mul", "Sigmoid", "HardSigmoid",
     }
 )
 _MAX_PATH_NODES = 32

@@ -1,0 +1,121 @@
+"""INT8 Q/DQ: activation types per target, zero-points TensorRT accepts, the attention policy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from _qgraphs import run
+from onnx import numpy_helper
+
+from edgeattn.export.quantize import quantize
+
+
+def _zero_points(model: onnx.ModelProto) -> list[np.ndarray]:
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+
+
+def _precision(result) -> dict[str, str]:
+    return {n.name: n.precision for n in result.nodes}
+
+
+def test_default_policy_keeps_folded_blocks_in_fp32(folded_onnx, calib_npy, cache_dir, tmp_path):
+    out = tmp_path / "q.onnx"
+    result = quantize(folded_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    model = onnx.load(out)
+    calls = [n for n in model.graph.node if n.domain == "edgeattn"]
+    assert [n.name for n in calls] == ["layer1.se", "layer1.cbam.spatial"]
+    # bodies untouched: no Q/DQ inside the gate path
+    assert all(n.op_type not in ("QuantizeLinear", "DequantizeLinear") for f in model.functions for n in f.node)
+    # block weights stay float, backbone weights are int8
+    inits = {t.name: t.data_type for t in model.graph.initializer}
+    assert inits["sw1"] == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.INT8 and t.name.startswith("c1w") for t in model.graph.initializer)
+    p = _precision(result)
+    assert p["stem.conv"] == p["layer1.conv"] == p["fc"] == "int8"
+    assert p["layer1.se"] == p["layer1.cbam.spatial"] == "fp32"
+    # ort-cpu: U8 activations
+    assert all(z.dtype == np.uint8 for z in _zero_points(model))
+    # logits are not squeezed through 256 levels
+    assert model.graph.output[0].name in {o for n in model.graph.node if n.op_type == "Gemm" for o in n.output}
+    x = np.load(calib_npy)[:8]
+    ref, got = run(folded_onnx, x), run(out, x)
+    assert np.abs(got - ref).max() < 0.1 * np.abs(ref).max()
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["edgeattn.precision"] == "int8"
+    record = json.loads(meta["edgeattn.quantization"])
+    assert record["target"] == "ort-cpu" and record["policy"]["quantize_attention"] is False
+    assert record["calibration"]["num_samples"] == 48 and record["calibration"]["synthetic"] is False
+    assert json.loads(meta["edgeattn.blocks"])[0]["name"] == "layer1.se"
+    sidecar = json.loads((tmp_path / "q.onnx.json").read_text())
+    assert sidecar["precision"] == "int8" and sidecar["quantization"]["counts"]["int8"] >= 3
+
+
+def test_tensorrt_target_is_symmetric_s8_with_float_bias(folded_onnx, calib_npy, cache_dir, tmp_path):
+    out = tmp_path / "trt.onnx"
+    quantize(folded_onnx, out, "int8", calib_npy, target="tensorrt", cache_dir=cache_dir, progress=False)
+    model = onnx.load(out)
+    zps = _zero_points(model)
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
+    inits = {t.name: t for t in model.graph.initializer}
+    dq_types = {inits[n.input[0]].data_type for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+    assert dq_types == {onnx.TensorProto.INT8}  # no INT32 bias DequantizeLinear for TensorRT
+    for node in model.graph.node:  # weights per-channel (axis 0), scales positive
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits and len(inits[node.input[0]].dims) == 4:
+            assert len(inits[node.input[1]].dims) == 1
+    x = np.load(calib_npy)[:4]
+    assert np.isfinite(run(out, x)).all()
+
+
+def test_quantize_attention_inlines_and_quantizes_the_gate(folded_onnx, calib_npy, cache_dir, tmp_path):
+    out = tmp_path / "qa.onnx"
+    result = quantize(folded_onnx, out, "int8", calib_npy, quantize_attention=True, cache_dir=cache_dir, progress=False)
+    model = onnx.load(out)
+    assert not [n for n in model.graph.node if n.domain == "edgeattn"] and not model.functions
+    p = _precision(result)
+    assert p["layer1.se/Conv_2"] == p["layer1.cbam.spatial/Conv_4"] == "int8"
+    assert {n.block for n in result.nodes if n.name.startswith("layer1.se/")} == {"layer1.se"}
+    record = json.loads({q.key: q.value for q in model.metadata_props}["edgeattn.quantization"])
+    assert record["settings"]["folded_blocks_kept"] is False
+    assert np.isfinite(run(out, np.load(calib_npy)[:4])).all()
+
+
+def test_plain_graph_gate_paths_are_excluded_by_name(plain_onnx, calib_npy, cache_dir, tmp_path):
+    out = tmp_path / "plain_q.onnx"
+    result = quantize(plain_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    p = _precision(result)
+    gate = [n for n in result.nodes if n.name.startswith(("se/", "sp/"))]
+    assert gate and all(n.precision == "fp32" and "attention-aware" in n.reason for n in gate)
+    assert p["stem.conv"] == p["layer1.conv"] == "int8"
+    model = onnx.load(out)
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    sig = next(n for n in model.graph.node if n.name == "se/Sigmoid_5")
+    assert made_by[sig.input[0]].op_type == "Conv"  # no DequantizeLinear in the gate path
+    lifted = quantize(plain_onnx, tmp_path / "plain_qa.onnx", "int8", calib_npy, quantize_attention=True,
+                      cache_dir=cache_dir, progress=False)
+    assert _precision(lifted)["se/Conv_2"] == "int8"
+
+
+def test_user_exclusions_and_report(folded_onnx, calib_npy, cache_dir, tmp_path):
+    out = tmp_path / "ex.onnx"
+    result = quantize(folded_onnx, out, "int8", calib_npy, exclude_nodes=["^fc$"], exclude_op_types=["Add"],
+                      cache_dir=cache_dir, progress=False)
+    p = {n.name: n for n in result.nodes}
+    assert p["fc"].precision == "fp32" and "--exclude-nodes" in p["fc"].reason
+    assert p["layer1.add"].precision == "fp32" and "--exclude-op-types" in p["layer1.add"].reason
+    data = result.to_dict()
+    assert data["counts"]["fp32"] == sum(1 for n in data["nodes"] if n["precision"] == "fp32")
+
+
+def test_refuses_already_quantized_and_same_path(folded_onnx, calib_npy, cache_dir, tmp_path):
+    from edgeattn.errors import InputError
+
+    out = tmp_path / "q.onnx"
+    quantize(folded_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    with pytest.raises(InputError, match="already int8"):
+        quantize(out, tmp_path / "qq.onnx", "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    with pytest.raises(InputError, match="is the input model"):
+        quantize(folded_onnx, folded_onnx, "fp16")
