@@ -1,0 +1,167 @@
+"""SqueezeExcite rule: every spelling folds to one node with equal numbers; near misses refuse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from foldkit import fold, fold_and_compare, make_model, op_types, rng_weights
+
+X = np.random.default_rng(0).standard_normal((2, 8, 5, 5)).astype(np.float32)
+
+SE_CONV_OPSET18 = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  axes = Constant <value = int64[2] {2, 3}> ()
+  s = ReduceMean <keepdims = 1> (x, axes)
+  h = Conv (s, w1, b1)
+  r = Relu (h)
+  e = Conv (r, w2, b2)
+  gt = Sigmoid (e)
+  y = Mul (x, gt)
+}
+"""
+
+# Linear FCs as the legacy exporter writes nn.Linear: ReduceMean keepdims=0, Gemm, gate, then
+# the [:, :, None, None] of the scale as Unsqueeze; gate operand first in the Mul.
+SE_GEMM_OPSET17 = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  s = ReduceMean <axes = [2, 3], keepdims = 0> (x)
+  h = Gemm <transB = 1> (s, w1, b1)
+  r = Relu (h)
+  e = Gemm <transB = 1> (r, w2, b2)
+  gt = HardSigmoid <alpha = 0.16666667, beta = 0.5> (e)
+  ax = Constant <value = int64[2] {2, 3}> ()
+  gu = Unsqueeze (gt, ax)
+  y = Mul (gu, x)
+}
+"""
+
+# No bias, MatMul FCs, GlobalAveragePool + Flatten, SiLU inside, relu6(z + 3) / 6 gate, Reshape.
+SE_MATMUL_HARDSIG = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  p = GlobalAveragePool (x)
+  f = Flatten <axis = 1> (p)
+  h = MatMul (f, w1t)
+  hs = Sigmoid (h)
+  r = Mul (h, hs)
+  e = MatMul (r, w2t)
+  three = Constant <value = float {3.0}> ()
+  zero = Constant <value = float {0.0}> ()
+  six = Constant <value = float {6.0}> ()
+  a = Add (e, three)
+  c = Clip (a, zero, six)
+  gt = Div (c, six)
+  shp = Constant <value = int64[4] {0, 8, 1, 1}> ()
+  gr = Reshape (gt, shp)
+  y = Mul (x, gr)
+}
+"""
+
+
+@pytest.mark.parametrize("mode", ["functions", "inline"])
+def test_conv_form_folds(mode: str) -> None:
+    model = make_model(SE_CONV_OPSET18, rng_weights(1, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,)))
+    folded, report = fold_and_compare(model, X, mode)
+    assert report.counts == {"SqueezeExcite": 1}
+    assert report.blocks[0].variant == "relu_sigmoid"
+    if mode == "functions":
+        assert op_types(folded) == ["edgeattn::SqueezeExcite"]
+        assert [(f.domain, f.name, f.overload) for f in folded.functions] == [("edgeattn", "SqueezeExcite", "")]
+        # weights stay initializers of the main graph, inputs of the node
+        assert list(folded.graph.node[0].input[1:]) == ["w1", "b1", "w2", "b2"]
+    else:
+        assert not folded.functions
+        assert "edgeattn::SqueezeExcite" not in op_types(folded)
+        assert "GlobalAveragePool" in op_types(folded)
+
+
+def test_gemm_hardsigmoid_opset17_folds() -> None:
+    model = make_model(SE_GEMM_OPSET17, rng_weights(2, w1=(2, 8), b1=(2,), w2=(8, 2), b2=(8,)))
+    folded, report = fold_and_compare(model, X)
+    assert report.counts == {"SqueezeExcite": 1}
+    assert report.blocks[0].variant == "relu_hardsigmoid"
+    # a non-default variant is a function overload, which needs IR version 10
+    assert folded.ir_version >= 10
+    assert folded.functions[0].overload == "relu_hardsigmoid"
+    # the body follows the model's opset (17)
+    assert [(o.domain, o.version) for o in folded.functions[0].opset_import] == [("", 17)]
+
+
+def test_matmul_silu_relu6_gate_without_bias_folds() -> None:
+    model = make_model(SE_MATMUL_HARDSIG, rng_weights(3, w1t=(8, 2), w2t=(2, 8)))
+    folded, report = fold_and_compare(model, X)
+    assert report.counts == {"SqueezeExcite": 1}
+    assert report.blocks[0].variant == "silu_hardsigmoid"
+    assert op_types(folded) == ["edgeattn::SqueezeExcite"]
+
+
+GATED_CONV = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  c = Conv <pads = [1, 1, 1, 1]> (x, w)
+  gt = Sigmoid (c)
+  y = Mul (x, gt)
+}
+"""
+
+SILU = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  gt = Sigmoid (x)
+  y = Mul (x, gt)
+}
+"""
+
+GAP_CLASSIFIER = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,4] y) {
+  p = GlobalAveragePool (x)
+  f = Flatten <axis = 1> (p)
+  y = Gemm <transB = 1> (f, w, b)
+}
+"""
+
+# An SE-like chain whose squeeze also feeds a second output: folding would hide that tensor.
+SE_SHARED_SQUEEZE = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y, float[N,8,1,1] s) {
+  s = GlobalAveragePool (x)
+  h = Conv (s, w1, b1)
+  r = Relu (h)
+  e = Conv (r, w2, b2)
+  gt = Sigmoid (e)
+  y = Mul (x, gt)
+}
+"""
+
+
+def test_gated_conv_does_not_fold() -> None:
+    model = make_model(GATED_CONV, rng_weights(4, w=(8, 8, 3, 3)))
+    folded, report = fold(model)
+    assert report.counts == {}
+    assert op_types(folded) == ["Conv", "Sigmoid", "Mul"]
+    assert "SqueezeExciteRule" in report.refusals[0].reasons
+    assert "not a 1x1 conv" in report.refusals[0].reasons["SqueezeExciteRule"]
+
+
+def test_silu_does_not_fold_and_says_why() -> None:
+    folded, report = fold(make_model(SILU, {}))
+    assert report.counts == {}
+    assert "SiLU" in report.refusals[0].reasons["SqueezeExciteRule"]
+
+
+def test_gap_classifier_is_not_a_candidate() -> None:
+    model = make_model(GAP_CLASSIFIER, rng_weights(5, w=(4, 8), b=(4,)))
+    folded, report = fold(model)
+    assert report.counts == {} and report.refusals == []
+    assert op_types(folded) == ["GlobalAveragePool", "Flatten", "Gemm"]
+
+
+def test_squeeze_used_elsewhere_does_not_fold() -> None:
+    model = make_model(SE_SHARED_SQUEEZE, rng_weights(6, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,)))
+    folded, report = fold(model)
+    assert report.counts == {}
+    assert "used outside" in report.refusals[0].reasons["SqueezeExciteRule"]
