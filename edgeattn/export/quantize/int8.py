@@ -20,8 +20,10 @@ policy's gate paths are passed to ORT as ``nodes_to_exclude``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -131,21 +133,23 @@ def quantize_int8(
         level = root.level
         root.setLevel(logging.ERROR)
         try:
-            quantize_static(
-                os.fspath(prepared_path),
-                os.fspath(output),
-                None if cache_hit else reader,
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=settings["op_types_to_quantize"],
-                per_channel=settings["per_channel"],
-                reduce_range=settings["reduce_range"],
-                activation_type=getattr(QuantType, settings["activation_type"]),
-                weight_type=getattr(QuantType, settings["weight_type"]),
-                nodes_to_exclude=sorted(reasons),
-                calibrate_method=calibration_method(method),
-                extra_options=dict(settings["extra_options"]),
-                calibration_cache_path=os.fspath(cache_file) if cache_file is not None else None,
-            )
+            # ORT's histogram calibrators print() progress: keep stdout clean for --json.
+            with contextlib.redirect_stdout(sys.stderr):
+                quantize_static(
+                    os.fspath(prepared_path),
+                    os.fspath(output),
+                    None if cache_hit else reader,
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=settings["op_types_to_quantize"],
+                    per_channel=settings["per_channel"],
+                    reduce_range=settings["reduce_range"],
+                    activation_type=getattr(QuantType, settings["activation_type"]),
+                    weight_type=getattr(QuantType, settings["weight_type"]),
+                    nodes_to_exclude=sorted(reasons),
+                    calibrate_method=calibration_method(method),
+                    extra_options=dict(settings["extra_options"]),
+                    calibration_cache_path=os.fspath(cache_file) if cache_file is not None else None,
+                )
         except Exception as exc:
             raise QuantizationError(
                 f"INT8 quantization failed: {type(exc).__name__}: {exc}",

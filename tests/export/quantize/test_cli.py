@@ -1,0 +1,46 @@
+"""`edgeattn quantize` end to end through the CLI: exit codes, JSON, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+from typer.testing import CliRunner
+
+from edgeattn.cli import app
+
+
+def test_cli_int8_json(folded_onnx, calib_npy, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEATTN_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "q.onnx"
+    result = CliRunner().invoke(
+        app, ["quantize", str(folded_onnx), "-o", str(out), "--precision", "int8", "--calibration", str(calib_npy),
+              "--calibration-method", "percentile", "--exclude-op-types", "Add", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["precision"] == "int8" and data["calibration"]["method"] == "percentile"
+    assert {n["name"]: n["precision"] for n in data["nodes"]}["layer1.add"] == "fp32"
+    assert list((tmp_path / "cache").glob("calibration/*.json"))
+    assert {p.key: p.value for p in onnx.load(out).metadata_props}["edgeattn.precision"] == "int8"
+
+
+def test_cli_fp16_table(folded_onnx, tmp_path):
+    result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "h.onnx"), "-p", "fp16"])
+    assert result.exit_code == 0, result.output
+    assert "FP16 node placement" in result.output and "GlobalAveragePool" in result.output
+
+
+def test_cli_bad_calibration_exits_1_with_one_line(folded_onnx, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(
+        app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--calibration", str(tmp_path / "empty")]
+    )
+    assert result.exit_code == 1
+    assert "Error: calibration data: image folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_bad_choice_exits_1(folded_onnx, tmp_path):
+    result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--target", "gpu"])
+    assert result.exit_code == 1 and "--target" in result.output
