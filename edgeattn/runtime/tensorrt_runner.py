@@ -208,11 +208,13 @@ class TensorRTRunner(Runner):
                 )
             raise EdgeattnError(f"TensorRT could not deserialize {self.engine_path}: {reason}", hint=f"rebuild: {command}")
         self._runtime, self._engine = runtime, engine
-        self._describe_io()
-        for _ in range(self.num_contexts):
-            slot = self._make_slot()
-            self._slots.append(slot)
-            self._pool.put(slot)
+        try:
+            self._describe_io()
+            for _ in range(self.num_contexts):
+                self._pool.put(self._make_slot())
+        except BaseException:
+            self._close_impl()  # free what the slots made so far: load() did not succeed
+            raise
 
     def _describe_io(self) -> None:
         trt, engine = self._trt, self._engine
@@ -237,27 +239,29 @@ class TensorRTRunner(Runner):
         context = self._engine.create_execution_context()
         if context is None:
             raise EdgeattnError("TensorRT could not create an execution context (out of GPU memory?)")
+        # Registered before any allocation so that a failure part-way still frees everything.
+        slot = _Slot(context, None, 0, [], {}, {})
+        self._slots.append(slot)
         # Size every buffer for the profile maximum so shapes can change without reallocating.
         for name, (_, _, hi) in self._profile.items():
             if not context.set_input_shape(name, hi):
                 raise EdgeattnError(f"TensorRT rejected the profile maximum {list(hi)} for input {name!r}")
-        device: dict[str, _cuda.DeviceBuffer] = {}
-        host: dict[str, _cuda.PinnedBuffer] = {}
         for spec in self._inputs:
             nbytes = int(np.prod(self._profile[spec.name][2])) * spec.dtype.itemsize
-            device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
-            host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
+            slot.device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
+            slot.host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
         for spec in self._outputs:
             out_shape = tuple(int(d) for d in context.get_tensor_shape(spec.name))
             if any(d < 0 for d in out_shape):
                 raise EdgeattnError(f"output {spec.name!r} has a data-dependent shape {list(out_shape)}: not supported")
             self._max_out[spec.name] = out_shape
             nbytes = int(np.prod(out_shape)) * spec.dtype.itemsize
-            device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
-            host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
-        stream = _cuda.check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
-        events = [_cuda.check(cudart, cudart.cudaEventCreate(), "cudaEventCreate") for _ in range(4)]
-        slot = _Slot(context, stream, _cuda.native_handle(stream), events, device, host)
+            slot.device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
+            slot.host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
+        slot.stream = _cuda.check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
+        slot.stream_handle = _cuda.native_handle(slot.stream)
+        for _ in range(4):
+            slot.events.append(_cuda.check(cudart, cudart.cudaEventCreate(), "cudaEventCreate"))
         if self.profile_layers:
             slot.profiler = self._make_profiler()
             context.profiler = slot.profiler
@@ -480,7 +484,8 @@ class TensorRTRunner(Runner):
             if cudart is not None:
                 for event in slot.events:
                     cudart.cudaEventDestroy(event)
-                cudart.cudaStreamDestroy(slot.stream)
+                if slot.stream is not None:
+                    cudart.cudaStreamDestroy(slot.stream)
             slot.context = None
         self._slots.clear()
         self._pool = queue.Queue()

@@ -48,6 +48,39 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
     return "fp32"
 
 
+def weights_agree(artifact: str | os.PathLike[str], module: Any) -> tuple[int, int, str | None]:
+    """Compare ONNX initializers with same-named, same-shaped tensors of the PyTorch model.
+
+    Returns (compared, equal, first differing name). Exporters keep parameter names
+    (``layer1.0.se.fc1.weight``); BatchNorm folding legitimately changes some conv weights, so
+    only "nothing matches" means the two sides hold different weights (a random re-initialised
+    reference, a wrong checkpoint).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    if Path(artifact).suffix.lower() != ".onnx" or not hasattr(module, "state_dict"):
+        return 0, 0, None
+    state = {k: v for k, v in module.state_dict().items() if hasattr(v, "shape")}
+    proto = onnx.load(os.fspath(artifact), load_external_data=False)
+    compared = equal = 0
+    first = None
+    for init in proto.graph.initializer:
+        tensor = state.get(init.name)
+        if tensor is None or tuple(tensor.shape) != tuple(init.dims) or init.data_location == onnx.TensorProto.EXTERNAL:
+            continue
+        compared += 1
+        ours = tensor.detach().cpu().float().numpy()
+        theirs = numpy_helper.to_array(init).astype(np.float32)
+        if np.allclose(ours, theirs, rtol=1e-5, atol=1e-7):
+            equal += 1
+        elif first is None:
+            first = init.name
+        if compared >= 64:
+            break
+    return compared, equal, first
+
+
 def _provenance_source(provenance: Mapping[str, Any] | None) -> tuple[str | None, str | None, str | None]:
     """(model source, checkpoint path, checkpoint sha256) from provenance, tolerant of layouts."""
     if not provenance:
@@ -203,6 +236,15 @@ def validate(
     first_runner = next((r for _, r, _ in candidates if r is not None), None)
     if first_runner is None:
         raise ParityError("no artifact could be loaded: " + "; ".join(f"{p}: {e}" for p, _, e in candidates))
+    for path, runner, _ in candidates:
+        compared, equal, differing = weights_agree(path, reference.model) if runner is not None else (0, 0, None)
+        if compared and not equal:
+            raise ParityError(
+                f"the PyTorch model's weights are not the ones in {Path(path).name} ({compared} same-named tensors "
+                f"compared, none equal, e.g. {differing})",
+                hint="pass --checkpoint with the weights the artifact was exported from"
+                + (" (it was exported without one: random weights cannot be re-created)" if not checkpoint else ""),
+            )
     input_size = _input_size(first_runner, provenance, reference)
     # The reference takes the artifact's input size, in case the model defaults to another one.
     reference._input_shape = ("batch", *input_size)

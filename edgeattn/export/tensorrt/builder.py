@@ -215,11 +215,19 @@ def build(
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(onnx_path):
         errors = parser_errors(parser)
+        hints = []
+        if info.custom_domains:
+            hints.append(
+                f"the graph has {'/'.join(info.custom_domains)}:: function nodes (named by module path): if one is "
+                "named above, re-export with `edgeattn export ... --fold inline`"
+            )
+        if info.opset is not None and info.opset > 17 and features.implicit_batch_api:
+            hints.append(f"opset {info.opset} may be newer than this TensorRT's parser: re-export with --opset 17")
         raise ExportError(
-            f"TensorRT's ONNX parser rejected {onnx_path}: " + (" | ".join(errors) or "no reason given")
-            + (f" (+{len(errors) - 1} more)" if len(errors) > 3 else ""),
-            hint="the node is named as in the ONNX (edgeattn:: nodes are module paths); "
-            "re-export with --fold inline if a custom-domain node is the problem",
+            f"TensorRT's ONNX parser rejected {onnx_path}: "
+            + (" | ".join(errors[:3]) or "no reason given")
+            + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""),
+            hint="; ".join(hints) or "rerun with --verbose for TensorRT's full log",
         )
 
     config = builder.create_builder_config()

@@ -33,6 +33,8 @@ class OnnxInfo:
     precision: str
     precision_source: str  # "metadata" | "graph"
     metadata: dict[str, str] = field(default_factory=dict)
+    opset: int | None = None  # default-domain opset
+    custom_domains: tuple[str, ...] = ()  # e.g. ("edgeattn",) when blocks are folded into functions
 
     def json_meta(self, key: str) -> Any:
         raw = self.metadata.get(key)
@@ -98,4 +100,6 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
     outputs = [_value_info(vi) for vi in model.graph.output]
     precision, source = detect_precision(model)
     metadata = {p.key: p.value for p in model.metadata_props}
-    return OnnxInfo(path, inputs, outputs, precision, source, metadata)
+    opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    domains = tuple(sorted({n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx")}))
+    return OnnxInfo(path, inputs, outputs, precision, source, metadata, opset, domains)

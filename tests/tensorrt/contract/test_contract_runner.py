@@ -245,3 +245,29 @@ def test_contract_backend_status(make_world, gen):
     assert ok and reason.startswith("TensorRT ") and "Standin GPU (compute 8.7)" in reason
     make_world(gen, "12", device_count=0)
     assert backend_status() == (False, backend_status()[1]) and "no CUDA device" in backend_status()[1]
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13")], indirect=True)
+def test_contract_runner_failed_load_frees_memory(engine, monkeypatch):
+    world, path = engine()
+    import standins.cuda_standin  # noqa: F401  (the stand-in installed by the fixture)
+    import sys
+
+    runtime = sys.modules["cuda.bindings.runtime"]
+    real_create = runtime.cudaStreamCreate
+    calls = {"n": 0}
+
+    def flaky_stream_create():
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second context's stream fails
+            return (runtime.cudaError_t.cudaErrorMemoryAllocation, None)
+        return real_create()
+
+    monkeypatch.setattr(runtime, "cudaStreamCreate", flaky_stream_create)
+    from edgeattn.runtime._cuda import CudaError
+
+    runner = TensorRTRunner(path, contexts=2)
+    with pytest.raises(CudaError, match="cudaStreamCreate failed: cudaErrorMemoryAllocation"):
+        runner.load()
+    assert world.memory == {}  # every buffer of both contexts freed
+    assert not runner.is_loaded
