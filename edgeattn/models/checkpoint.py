@@ -150,7 +150,7 @@ def read_checkpoint(path: PathLike, *, unsafe_pickle: bool = False) -> Any:
         return _read_safetensors(path)
     if is_torchscript_archive(path):
         try:
-            return torch.jit.load(str(path), map_location="cpu")
+            return jit_load(path)
         except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError subclasses of all kinds
             raise CheckpointError(f"cannot read TorchScript archive {path}: {_first_line(exc)}") from None
     if unsafe_pickle:
@@ -176,6 +176,13 @@ def read_checkpoint(path: PathLike, *, unsafe_pickle: bool = False) -> Any:
         raise CheckpointError(f"{path} is corrupt or truncated{what}", hint="download or save it again") from None
     except (EOFError, RuntimeError, KeyError, ValueError, OSError, AttributeError, ImportError) as exc:
         raise _classify_read_error(path, exc) from None
+
+
+def jit_load(path: PathLike) -> Any:
+    """``torch.jit.load`` on the CPU, without its deprecation notice (not actionable for users)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -324,9 +324,7 @@ def _from_module_factory(
 
 # --------------------------------------------------------------------------------- saved models
 def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.Module:
-    import torch
-
-    from .checkpoint import extract_state_dict, is_torchscript_archive, read_checkpoint
+    from .checkpoint import extract_state_dict, is_torchscript_archive, jit_load, read_checkpoint
 
     if num_classes is not None:
         raise InputError(
@@ -335,7 +333,7 @@ def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.M
         )
     if is_torchscript_archive(path):
         try:
-            return torch.jit.load(str(path), map_location="cpu")
+            return jit_load(path)
         except Exception as exc:  # noqa: BLE001
             raise ModelSourceError(f"cannot load TorchScript archive {path}: {str(exc).splitlines()[0][:200]}") from None
     try:
