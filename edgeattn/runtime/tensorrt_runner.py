@@ -358,6 +358,8 @@ class TensorRTRunner(Runner):
         assert cudart is not None
         ctx = slot.context
         check = _cuda.check
+        if self.device != 0:  # the current device is per host thread
+            check(cudart, cudart.cudaSetDevice(self.device), "cudaSetDevice")
         if slot.shapes != shapes:
             for name, shape in shapes.items():
                 if not ctx.set_input_shape(name, shape):
@@ -421,7 +423,9 @@ class TensorRTRunner(Runner):
         """Capture one ``execute_async_v3`` into a CUDA graph; fall back on any failure."""
         cudart = self._cudart
         assert cudart is not None
-        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+        # Thread-local mode: other pool threads keep calling cudaStreamSynchronize/cudaMemcpyAsync
+        # on their own streams while this one captures, which global mode would forbid.
+        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         try:
             _cuda.check(cudart, cudart.cudaStreamBeginCapture(slot.stream, mode), "cudaStreamBeginCapture")
         except _cuda.CudaError as exc:

@@ -107,6 +107,8 @@ def test_contract_runner_cuda_graph_capture_and_replay(engine):
         begin = names.index("cudart.cudaStreamBeginCapture")
         assert names.index("IExecutionContext.execute_async_v3", begin) < names.index("cudart.cudaStreamEndCapture")
         assert names.index("cudart.cudaGraphInstantiate") < names.index("cudart.cudaGraphLaunch")
+        begin_call = next(c for c in world.calls if c[0] == "cudart.cudaStreamBeginCapture")
+        assert begin_call[1][1].name == "cudaStreamCaptureModeThreadLocal"  # pool threads keep running
         np.testing.assert_allclose(out["logits"], expected(x + 1), rtol=1e-5)
         n_exec = world.count("IExecutionContext.execute_async_v3")
         out3 = runner.run(x * 3)
