@@ -110,6 +110,7 @@ class OnnxRuntimeRunner(Runner):
         optimized_model_path: str | os.PathLike[str] | None = None,
         extra_outputs: Sequence[str] | None = None,
         session_config: Mapping[str, str] | None = None,
+        log_severity: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(model, (str, os.PathLike)) and not Path(model).exists():
@@ -127,6 +128,7 @@ class OnnxRuntimeRunner(Runner):
         self._optimized_model_path = optimized_model_path
         self._extra_outputs = list(extra_outputs or [])
         self._session_config = dict(session_config or {})
+        self._log_severity = log_severity
         self.session: Any = None
         self.used_providers: list[str] = []
         self.fallback: list[str] = []
@@ -164,6 +166,8 @@ class OnnxRuntimeRunner(Runner):
                 options.profile_file_prefix = os.fspath(self._profile_prefix)
         if self._optimized_model_path is not None:
             options.optimized_model_filepath = os.fspath(self._optimized_model_path)
+        if self._log_severity is not None:
+            options.log_severity_level = int(self._log_severity)  # 0 verbose ... 3 error, 4 fatal
         for key, value in self._session_config.items():
             options.add_session_config_entry(key, str(value))
         available = ort.get_available_providers()

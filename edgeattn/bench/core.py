@@ -1,0 +1,309 @@
+"""Latency benchmark: several models / artifacts / backends side by side, rounds interleaved.
+
+Shared machines drift (2x within an hour here), so variants are never timed one after the
+other: after each variant's warm-up, the iterations are split into rounds and every round runs
+each variant in turn (the order rotates by round). Ratios between variants measured this way
+are meaningful even when the absolute numbers move. Only the backend call is timed
+(``Runner.last_inference_time``), not input checking.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgeattnError, InputError
+from .environment import collect_environment
+from .stats import LatencyStats, latency_stats
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Variant:
+    """One thing to time: a target (artifact path, model spec or module) on one backend."""
+
+    target: Any
+    backend: str = "auto"
+    label: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def name(self) -> str:
+        return self.label or _label(self.target)
+
+
+@dataclass
+class BenchResult:
+    variant: str
+    target: str
+    backend: str
+    batch_size: int
+    stats: LatencyStats | None = None
+    runner: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "target": self.target,
+            "backend": self.backend,
+            "batch_size": self.batch_size,
+            "stats": self.stats.to_dict() if self.stats else None,
+            "runner": self.runner,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class BenchmarkReport:
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+    results: list[BenchResult] = field(default_factory=list)
+    per_block: list[dict[str, Any]] = field(default_factory=list)
+
+    def result(self, variant: str, batch_size: int) -> BenchResult | None:
+        return next((r for r in self.results if r.variant == variant and r.batch_size == batch_size), None)
+
+    def ratio(self, variant: str, baseline: str, batch_size: int = 1, stat: str = "p50_ms") -> float | None:
+        """Latency of ``variant`` / ``baseline`` (same run, interleaved)."""
+        a, b = self.result(variant, batch_size), self.result(baseline, batch_size)
+        if not (a and b and a.stats and b.stats):
+            return None
+        return getattr(a.stats, stat) / getattr(b.stats, stat)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "environment": self.environment,
+            "results": [r.to_dict() for r in self.results],
+            "per_block": self.per_block,
+        }
+
+    def to_markdown(self) -> str:
+        from .report import benchmark_markdown
+
+        return benchmark_markdown(self)
+
+
+def _resolve_variants(targets: Sequence[Any], backend: str | Sequence[str]) -> list[Variant]:
+    from ..runtime.selection import ALIASES, BACKENDS, backend_for
+
+    backends = [backend] if isinstance(backend, str) else list(backend)
+    backends = [ALIASES.get(b.lower(), b.lower()) for b in backends] or ["auto"]
+    for b in backends:
+        if b != "auto" and b not in BACKENDS:
+            raise InputError(f"backend: received {b!r}, expected 'auto' or one of {sorted(BACKENDS)}")
+    variants: list[Variant] = []
+    for target in targets:
+        if isinstance(target, Variant):
+            variants.append(target)
+            continue
+        explicit = None
+        if isinstance(target, str) and "@" in target and not Path(target).exists():
+            target, explicit = target.rsplit("@", 1)
+            explicit = ALIASES.get(explicit.lower(), explicit.lower())
+        natural = backend_for(target)
+        # A backend runs the targets it can read: .onnx on onnxruntime, engines on tensorrt,
+        # models on torch; --backend onnxruntime,torch over an .onnx and a model spec times each once.
+        chosen = [explicit] if explicit else [b for b in backends if b in ("auto", natural)]
+        if not chosen:
+            raise InputError(f"no requested backend ({', '.join(backends)}) can run {target}")
+        for b in chosen:
+            b = natural if b == "auto" else b
+            label = _label(target)
+            if len(chosen) > 1 or (explicit and explicit != natural):
+                label = f"{label} [{b}]"
+            variants.append(Variant(target, b, label))
+    names = [v.name() for v in variants]
+    dupes = {n for n in names if names.count(n) > 1}
+    for i, v in enumerate(variants):  # two files with the same name in different folders
+        if v.name() in dupes:
+            v.label = f"{v.name()} #{i + 1}"
+    return variants
+
+
+def _label(target: Any) -> str:
+    if isinstance(target, (str, os.PathLike)):
+        path = Path(os.fspath(target))
+        return path.name if path.suffix else str(target)
+    return type(target).__name__
+
+
+def _input_size_for(runner: Any, target: Any, input_size: Sequence[int] | None) -> tuple[int, ...]:
+    if input_size is not None:
+        return tuple(int(d) for d in input_size)
+    spec = runner.inputs[0]
+    dims = spec.shape[1:]
+    if dims and all(isinstance(d, int) and d > 0 for d in dims):
+        return tuple(int(d) for d in dims)
+    if isinstance(target, (str, os.PathLike)) and str(target).endswith(".onnx"):
+        from ..data import read_provenance
+
+        pre = (read_provenance(target) or {}).get("preprocessing") or {}
+        if pre.get("input_size"):
+            return tuple(int(d) for d in pre["input_size"])
+    size = getattr(runner, "default_input_size", None)
+    if size:
+        return tuple(int(d) for d in size)
+    raise InputError(f"cannot tell the input size of {spec.describe()}", hint="pass --input-size C,H,W")
+
+
+def benchmark(
+    targets: Sequence[Any] | Any,
+    *,
+    backend: str | Sequence[str] = "auto",
+    batch_sizes: Sequence[int] = (1,),
+    iterations: int | None = None,
+    duration: float | None = None,
+    warmup: int = 10,
+    rounds: int = 10,
+    threads: int | None = None,
+    input_size: Sequence[int] | None = None,
+    runner_options: Mapping[str, Any] | None = None,
+    per_block: bool = False,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> BenchmarkReport:
+    """Time every target on its backend(s) for each batch size; see the module docstring.
+
+    ``iterations`` (per variant and batch size) or ``duration`` (seconds per variant and batch
+    size); default 50 iterations. ``threads`` sets the CPU threads of every backend and is
+    recorded. ``per_block`` adds an ORT-profiled attention-block breakdown of each folded .onnx.
+    """
+    from ..runtime import load
+
+    if isinstance(targets, (str, os.PathLike)) or not isinstance(targets, Sequence):
+        targets = [targets]
+    if not targets:
+        raise InputError("no model or artifact to benchmark")
+    if iterations is not None and duration is not None:
+        raise InputError("give either iterations or a duration, not both")
+    if iterations is None and duration is None:
+        iterations = 50
+    if iterations is not None and iterations < 1:
+        raise InputError(f"iterations: received {iterations}, expected >= 1")
+    if duration is not None and duration <= 0:
+        raise InputError(f"duration: received {duration}, expected > 0 seconds")
+    batch_sizes = [int(b) for b in batch_sizes]
+    if not batch_sizes or any(b < 1 for b in batch_sizes):
+        raise InputError(f"batch sizes: received {batch_sizes}, expected positive integers")
+    if warmup < 0 or rounds < 1:
+        raise InputError(f"warm-up must be >= 0 and rounds >= 1 (received {warmup}, {rounds})")
+
+    variants = _resolve_variants(list(targets), backend)
+    runners: list[Any] = []
+    options = dict(runner_options or {})
+    for v in variants:
+        opts = {**options, **v.options}
+        if threads is not None and v.backend in ("onnxruntime", "torch"):
+            opts.setdefault("threads", threads)
+        if input_size is not None and v.backend == "torch":
+            opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
+        runners.append(load(v.target, backend=v.backend, **opts))
+
+    report = BenchmarkReport(
+        settings={
+            "batch_sizes": batch_sizes,
+            "iterations": iterations,
+            "duration_s": duration,
+            "warmup": warmup,
+            "rounds": rounds,
+            "threads": threads,
+            "interleaved": True,
+            "timed": "backend call only (Runner.last_inference_time)",
+        },
+        environment=collect_environment(threads),
+    )
+    rng = np.random.default_rng(seed)
+    try:
+        for batch in batch_sizes:
+            active: list[tuple[int, np.ndarray, str]] = []
+            for index, (variant, runner) in enumerate(zip(variants, runners)):
+                result = BenchResult(variant.name(), _target_str(variant.target), runner.backend, batch)
+                info = runner.info()
+                result.runner = {"backend": info.backend, "device": info.device, **info.details}
+                report.results.append(result)
+                spec = runner.inputs[0]
+                fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+                if fixed is not None and fixed != batch:
+                    result.skipped = f"the model's batch dimension is fixed at {fixed}"
+                    continue
+                try:
+                    size = _input_size_for(runner, variant.target, input_size)
+                except EdgeattnError as exc:
+                    result.skipped = exc.message
+                    continue
+                x = rng.standard_normal((batch, *size)).astype(spec.dtype)
+                active.append((index, x, spec.name))
+            _time_interleaved(report, runners, active, batch, iterations, duration, warmup, rounds, progress)
+    finally:
+        for runner in runners:
+            runner.close()
+    if per_block:
+        from .profile import profile_blocks
+
+        for v in variants:
+            if isinstance(v.target, (str, os.PathLike)) and str(v.target).endswith(".onnx") and v.backend == "onnxruntime":
+                try:
+                    report.per_block.append(
+                        profile_blocks(v.target, batch_size=batch_sizes[0], iterations=iterations or 20, threads=threads).to_dict()
+                    )
+                except EdgeattnError as exc:
+                    report.per_block.append({"model": _target_str(v.target), "error": exc.message})
+    return report
+
+
+def _target_str(target: Any) -> str:
+    return os.fspath(target) if isinstance(target, (str, os.PathLike)) else type(target).__name__
+
+
+def _time_interleaved(
+    report: BenchmarkReport,
+    runners: list[Any],
+    active: list[tuple[int, np.ndarray, str]],
+    batch: int,
+    iterations: int | None,
+    duration: float | None,
+    warmup: int,
+    rounds: int,
+    progress: Progress | None,
+) -> None:
+    if not active:
+        return
+    for index, x, name in active:
+        for _ in range(warmup):
+            runners[index].run({name: x})
+    times: dict[int, list[float]] = {index: [] for index, _, _ in active}
+    rounds = min(rounds, iterations) if iterations is not None else rounds
+    per_round = math.ceil(iterations / rounds) if iterations is not None else None
+    slice_s = duration / rounds if duration is not None else None
+    stage = f"batch {batch}"
+    for r in range(rounds):
+        shift = r % len(active)
+        for index, x, name in active[shift:] + active[:shift]:
+            runner = runners[index]
+            if per_round is not None:
+                todo = min(per_round, iterations - len(times[index]))  # type: ignore[operator]
+                for _ in range(todo):
+                    runner.run({name: x})
+                    times[index].append(runner.last_inference_time)
+            else:
+                end = time.perf_counter() + slice_s  # type: ignore[operator]
+                while True:
+                    runner.run({name: x})
+                    times[index].append(runner.last_inference_time)
+                    if time.perf_counter() >= end:
+                        break
+        if progress:
+            progress(stage, r + 1, rounds)
+    # Results of this batch size were appended in variant order.
+    batch_results = [res for res in report.results if res.batch_size == batch]
+    for index, _, _ in active:
+        batch_results[index].stats = latency_stats(times[index], batch)

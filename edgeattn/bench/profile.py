@@ -1,0 +1,348 @@
+"""Per-attention-block cost on ONNX Runtime, next to the blocks' share of the FLOPs.
+
+ORT inlines ONNX local functions before optimising, and names the inlined nodes after the
+*function* (``_inlfunc_SqueezeExcite_token_3_...``, checked on ORT 1.32), not after the calling
+node, so its profile cannot tell ``layer1.0.se`` from ``layer3.5.se``. We therefore inline the
+``edgeattn::`` nodes ourselves first, naming every body node *and* every intermediate tensor
+``<block>/<name>``: ORT's fused and NCHWc-converted nodes keep a node name or are named after
+their output tensor, so both carry the block prefix into the profile. Layout reorders that ORT
+inserts (``ReorderInput``/``ReorderOutput``, named by a counter) are attributed through the
+optimised graph (``SessionOptions.optimized_model_filepath``) to the block they feed or drain:
+they exist because of that block's NCHW-only ops. Kernel times are ORT's ``*_kernel_time``
+events (``SessionOptions.enable_profiling``), averaged over the timed runs.
+
+FLOPs come from the inlined graph with shapes inferred at the profiled batch size: Conv and
+Gemm/MatMul 2 x MACs, element-wise ops one per output element, pooling/reductions one per input
+element.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+DOMAIN = "edgeattn"
+_REORDER = ("ReorderInput", "ReorderOutput")
+
+
+def inline_blocks(model: Any) -> tuple[Any, dict[str, str]]:
+    """Inline every ``edgeattn::`` function call, prefixing node and tensor names with the block.
+
+    Returns the new model and ``{block name: op type}`` in graph order. Blocks already inlined by
+    the exporter (``--fold inline``: nodes named ``<block>/...``) are recognised from the
+    ``edgeattn.blocks`` metadata.
+    """
+    import onnx
+
+    from ..data import read_json_metadata
+
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model)
+    functions = {(f.domain, f.name, getattr(f, "overload", "")): f for f in proto.functions}
+    blocks: dict[str, str] = {}
+    block_outputs: set[str] = set()
+    for _ in range(4):  # a body may itself call an edgeattn function
+        new_nodes = []
+        changed = False
+        for index, node in enumerate(proto.graph.node):
+            key = (node.domain, node.op_type, getattr(node, "overload", ""))
+            if node.domain != DOMAIN or key not in functions:
+                new_nodes.append(node)
+                continue
+            changed = True
+            prefix = node.name or f"{node.op_type}_{index}"
+            blocks.setdefault(prefix, node.op_type)
+            block_outputs.update(o for o in node.output if o)
+            new_nodes.extend(_expand(node, functions[key], prefix))
+        del proto.graph.node[:]
+        proto.graph.node.extend(new_nodes)
+        if not changed:
+            break
+    used = {(n.domain, n.op_type, getattr(n, "overload", "")) for n in proto.graph.node}
+    kept = [f for f in proto.functions if (f.domain, f.name, getattr(f, "overload", "")) in used]
+    del proto.functions[:]
+    proto.functions.extend(kept)
+    for entry in read_json_metadata(model, "edgeattn.blocks") or []:
+        if isinstance(entry, dict) and entry.get("name"):
+            blocks.setdefault(str(entry["name"]), str(entry.get("op_type", "block")))
+            if entry.get("output"):
+                block_outputs.add(str(entry["output"]))
+    _prefix_internal_tensors(proto, blocks, block_outputs)
+    return proto, blocks
+
+
+def _expand(node: Any, function: Any, prefix: str) -> list[Any]:
+    import onnx
+
+    mapping = dict(zip(function.input, node.input))
+    mapping.update(zip(function.output, node.output))
+    caller_attrs = {a.name: a for a in node.attribute}
+    defaults = {a.name: a for a in getattr(function, "attribute_proto", [])}
+    out = []
+    for j, body in enumerate(function.node):
+        new = onnx.NodeProto()
+        new.CopyFrom(body)
+        new.name = f"{prefix}/{body.name or f'{body.op_type}_{j}'}"
+        new.input[:] = [mapping.get(t, f"{prefix}/{t}") if t else "" for t in body.input]
+        new.output[:] = [mapping.get(t, f"{prefix}/{t}") if t else "" for t in body.output]
+        attrs = []
+        for attr in new.attribute:
+            if attr.ref_attr_name:
+                source = caller_attrs.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
+                if source is None:
+                    continue  # optional attribute not given: the op's default applies
+                resolved = onnx.AttributeProto()
+                resolved.CopyFrom(source)
+                resolved.name = attr.name
+                attrs.append(resolved)
+            else:
+                attrs.append(attr)
+        del new.attribute[:]
+        new.attribute.extend(attrs)
+        out.append(new)
+    return out
+
+
+def _block_of(name: str, blocks: dict[str, str]) -> str | None:
+    best = None
+    for block in blocks:
+        if name.startswith(block + "/") and (best is None or len(block) > len(best)):
+            best = block
+    return best
+
+
+def _prefix_internal_tensors(proto: Any, blocks: dict[str, str], keep: set[str]) -> None:
+    """Rename tensors produced inside a block to ``<block>/<tensor>`` (graph I/O untouched)."""
+    keep = set(keep) | {o.name for o in proto.graph.output}
+    rename: dict[str, str] = {}
+    for node in proto.graph.node:
+        block = _block_of(node.name, blocks)
+        if block is None:
+            continue
+        for out in node.output:
+            if out and out not in keep and not out.startswith(block + "/"):
+                rename[out] = f"{block}/{out}"
+    if not rename:
+        return
+    for node in proto.graph.node:
+        node.input[:] = [rename.get(t, t) for t in node.input]
+        node.output[:] = [rename.get(t, t) for t in node.output]
+    for info in proto.graph.value_info:
+        info.name = rename.get(info.name, info.name)
+
+
+# -- FLOPs ------------------------------------------------------------------------------------
+def node_flops(model: Any, batch_size: int = 1) -> dict[int, int]:
+    """FLOPs per node index (see the module docstring); unknown shapes count 0."""
+    import onnx
+
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model)
+    for inp in proto.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_value = batch_size
+    try:
+        proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    except Exception:  # noqa: BLE001 - partial shapes still count what they can
+        pass
+    shapes: dict[str, list[int]] = {}
+    for info in list(proto.graph.value_info) + list(proto.graph.input) + list(proto.graph.output):
+        dims = info.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[info.name] = [d.dim_value for d in dims]
+    for init in proto.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    result: dict[int, int] = {}
+    for index, node in enumerate(proto.graph.node):
+        out = shapes.get(node.output[0]) if node.output else None
+        inp = shapes.get(node.input[0]) if node.input else None
+        op = node.op_type
+        flops = 0
+        if op == "Conv" and out and len(node.input) > 1 and node.input[1] in shapes:
+            weight = shapes[node.input[1]]
+            flops = 2 * math.prod(out) * math.prod(weight[1:])
+        elif op in ("Gemm", "MatMul") and out and inp:
+            flops = 2 * math.prod(out) * inp[-1]
+        elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "ReduceSum", "AveragePool", "MaxPool") and inp:
+            flops = math.prod(inp)
+        elif op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Constant", "Identity", "Concat", "Transpose", "Gather", "Slice", "Cast"):
+            flops = 0
+        elif out:
+            flops = math.prod(out)
+        result[index] = int(flops)
+    return result
+
+
+# -- profiling --------------------------------------------------------------------------------
+@dataclass
+class BlockProfile:
+    model: str
+    batch_size: int
+    iterations: int
+    threads: int | None
+    total_ms: float  # summed kernel time per run
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    by_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    attention_time_share: float = 0.0
+    attention_flop_share: float = 0.0
+    total_flops: int = 0
+    reorder_ms_attributed: float = 0.0
+    unattributed_reorder_ms: float = 0.0
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def profile_blocks(
+    onnx_path: str | os.PathLike[str],
+    *,
+    batch_size: int = 1,
+    iterations: int = 20,
+    warmup: int = 5,
+    threads: int | None = None,
+    optimization_level: str = "all",
+) -> BlockProfile:
+    """Profile ``onnx_path`` on ORT CPU and break the kernel time down by attention block."""
+    import onnx
+
+    from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+    path = Path(onnx_path)
+    if not path.exists():
+        raise InputError(f"ONNX model not found: {path}")
+    inlined, blocks = inline_blocks(onnx.load(os.fspath(path)))
+    if not blocks:
+        raise InputError(
+            f"{path.name} has no folded attention blocks (no edgeattn:: nodes, no edgeattn.blocks metadata)",
+            hint="export with --fold functions (the default) to get per-block costs",
+        )
+    flops = node_flops(inlined, batch_size)
+    with tempfile.TemporaryDirectory(prefix="edgeattn-prof-") as tmp:
+        model_file = Path(tmp) / "inlined.onnx"
+        onnx.save(inlined, os.fspath(model_file))
+        optimized = Path(tmp) / "optimized.onnx"
+        runner = OnnxRuntimeRunner(
+            model_file, threads=threads, enable_profiling=True, profile_prefix=Path(tmp) / "profile",
+            optimized_model_path=optimized, optimization_level=optimization_level,
+            log_severity=3,  # ORT warns that a saved NCHWc graph is machine-specific: expected here
+        )
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner.load()
+        spec = runner.inputs[0]
+        dims = [d if isinstance(d, int) and d > 0 else None for d in spec.shape]
+        if dims[0] is None:
+            dims[0] = batch_size
+        if any(d is None for d in dims[1:]):
+            from ..data import read_provenance
+
+            pre = (read_provenance(path) or {}).get("preprocessing") or {}
+            size = pre.get("input_size")
+            if not size:
+                raise InputError(f"cannot tell the input size of {spec.describe()} for profiling")
+            dims[1:] = [int(d) for d in size]
+        x = np.random.default_rng(0).standard_normal(dims).astype(spec.dtype)
+        for _ in range(warmup + iterations):
+            runner.run({spec.name: x})
+        trace = runner.end_profiling()
+        runner.close()
+        events = json.loads(Path(trace).read_text(encoding="utf-8"))
+        graph = onnx.load(os.fspath(optimized), load_external_data=False).graph if optimized.exists() else None
+    durations: dict[str, list[float]] = defaultdict(list)
+    ops: dict[str, str] = {}
+    for event in events:
+        if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
+            continue
+        name = event["name"][: -len("_kernel_time")]
+        durations[name].append(float(event.get("dur", 0.0)))
+        ops[name] = str(event.get("args", {}).get("op_name", ""))
+    per_node_ms = {name: float(np.mean(d[-iterations:])) / 1e3 for name, d in durations.items()}
+    total_ms = float(sum(per_node_ms.values()))
+    owner = _attribute(per_node_ms, ops, blocks, graph)
+
+    block_ms: dict[str, float] = defaultdict(float)
+    reorder_ms = unattributed = 0.0
+    for name, ms in per_node_ms.items():
+        block = owner.get(name)
+        if block is not None:
+            block_ms[block] += ms
+            if ops.get(name) in _REORDER:
+                reorder_ms += ms
+        elif ops.get(name) in _REORDER:
+            unattributed += ms
+    block_flops: dict[str, int] = defaultdict(int)
+    for index, node in enumerate(inlined.graph.node):
+        block = _block_of(node.name, blocks)
+        if block is not None:
+            block_flops[block] += flops.get(index, 0)
+    total_flops = int(sum(flops.values())) or 1
+    profile = BlockProfile(
+        model=os.fspath(path), batch_size=batch_size, iterations=iterations, threads=threads, total_ms=total_ms,
+        total_flops=total_flops, reorder_ms_attributed=reorder_ms, unattributed_reorder_ms=unattributed,
+        note="kernel time summed over ORT nodes (excludes framework overhead between kernels); blocks inlined by edgeattn "
+        "before profiling so the names survive ORT's own inlining; layout reorders counted with the block they feed or drain",
+    )
+    for block, kind in blocks.items():
+        ms = block_ms.get(block, 0.0)
+        fl = block_flops.get(block, 0)
+        profile.blocks.append(
+            {"name": block, "op_type": kind, "time_ms": ms, "time_share": ms / total_ms if total_ms else 0.0,
+             "flops": fl, "flop_share": fl / total_flops}
+        )
+        entry = profile.by_type.setdefault(kind, {"count": 0, "time_ms": 0.0, "time_share": 0.0, "flops": 0, "flop_share": 0.0})
+        entry["count"] += 1
+        entry["time_ms"] += ms
+        entry["flops"] += fl
+    for entry in profile.by_type.values():
+        entry["time_share"] = entry["time_ms"] / total_ms if total_ms else 0.0
+        entry["flop_share"] = entry["flops"] / total_flops
+    profile.attention_time_share = sum(b["time_ms"] for b in profile.blocks) / total_ms if total_ms else 0.0
+    profile.attention_flop_share = sum(b["flops"] for b in profile.blocks) / total_flops
+    return profile
+
+
+def _attribute(per_node_ms: dict[str, float], ops: dict[str, str], blocks: dict[str, str], graph: Any) -> dict[str, str]:
+    """Profiled node name -> block, by name prefix, tensor prefix, then reorder adjacency."""
+    owner: dict[str, str] = {}
+    nodes = {n.name: n for n in graph.node} if graph is not None else {}
+    for name in per_node_ms:
+        block = _block_of(name, blocks)
+        if block is None and name in nodes:
+            node = nodes[name]
+            block = next((b for t in list(node.output) + list(node.input) if (b := _block_of(t, blocks))), None)
+        if block is not None:
+            owner[name] = block
+    if graph is None:
+        return owner
+    producers = {t: n.name for n in graph.node for t in n.output}
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for n in graph.node:
+        for t in n.input:
+            consumers[t].append(n.name)
+    for name in per_node_ms:
+        if name in owner or ops.get(name) not in _REORDER or name not in nodes:
+            continue
+        node = nodes[name]
+        near = [consumer for t in node.output for consumer in consumers.get(t, [])]
+        near += [producers[t] for t in node.input if t in producers]
+        block = next((owner[n] for n in near if n in owner), None)
+        if block is None:
+            block = next((b for n in near if (b := _block_of(n, blocks))), None)
+        if block is not None:
+            owner[name] = block
+    return owner
