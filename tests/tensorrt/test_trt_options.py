@@ -102,3 +102,21 @@ def test_read_onnx_errors(tmp_path):
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(InputError, match="not a readable ONNX"):
         read_onnx(bad)
+
+
+def test_read_onnx_records_local_function_call_sites(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    body = [helper.make_node("Sigmoid", ["x"], ["s"], name="Gate_0_Sigmoid"), helper.make_node("Mul", ["x", "s"], ["y"], name="Gate_1_Mul")]
+    fn = helper.make_function("edgeattn", "Gate", ["x"], ["y"], body, [helper.make_opsetid("", 18)])
+    nodes = [helper.make_node("Gate", ["input"], ["a"], name="layer1.0.se", domain="edgeattn"),
+             helper.make_node("Gate", ["a"], ["out"], name="layer2.0.se", domain="edgeattn")]
+    vi = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 3])  # noqa: E731
+    model = helper.make_model(helper.make_graph(nodes, "g", [vi("input")], [vi("out")]), functions=[fn],
+                              opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("edgeattn", 1)])
+    path = tmp_path / "f.onnx"
+    onnx.save(model, str(path))
+    info = read_onnx(path)
+    assert info.functions == {"Gate": {"body_nodes": ["Gate_0_Sigmoid", "Gate_1_Mul"], "call_sites": ["layer1.0.se", "layer2.0.se"]}}
+    assert info.custom_domains == ("edgeattn",) and info.opset == 18

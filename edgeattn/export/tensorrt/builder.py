@@ -372,6 +372,7 @@ def build(
         features=features.to_dict(),
         rebuild_command=rebuild_command(onnx_path, str(output), options),
         blocks=info.blocks,
+        functions=info.functions,
         provenance=info.json_meta("edgeattn.provenance"),
         layers=layers,
     )

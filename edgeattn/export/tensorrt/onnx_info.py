@@ -35,6 +35,8 @@ class OnnxInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     opset: int | None = None  # default-domain opset
     custom_domains: tuple[str, ...] = ()  # e.g. ("edgeattn",) when blocks are folded into functions
+    # op_type -> {"body_nodes": [...], "call_sites": [caller node names in graph order]}
+    functions: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def json_meta(self, key: str) -> Any:
         raw = self.metadata.get(key)
@@ -102,4 +104,11 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
     metadata = {p.key: p.value for p in model.metadata_props}
     opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     domains = tuple(sorted({n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx")}))
-    return OnnxInfo(path, inputs, outputs, precision, source, metadata, opset, domains)
+    bodies = {(f.domain, f.name): [n.name for n in f.node if n.name] for f in model.functions}
+    functions: dict[str, dict[str, list[str]]] = {}
+    for node in model.graph.node:
+        body = bodies.get((node.domain, node.op_type))
+        if body is not None:
+            entry = functions.setdefault(node.op_type, {"body_nodes": body, "call_sites": []})
+            entry["call_sites"].append(node.name)
+    return OnnxInfo(path, inputs, outputs, precision, source, metadata, opset, domains, functions)

@@ -94,6 +94,7 @@ def make_sidecar(
     features: dict[str, Any],
     rebuild_command: str,
     blocks: list[dict[str, Any]] | None = None,
+    functions: dict[str, Any] | None = None,
     provenance: Any = None,
     layers: Any = None,
 ) -> dict[str, Any]:
@@ -117,6 +118,7 @@ def make_sidecar(
         "tensorrt_features": features,
         "rebuild_command": rebuild_command,
         "blocks": blocks or [],
+        "functions": functions or {},
         "provenance": provenance,
         "layers": layers,
     }
