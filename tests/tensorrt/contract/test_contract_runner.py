@@ -273,3 +273,41 @@ def test_contract_runner_failed_load_frees_memory(engine, monkeypatch):
         runner.load()
     assert world.memory == {}  # every buffer of both contexts freed
     assert not runner.is_loaded
+
+
+def _folded_onnx(path):
+    """Two call sites of an edgeattn::Gate local function (as `edgeattn export --fold functions`)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    body = [helper.make_node("GlobalAveragePool", ["x"], ["p"], name="Gate_0_GlobalAveragePool"),
+            helper.make_node("Sigmoid", ["p"], ["s"], name="Gate_1_Sigmoid"),
+            helper.make_node("Mul", ["x", "s"], ["y"], name="Gate_2_Mul")]
+    fn = helper.make_function("edgeattn", "Gate", ["x"], ["y"], body, [helper.make_opsetid("", 17)])
+    nodes = [helper.make_node("Gate", ["input"], ["a"], name="layer1.0.se", domain="edgeattn"),
+             helper.make_node("Relu", ["a"], ["r"], name="node_relu"),
+             helper.make_node("Gate", ["r"], ["b"], name="layer2.0.se", domain="edgeattn"),
+             helper.make_node("GlobalAveragePool", ["b"], ["g"], name="head_pool"),
+             helper.make_node("Flatten", ["g"], ["logits"], name="head_flatten")]
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4, 8, 8])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), functions=[fn],
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("edgeattn", 1)])
+    meta = model.metadata_props.add()
+    meta.key, meta.value = "edgeattn.blocks", json.dumps(
+        [{"name": "layer1.0.se", "op_type": "SqueezeExcite"}, {"name": "layer2.0.se", "op_type": "SqueezeExcite"}])
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("gen", ["10.16", "8.5"])
+def test_contract_block_times_for_inlined_local_functions(make_world, tmp_path, gen):
+    world = make_world(gen, "13")
+    engine = tmp_path / "folded.engine"
+    build(_folded_onnx(tmp_path / "folded.onnx"), engine, max_batch=2)
+    with TensorRTRunner(engine, profile_layers=True) as runner:
+        runner.run(np.ones((1, 4, 8, 8), np.float32))
+        assert "Gate_1_Sigmoid_1" in runner.layer_times()  # the second call site's inlined layer
+        blocks = runner.block_times()
+    # 3 inlined layers per call site at 0.5 ms each; relu + pool + flatten elsewhere
+    assert blocks == {"layer1.0.se": 1.5, "layer2.0.se": 1.5, "(other)": 1.5}

@@ -209,7 +209,22 @@ def build_module(world: World, generation: str) -> types.ModuleType:
 
         net["inputs"] = [desc(v) for v in m.graph.input if v.name not in inits]
         net["outputs"] = [desc(v) for v in m.graph.output]
-        net["nodes"] = [n.name or f"{n.op_type}_{k}" for k, n in enumerate(m.graph.node)]
+        # Layer names as onnx-tensorrt registers them: local-function bodies are inlined and each
+        # layer is named after the body node, made unique with a per-name numeric suffix.
+        bodies = {(f.domain, f.name): [b.name for b in f.node] for f in m.functions}
+        used: dict[str, int] = {}
+
+        def unique(name: str) -> str:
+            count = used.get(name, 0)
+            used[name] = count + 1
+            return name if count == 0 else f"{name}_{count}"
+
+        nodes = []
+        for k, n in enumerate(m.graph.node):
+            body = bodies.get((n.domain, n.op_type))
+            for name in body if body is not None else [n.name or f"{n.op_type}_{k}"]:
+                nodes.append(unique(name))
+        net["nodes"] = nodes
         net["parsed"] = True
         return True
 
