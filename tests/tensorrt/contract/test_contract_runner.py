@@ -311,3 +311,18 @@ def test_contract_block_times_for_inlined_local_functions(make_world, tmp_path, 
         blocks = runner.block_times()
     # 3 inlined layers per call site at 0.5 ms each; relu + pool + flatten elsewhere
     assert blocks == {"layer1.0.se": 1.5, "layer2.0.se": 1.5, "(other)": 1.5}
+
+
+def test_contract_benchmark_script_runs(make_world, tiny_onnx, monkeypatch, capsys):
+    import importlib.util
+    import pathlib
+
+    make_world("10.16", "13")
+    script = pathlib.Path(__file__).parents[3] / "benchmarks" / "tensorrt_runner_modes.py"
+    spec = importlib.util.spec_from_file_location("tensorrt_runner_modes", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr("sys.argv", ["x", str(tiny_onnx), "--rounds", "1", "--iters", "4"])
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    assert "cuda_graph" in out and "pool2_threads2" in out and "Standin GPU" in out
