@@ -39,8 +39,16 @@ class AttentionBlock:
         return asdict(self)
 
 
+def _class_name(module: nn.Module) -> str:
+    # TorchScript modules are all RecursiveScriptModule; they keep the Python class name.
+    original = getattr(module, "original_name", None)
+    if type(module).__name__ == "RecursiveScriptModule" and isinstance(original, str):
+        return original
+    return type(module).__name__
+
+
 def _kind_of(module: nn.Module) -> BlockKind | None:
-    name = type(module).__name__
+    name = _class_name(module)
     if name in _SE_NAMES:
         return "SqueezeExcite"
     if name in _CHANNEL_NAMES:
@@ -55,7 +63,7 @@ def find_attention_blocks(model: nn.Module) -> list[AttentionBlock]:
     blocks: list[AttentionBlock] = []
     cbam_paths: list[str] = []
     for path, module in model.named_modules():
-        if type(module).__name__ in _CBAM_NAMES:
+        if _class_name(module) in _CBAM_NAMES:
             cbam_paths.append(path)
             continue
         kind = _kind_of(module)
@@ -65,7 +73,7 @@ def find_attention_blocks(model: nn.Module) -> list[AttentionBlock]:
         if any(path.startswith(b.path + ".") for b in blocks):
             continue
         parent = next((p for p in reversed(cbam_paths) if path.startswith(p + ".")), None)
-        blocks.append(AttentionBlock(path, kind, type(module).__name__, parent))
+        blocks.append(AttentionBlock(path, kind, _class_name(module), parent))
     return blocks
 
 
