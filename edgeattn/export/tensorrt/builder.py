@@ -346,7 +346,7 @@ def build(
         write_bytes_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
     del timing_cache
 
-    engine_io, layers = _inspect_plan(trt, logger, plan_bytes, profiles, info)
+    engine_io, layers = _inspect_plan(trt, logger, plan_bytes, profiles, info, features, options)
     build_seconds = time.perf_counter() - started
     machine = sidecar_mod.probe_machine(trt, cudart)
     if machine.jetson and machine.jetson.get("clocks_locked") is False:
@@ -395,13 +395,23 @@ def build(
 
 
 def _inspect_plan(
-    trt: ModuleType, logger: Any, plan_bytes: bytes, profiles: list[Profile], info: Any
+    trt: ModuleType,
+    logger: Any,
+    plan_bytes: bytes,
+    profiles: list[Profile],
+    info: Any,
+    features: Features,
+    options: BuildOptions,
 ) -> tuple[list[dict[str, Any]], Any]:
     """I/O tensors (and the inspector's layer list) from the built plan; ONNX shapes as fallback."""
     io: list[dict[str, Any]] = []
     layers: Any = None
     try:
         runtime = trt.Runtime(logger)
+        if options.version_compatible and features.engine_host_code_allowed:
+            runtime.engine_host_code_allowed = True  # the plan embeds its lean runtime
+        if options.dla_core is not None:
+            runtime.DLA_core = int(options.dla_core)
         engine = runtime.deserialize_cuda_engine(plan_bytes)
     except Exception:
         engine = None
