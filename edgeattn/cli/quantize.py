@@ -56,6 +56,15 @@ def command(
     keep_io_types: Annotated[
         bool, typer.Option("--keep-io-types/--no-keep-io-types", help="FP16: keep FP32 inputs and outputs.")
     ] = True,
+    reduce_range: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--reduce-range/--no-reduce-range",
+            help="INT8 7-bit weights (default: on for ort-cpu, avoids int16 saturation on CPUs without VNNI; "
+            "off for tensorrt).",
+            show_default=False,
+        ),
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recalibrate even when cached ranges exist.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -73,6 +82,7 @@ def command(
         exclude_nodes=exclude_nodes or (),
         exclude_op_types=exclude_op_types or (),
         keep_io_types=keep_io_types,
+        reduce_range=reduce_range,
         use_cache=not no_cache,
         progress=not json_output,
     )

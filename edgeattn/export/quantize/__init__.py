@@ -55,6 +55,7 @@ def quantize(
     keep_io_types: bool = True,
     fp32_op_types: Sequence[str] | None = None,
     percentile: float = 99.999,
+    reduce_range: bool | None = None,
     calibration_batch_size: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
@@ -78,6 +79,8 @@ def quantize(
         exclude_op_types: op types kept in high precision.
         keep_io_types: FP16 only: keep FP32 graph inputs and outputs.
         fp32_op_types: FP16 only: op types kept in FP32 (default: reductions and gates).
+        reduce_range: INT8 7-bit weights; default on for ``ort-cpu`` (no int16 saturation on
+            x86 CPUs without VNNI), off for ``tensorrt``.
         cache_dir: calibration cache folder (default ``$EDGEATTN_CACHE_DIR`` or ``~/.cache/edgeattn``).
         use_cache: reuse / store calibration ranges keyed by model, data, method and options.
         reader_hook: called with the calibration data reader before use (tests count its calls).
@@ -119,7 +122,7 @@ def quantize(
             _finish(converted, tmp, props, precision, None, policy, settings, None, source_sha)
             target_used = None
         else:
-            from .int8 import quantize_int8
+            from .int8 import cpu_saturates_int8, quantize_int8
 
             input_name, input_size, batch_dim = _input_spec(model)
             data = load_calibration(
@@ -136,6 +139,7 @@ def quantize(
                 "target": target,
                 "policy": policy.to_dict(),
                 "percentile": percentile if calibration_method == "percentile" else None,
+                "reduce_range": reduce_range,
                 "batch": batch,
             }
             cache_file = (
@@ -151,11 +155,18 @@ def quantize(
                 target=target,
                 method=calibration_method,
                 percentile=percentile,
+                reduce_range=reduce_range,
                 batch_size=batch,
                 cache_file=cache_file,
                 progress=progress,
                 reader_hook=reader_hook,
             )
+            if not settings["reduce_range"] and cpu_saturates_int8():
+                warnings.append(
+                    "this CPU has no VNNI: ONNX Runtime on it saturates full-range INT8 weights, so CPU "
+                    "validation of this model will look much worse than the target will run; validate on "
+                    "the target, or add --reduce-range for a model that is exact on this CPU too"
+                )
             calibration_info = {**data.describe(calibration_method), "cache": os.fspath(cache_file) if cache_file else None, "cache_hit": hit}
             import onnx
 

@@ -119,3 +119,20 @@ def test_refuses_already_quantized_and_same_path(folded_onnx, calib_npy, cache_d
         quantize(out, tmp_path / "qq.onnx", "int8", calib_npy, cache_dir=cache_dir, progress=False)
     with pytest.raises(InputError, match="is the input model"):
         quantize(folded_onnx, folded_onnx, "fp16")
+
+
+def test_reduce_range_default_per_target(folded_onnx, calib_npy, cache_dir, tmp_path):
+    # ort-cpu: 7-bit weights (no int16 saturation on x86 without VNNI); tensorrt: full 8-bit.
+    def weight_extremes(path):
+        model = onnx.load(path)
+        return max(
+            int(np.abs(numpy_helper.to_array(t)).max())
+            for t in model.graph.initializer
+            if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4
+        )
+
+    cpu = quantize(folded_onnx, tmp_path / "cpu.onnx", "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    trt = quantize(folded_onnx, tmp_path / "trt.onnx", "int8", calib_npy, target="tensorrt", cache_dir=cache_dir,
+                   progress=False)
+    assert cpu.settings["reduce_range"] is True and weight_extremes(tmp_path / "cpu.onnx") <= 64
+    assert trt.settings["reduce_range"] is False and weight_extremes(tmp_path / "trt.onnx") == 127
