@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import sha256_file
 from ..errors import EdgeattnError, EngineCompatibilityError, InputError
 from . import _cuda
 from .base import Runner, RunnerInfo, TensorSpec
@@ -222,7 +223,16 @@ class TensorRTRunner(Runner):
         features = detect_features(trt)
         self.sidecar = sidecar_mod.read_sidecar(self.engine_path)
         self._machine = sidecar_mod.probe_machine(trt, cudart, self.device)
-        if self.sidecar is None:
+        recorded = ((self.sidecar or {}).get("engine") or {}).get("sha256")
+        if self.sidecar is not None and recorded and recorded != sha256_file(self.engine_path):
+            # A stale sidecar (engine rebuilt or copied over) must not vouch for this file.
+            warnings.warn(
+                f"{sidecar_mod.sidecar_path(self.engine_path).name} describes another engine (sha256 differs); ignoring it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.sidecar = None
+        elif self.sidecar is None:
             warnings.warn(
                 f"{self.engine_path} has no sidecar ({sidecar_mod.sidecar_path(self.engine_path).name}); "
                 "cannot check it was built for this TensorRT/GPU before loading",

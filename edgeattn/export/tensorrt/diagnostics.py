@@ -37,8 +37,8 @@ def make_logger(trt: ModuleType, *, verbose: bool = False) -> Any:
                 _log.log(level, "TensorRT: %s", msg)
 
         def errors(self) -> list[str]:
-            with self._lock:
-                return [m for s, m in self.messages if s in ("ERROR", "INTERNAL_ERROR")]
+            with self._lock:  # one line each: they end up in one-line error messages
+                return [" ".join(m.split()) for s, m in self.messages if s in ("ERROR", "INTERNAL_ERROR")]
 
         def clear(self) -> None:
             with self._lock:

@@ -326,3 +326,22 @@ def test_contract_benchmark_script_runs(make_world, tiny_onnx, monkeypatch, caps
     assert module.main() == 0
     out = capsys.readouterr().out
     assert "cuda_graph" in out and "pool2_threads2" in out and "Standin GPU" in out
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13")], indirect=True)
+def test_contract_runner_ignores_stale_sidecar(engine, make_world, tiny_onnx, tmp_path):
+    world, path = engine()
+    side = json.loads(sidecar_path(path).read_text())
+    side["gpu"]["compute_capability"] = "7.2"  # would refuse the engine if trusted
+    side["engine"]["sha256"] = "0" * 64  # ... but it describes another file
+    sidecar_path(path).write_text(json.dumps(side))
+    with pytest.warns(RuntimeWarning, match="describes another engine"):
+        runner = TensorRTRunner(path).load()
+    assert runner.sidecar is None
+    runner.close()
+
+
+@pytest.mark.parametrize("engine", [("10.16", "13")], indirect=True)
+def test_contract_runner_missing_engine(engine, tmp_path):
+    with pytest.raises(InputError, match="engine file not found"):
+        TensorRTRunner(tmp_path / "nope.engine").load()
