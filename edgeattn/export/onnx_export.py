@@ -182,6 +182,11 @@ def export(
             hint="use --opset 17 (legacy exporter) or --opset 18 (dynamo exporter)",
         )
 
+    if len(ir_model.graph.inputs) != 1:
+        raise ExportError(
+            f"the exported graph has {len(ir_model.graph.inputs)} inputs, expected 1",
+            hint="the output must depend on the image tensor through torch ops (no .numpy() or Python-side math)",
+        )
     probes = find_probes(ir_model)
     with _timed(timings, "fold"):
         notify("fold", fold)

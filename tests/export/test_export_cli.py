@@ -1,0 +1,43 @@
+"""`edgeattn export` through the CLI: exit codes, --json on stdout, errors as one line."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+from typer.testing import CliRunner
+
+from edgeattn.cli import app
+
+
+def test_export_json(tmp_path) -> None:
+    out = tmp_path / "se.onnx"
+    result = CliRunner().invoke(
+        app,
+        ["export", "se_mobilenet_small", "-o", str(out), "--input-shape", "1,3,96,96", "--max-batch", "4", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["opset"] == 18 and summary["fold"]["complete"] is True
+    assert summary["fold"]["counts"]["SqueezeExcite"] == len(summary["blocks"]) > 0
+    assert any(n.domain == "edgeattn" for n in onnx.load(str(out)).graph.node)
+
+
+def test_export_opset17_static(tmp_path) -> None:
+    out = tmp_path / "cbam.onnx"
+    result = CliRunner().invoke(
+        app,
+        ["export", "cbam_mobilenet_small", "-o", str(out), "--input-shape", "2,3,96,96", "--static-batch",
+         "--opset", "17", "--fold", "inline", "--no-simplify"],
+    )
+    assert result.exit_code == 0, result.output
+    model = onnx.load(str(out))
+    assert {o.domain: o.version for o in model.opset_import}[""] == 17
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
+
+
+def test_bad_input_shape_is_one_line_error(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["export", "se_resnet18", "-o", str(tmp_path / "x.onnx"), "--input-shape", "3,224"])
+    assert result.exit_code == 1
+    assert "Error: --input-shape '3,224'" in result.stderr
+    assert not (tmp_path / "x.onnx").exists()
