@@ -65,3 +65,21 @@ def test_check_providers_detects_silent_cpu_fallback(tiny_onnx):
     with pytest.raises(BackendUnavailableError, match="did not activate TensorrtExecutionProvider"):
         ot.check_providers(sess, ot.TRT_EP)
     assert ot.check_providers(sess, ot.CPU_EP) == ["CPUExecutionProvider"]
+
+
+def test_options_plug_into_the_onnxruntime_runner(tiny_onnx, tmp_path):
+    """The documented use: edgeattn's ORT runner with these options (falls back to CPU here)."""
+    import numpy as np
+
+    import edgeattn.runtime as rt
+
+    with pytest.warns(RuntimeWarning, match="no TensorrtExecutionProvider"):
+        runner = rt.load(
+            str(tiny_onnx), backend="onnxruntime", providers="tensorrt,cuda",
+            provider_options={"tensorrt": ot.tensorrt_provider_options(cache_dir=tmp_path / "c"),
+                              "cuda": ot.cuda_provider_options()},
+        )
+    with runner:
+        assert runner.run(np.ones((2, 3, 8, 8), np.float32))["logits"].shape == (2, 4)
+        with pytest.raises(BackendUnavailableError):
+            ot.check_providers(runner.session, ot.TRT_EP)
