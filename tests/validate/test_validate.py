@@ -120,3 +120,17 @@ def test_errors_are_clear(tiny_onnx, tmp_path):
     np.save(tmp_path / "wrong.npy", np.zeros((2, 3, 8, 8), np.float32))
     with pytest.raises(InputError, match="expected"):
         validate(path, model=model, inputs=tmp_path / "wrong.npy")
+
+
+def test_reference_with_other_weights_is_refused(tiny_onnx):
+    # A model re-created with another seed (no checkpoint recorded) must not be compared silently.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _tiny_se import make_model
+
+    path, _ = tiny_onnx
+    with pytest.raises(ParityError, match="weights") as info:
+        validate(path, model=make_model(seed=1), num_samples=1)
+    assert "--checkpoint" in info.value.hint

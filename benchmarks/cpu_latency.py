@@ -1,0 +1,136 @@
+"""CPU latency of SE / CBAM ResNet-50 exports: PyTorch eager vs plain ONNX export vs ours.
+
+Batch 1, 224x224, 2 threads (PyTorch intra-op and ORT intra-op), every variant in ONE
+``edgeattn.bench.benchmark`` call, so rounds are interleaved and the ratios are taken from the
+same minutes of a machine whose speed drifts. Variants per model (resnet50, se_resnet50,
+cbam_resnet50, random weights, same module for all three):
+
+- ``eager``: the PyTorch module (``torch.inference_mode``);
+- ``plain``: ``torch.onnx.export(model, x, f)`` with its defaults, on ORT with default session
+  options (graph optimisation level ALL) and 2 threads;
+- ``ours``: ``edgeattn.export.export`` (folded ``edgeattn::`` nodes, simplified) on ORT, 2 threads.
+
+Targets (issue 3): ours <= 0.55x eager; attention overhead ours(se)/ours(resnet50) <= 1.05 and
+ours(cbam)/ours(resnet50) <= 1.10, shown next to the FLOP ratio. Writes
+``benchmarks/results/cpu_latency.{json,md}``.
+
+Usage: python benchmarks/cpu_latency.py [--iterations 60] [--rounds 10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+MODELS = ("resnet50", "se_resnet50", "cbam_resnet50")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    import torch
+
+    from edgeattn._io import write_json_atomic, write_text_atomic
+    from edgeattn.bench import Variant, benchmark
+    from edgeattn.bench.profile import profile_blocks
+    from edgeattn.export import export
+    from edgeattn.models import create_model, model_profile
+
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="edgeattn-cpu-latency-"))
+    variants = []
+    macs = {}
+    for name in MODELS:
+        torch.manual_seed(0)
+        model = create_model(name).eval()
+        macs[name] = model_profile(model, (3, 224, 224))["macs"]
+        x = torch.randn(1, 3, 224, 224)
+        plain = work / f"{name}.plain.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), str(plain))  # the exporter's defaults (dynamo, opset 18)
+        ours = work / f"{name}.onnx"
+        export(model, ours)
+        print(f"exported {name}", file=sys.stderr)
+        variants += [
+            Variant(model, "torch", f"{name} eager"),
+            Variant(plain, "onnxruntime", f"{name} plain"),
+            Variant(ours, "onnxruntime", f"{name} ours"),
+        ]
+    report = benchmark(
+        variants, batch_sizes=[1], iterations=args.iterations, warmup=args.warmup, rounds=args.rounds,
+        threads=args.threads, input_size=(3, 224, 224),
+    )
+    profiles = {}
+    for name in ("se_resnet50", "cbam_resnet50"):
+        profiles[name] = profile_blocks(work / f"{name}.onnx", iterations=20, threads=args.threads).to_dict()
+
+    p50 = {r.variant: r.stats.p50_ms for r in report.results if r.stats}
+    rows = []
+    for name in MODELS:
+        rows.append({
+            "model": name,
+            "eager_ms": p50[f"{name} eager"],
+            "plain_ms": p50[f"{name} plain"],
+            "ours_ms": p50[f"{name} ours"],
+            "ours_vs_eager": p50[f"{name} ours"] / p50[f"{name} eager"],
+            "ours_vs_plain": p50[f"{name} ours"] / p50[f"{name} plain"],
+            "macs": macs[name],
+        })
+    overhead = {}
+    for name, target in (("se_resnet50", 1.05), ("cbam_resnet50", 1.10)):
+        overhead[name] = {
+            "ours": p50[f"{name} ours"] / p50["resnet50 ours"],
+            "plain": p50[f"{name} plain"] / p50["resnet50 plain"],
+            "eager": p50[f"{name} eager"] / p50["resnet50 eager"],
+            "flops": macs[name] / macs["resnet50"],
+            "target": target,
+        }
+    lines = [
+        "# CPU latency: PyTorch eager vs plain ONNX export vs edgeattn export (ORT CPU)",
+        "",
+        f"Batch 1, 3x224x224, {args.threads} threads, p50 of {args.iterations} runs per variant in {args.rounds} "
+        f"interleaved rounds after {args.warmup} warm-up runs; random weights. CPU: {report.environment.get('cpu')}.",
+        "",
+        "| model | eager ms | plain ORT ms | ours ms | ours / eager (target <= 0.55) | ours / plain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['model']} | {row['eager_ms']:.2f} | {row['plain_ms']:.2f} | {row['ours_ms']:.2f} | "
+            f"{row['ours_vs_eager']:.3f} | {row['ours_vs_plain']:.3f} |"
+        )
+    lines += [
+        "",
+        "| attention overhead vs resnet50 | ours | plain ORT | eager | FLOP (MAC) ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, o in overhead.items():
+        lines.append(f"| {name} | {o['ours']:.3f} | {o['plain']:.3f} | {o['eager']:.3f} | {o['flops']:.4f} | <= {o['target']:.2f} |")
+    lines += ["", "| attention blocks (ours, ORT profile) | time share | FLOP share |", "|---|---|---|"]
+    for name, prof in profiles.items():
+        lines.append(f"| {name} | {100 * prof['attention_time_share']:.1f}% | {100 * prof['attention_flop_share']:.2f}% |")
+        for kind, entry in prof["by_type"].items():
+            lines.append(f"| {name} {kind} ({entry['count']}) | {100 * entry['time_share']:.1f}% | {100 * entry['flop_share']:.2f}% |")
+    lines += ["", "All variants (ms):", "", report.to_markdown()]
+    markdown = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out / "cpu_latency.json", {"rows": rows, "overhead": overhead, "profiles": profiles, "report": report.to_dict()})
+    write_text_atomic(args.out / "cpu_latency.md", markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
