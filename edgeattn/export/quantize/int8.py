@@ -209,6 +209,7 @@ def _float_graph_outputs(model: onnx.ModelProto) -> int:
         for name in node.input:
             users[name] = users.get(name, 0) + 1
     changed = 0
+    params: set[str] = set()
     for out in graph.output:
         dq = made_by.get(out.name)
         if dq is None or dq.op_type != "DequantizeLinear":
@@ -221,7 +222,13 @@ def _float_graph_outputs(model: onnx.ModelProto) -> int:
         if producer is None or users.get(source, 0) != 1 or source in {o.name for o in graph.output}:
             continue
         producer.output[list(producer.output).index(source)] = out.name
+        params.update(list(q.input[1:]) + list(dq.input[1:]))
         graph.node.remove(q)
         graph.node.remove(dq)
         changed += 1
+    if changed:  # the removed pairs' scale / zero-point initializers (ORT warns about each unused one)
+        used = {name for node in graph.node for name in node.input}
+        kept = [t for t in graph.initializer if t.name in used or t.name not in params]
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
     return changed
