@@ -249,7 +249,11 @@ def build(
     if plan.calibrate:
         input_name = profiles[0].name
         samples = load_calibration_arrays(
-            options.classic_int8_calibration, input_name, profiles[0].opt[1:], limit=options.calibration_limit
+            options.classic_int8_calibration,
+            input_name,
+            profiles[0].opt[1:],
+            limit=options.calibration_limit,
+            onnx_path=onnx_path,
         )
         calibrator = make_entropy_calibrator(
             trt,

@@ -21,34 +21,39 @@ from ...errors import CalibrationError
 
 
 def load_calibration_arrays(
-    source: Any, input_name: str, input_size: Sequence[int], *, limit: int | None = None
+    source: Any,
+    input_name: str,
+    input_size: Sequence[int],
+    *,
+    limit: int | None = None,
+    onnx_path: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
-    """Calibration samples as float32 ``[N, C, H, W]`` from an array, .npy, .npz or image folder."""
+    """Calibration samples as float32 ``[N, C, H, W]`` from an array, .npy, .npz or image folder.
+
+    Files go through :func:`edgeattn.data.load_samples`; images are preprocessed with the recipe
+    recorded in the ONNX's ``edgeattn.provenance`` (the model's own mean/std/resize), so the
+    calibrator sees what the deployed model will see.
+    """
+    from ...errors import InputError
+
     if isinstance(source, np.ndarray):
         arrays = source
     else:
+        from ...data import load_samples
+        from ...data.preprocessing import Preprocessing
+
         path = Path(os.fspath(source))
         if not path.exists():
             raise CalibrationError(f"calibration data not found: {path}")
         try:
-            if path.suffix == ".npy":
-                arrays = np.load(path, allow_pickle=False)
-            elif path.suffix == ".npz":
-                with np.load(path, allow_pickle=False) as npz:
-                    key = input_name if input_name in npz.files else (npz.files[0] if len(npz.files) == 1 else None)
-                    if key is None:
-                        raise CalibrationError(
-                            f"{path} holds arrays {npz.files}, none named after the input {input_name!r}"
-                        )
-                    arrays = npz[key]
-            else:
-                from ...data import load_samples  # part of edgeattn.data: image folders with preprocessing
-
-                arrays = load_samples(path, input_size=tuple(input_size), limit=limit).arrays
+            pre = Preprocessing.from_onnx(onnx_path, input_size=tuple(input_size)) if onnx_path else None
+            arrays = load_samples(
+                path, input_size=tuple(input_size), preprocessing=pre, limit=limit, input_name=input_name
+            ).arrays
         except CalibrationError:
             raise
-        except (OSError, ValueError) as exc:
-            raise CalibrationError(f"cannot read calibration data {path}: {exc}") from None
+        except InputError as exc:
+            raise CalibrationError(f"calibration data {path}: {exc.message}", hint=exc.hint) from None
     arrays = np.asarray(arrays)
     if arrays.ndim == len(input_size):
         arrays = arrays[None]
