@@ -121,23 +121,24 @@ class ResNet(nn.Module):
         attn: AttnFactory | None = None,
         in_chans: int = 3,
         stride_in_1x1: bool = False,
+        widths: tuple[int, int, int, int] = (64, 128, 256, 512),
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         if stride_in_1x1 and block is not Bottleneck:
             raise ValueError("stride_in_1x1 applies to bottleneck ResNets (50/101) only")
         self._block_kwargs = {"stride_in_1x1": True} if stride_in_1x1 else {}
-        self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(in_chans, widths[0], 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.inplanes = 64
-        self.layer1 = self._make_layer(block, 64, layers[0], 1, attn)
-        self.layer2 = self._make_layer(block, 128, layers[1], 2, attn)
-        self.layer3 = self._make_layer(block, 256, layers[2], 2, attn)
-        self.layer4 = self._make_layer(block, 512, layers[3], 2, attn)
+        self.inplanes = widths[0]
+        self.layer1 = self._make_layer(block, widths[0], layers[0], 1, attn)
+        self.layer2 = self._make_layer(block, widths[1], layers[1], 2, attn)
+        self.layer3 = self._make_layer(block, widths[2], layers[2], 2, attn)
+        self.layer4 = self._make_layer(block, widths[3], layers[3], 2, attn)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = 512 * block.expansion
+        self.num_features = widths[3] * block.expansion
         self.fc = nn.Linear(self.num_features, num_classes)
         self._init_weights()
 
@@ -220,6 +221,37 @@ def _make(depth: int, attention: AttentionKind) -> Callable[..., ResNet]:
     factory.__module__ = __name__
     return factory
 
+
+def build_tiny_resnet(
+    attention: AttentionKind = "none", num_classes: int = 1000, reduction: int = 4,
+    attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3,
+) -> ResNet:
+    """One basic block per stage, widths 16/32/64/128: the smallest net with every stage and probe.
+
+    Meant for unit tests and smoke runs (exports in about a second); r = 4 so that the narrow
+    blocks keep a non-trivial hidden width.
+    """
+    attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
+    model = ResNet(BasicBlock, (1, 1, 1, 1), num_classes=num_classes, attn=attn, in_chans=in_chans, widths=(16, 32, 64, 128))
+    set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
+    return model.eval()
+
+
+def _make_tiny(attention: AttentionKind) -> Callable[..., ResNet]:
+    def factory(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+        return build_tiny_resnet(attention, num_classes=num_classes, **kwargs)
+
+    prefix = "" if attention == "none" else f"{attention}_"
+    factory.__name__ = factory.__qualname__ = f"{prefix}resnet_tiny"
+    label = {"none": "no attention", "se": "SE", "cbam": "CBAM"}[attention]
+    factory.__doc__ = f"Tiny 4-block ResNet ({label}, widths 16-128) for tests and smoke runs."
+    factory.__module__ = __name__
+    return factory
+
+
+for _kind in ("none", "se", "cbam"):
+    _fn = _make_tiny(_kind)  # type: ignore[arg-type]
+    globals()[_fn.__name__] = register_model(_fn, attention=_kind, family="resnet")
 
 for _depth in (18, 34, 50, 101):
     for _kind in ("none", "se", "cbam"):

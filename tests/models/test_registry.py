@@ -13,7 +13,7 @@ from edgeattn.models.attention_scan import attention_type, find_attention_blocks
 EXPECTED = {
     f"{prefix}{family}"
     for prefix in ("", "se_", "cbam_")
-    for family in ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_small")
+    for family in ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_small", "resnet_tiny")
 }
 
 
@@ -52,6 +52,14 @@ def test_input_config(name: str) -> None:
 def test_input_config_fallback_for_plain_module() -> None:
     config = input_config(nn.Conv2d(3, 4, 3))
     assert config.input_size == (3, 224, 224) and config.source == "default"
+
+
+def test_tiny_resnet_has_every_stage_with_attention() -> None:
+    model = create_model("cbam_resnet_tiny", num_classes=3)
+    assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == [1, 1, 1, 1]
+    assert sum(p.numel() for p in model.parameters()) < 600_000
+    paths = [b.path for b in find_attention_blocks(model)]
+    assert paths[:2] == ["layer1.0.se.channel", "layer1.0.se.spatial"] and len(paths) == 8
 
 
 def test_unknown_name_suggests_close_matches() -> None:
