@@ -29,6 +29,28 @@ def small_cbam_model():
     return create_model("cbam_mobilenet_small", num_classes=10)
 
 
+@pytest.fixture(scope="session")
+def tiny_se_model():
+    """Smallest SE network (4 basic blocks, widths 16-128, ~0.45M params), eval mode, 10 classes."""
+    import torch
+
+    from edgeattn.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("se_resnet_tiny", num_classes=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_cbam_model():
+    """Smallest CBAM network (same backbone as ``tiny_se_model``), eval mode, 10 classes."""
+    import torch
+
+    from edgeattn.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("cbam_resnet_tiny", num_classes=10)
+
+
 @pytest.fixture()
 def image_batch():
     """A float32 batch [2, 3, 64, 64] of standard-normal values (seeded)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+import torch
 from torch import nn
 
 BlockKind = Literal["SqueezeExcite", "ChannelAttention", "SpatialAttention"]
@@ -42,7 +43,7 @@ class AttentionBlock:
 def _class_name(module: nn.Module) -> str:
     # TorchScript modules are all RecursiveScriptModule; they keep the Python class name.
     original = getattr(module, "original_name", None)
-    if type(module).__name__ == "RecursiveScriptModule" and isinstance(original, str):
+    if isinstance(module, torch.jit.ScriptModule) and isinstance(original, str):
         return original
     return type(module).__name__
 
