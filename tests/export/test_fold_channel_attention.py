@@ -84,3 +84,16 @@ def test_two_avg_branches_do_not_fold() -> None:
     folded, report = fold(make_model(text, rng_weights(4, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1))))
     assert report.counts == {}
     assert "expected one avg and one max" in report.refusals[0].reasons["ChannelAttentionRule"]
+
+
+def test_twice_body_form_is_equivalent() -> None:
+    import onnx_ir as ir
+
+    from edgeattn.export.fold import BodyOptions, fold_attention
+    from foldkit import run
+
+    model = make_model(CA_OPSET18, rng_weights(5, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1)))
+    ref = run(model, {"x": X})[0]
+    m = ir.from_proto(model)
+    fold_attention(m, "functions", options=BodyOptions(channel_form="twice"))
+    np.testing.assert_allclose(run(ir.to_proto(m), {"x": X})[0], ref, rtol=1e-5, atol=1e-6)

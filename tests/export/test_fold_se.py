@@ -165,3 +165,16 @@ def test_squeeze_used_elsewhere_does_not_fold() -> None:
     folded, report = fold(model)
     assert report.counts == {}
     assert "used outside" in report.refusals[0].reasons["SqueezeExciteRule"]
+
+
+def test_gemm_body_form_is_equivalent() -> None:
+    import onnx_ir as ir
+
+    from edgeattn.export.fold import BodyOptions, fold_attention
+    from foldkit import run
+
+    model = make_model(SE_CONV_OPSET18, rng_weights(7, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,)))
+    ref = run(model, {"x": X})[0]
+    m = ir.from_proto(model)
+    fold_attention(m, "functions", options=BodyOptions(se_form="gemm"))
+    np.testing.assert_allclose(run(ir.to_proto(m), {"x": X})[0], ref, rtol=1e-5, atol=1e-6)

@@ -77,3 +77,17 @@ def test_two_means_do_not_fold() -> None:
     folded, report = fold(make_model(text, rng_weights(5, w=(1, 2, 7, 7), b=(1,))))
     assert report.counts == {}
     assert "expected mean and max" in report.refusals[0].reasons["SpatialAttentionRule"]
+
+
+def test_alternative_body_forms_are_equivalent() -> None:
+    """The benchmark's alternative bodies compute the same thing as the defaults."""
+    import onnx_ir as ir
+
+    from edgeattn.export.fold import BodyOptions, fold_attention
+    from foldkit import run
+
+    model = make_model(SA_OPSET18, rng_weights(6, w=(1, 2, 7, 7), b=(1,)))
+    ref = run(model, {"x": X})[0]
+    m = ir.from_proto(model)
+    fold_attention(m, "functions", options=BodyOptions(spatial_form="split"))
+    np.testing.assert_allclose(run(ir.to_proto(m), {"x": X})[0], ref, rtol=1e-5, atol=1e-6)

@@ -43,7 +43,7 @@ OP_TYPES = ("SqueezeExcite", "ChannelAttention", "SpatialAttention")
 DEFAULT_VARIANT = {"SqueezeExcite": "relu_sigmoid", "ChannelAttention": "relu_sigmoid", "SpatialAttention": "sigmoid"}
 SE_FORMS = ("conv", "gemm")
 CHANNEL_FORMS = ("stacked", "twice")
-SPATIAL_FORMS = ("concat",)
+SPATIAL_FORMS = ("concat", "split")
 
 
 @dataclass
@@ -137,6 +137,13 @@ def spatial_body(op: Any, x: ir.Value, w: ir.Value, b: ir.Value, variant: str, o
                  options: BodyOptions = DEFAULT_OPTIONS) -> ir.Value:
     mean = _reduce(op, "ReduceMean", x, [1], opset)
     mx = _reduce(op, "ReduceMax", x, [1], opset)
+    if options.spatial_form == "split":
+        # No Concat: one 1-channel conv per descriptor (the weight slices fold to constants).
+        one, two, axis = _const(op, _ints([1])), _const(op, _ints([2])), _const(op, _ints([1]))
+        w_mean = op.Slice(w, _const(op, _ints([0])), one, axis)
+        w_max = op.Slice(w, one, two, axis)
+        z = op.Add(op.Conv(mean, w_mean, b, auto_pad="SAME_UPPER"), op.Conv(mx, w_max, auto_pad="SAME_UPPER"))
+        return op.Mul(x, _gate(op, z, variant))
     z = op.Conv(op.Concat(mean, mx, axis=1), w, b, auto_pad="SAME_UPPER")
     return op.Mul(x, _gate(op, z, variant))
 
