@@ -1,9 +1,13 @@
 """The zoo table behind ``edgeattn models``: parameters and multiply-adds of every registry model.
 
-Counting all models takes seconds (meta-device forward passes, plus importing torch), so the
-table is cached under ``~/.cache/edgeattn`` (or ``$EDGEATTN_CACHE_DIR``), keyed by a hash of the
-model and layer sources and of edgeattn's and torch's versions; any change recomputes it. A hit
-answers without importing torch.
+Counting all models takes seconds (meta-device forward passes, plus importing torch). So:
+1. the package ships ``zoo_table.json``, valid while the sources that define the models are
+   unchanged (a hash of them is stored in it; ``tests/models/test_zoo.py`` fails when it is stale,
+   ``python -m edgeattn.models.zoo`` rewrites it);
+2. otherwise the table is computed once and cached under ``~/.cache/edgeattn`` (or
+   ``$EDGEATTN_CACHE_DIR``), keyed by the same hash.
+Either way a hit answers without importing torch. Multiply-add counts depend only on the model
+definitions, not on the torch version.
 """
 
 from __future__ import annotations
@@ -12,24 +16,24 @@ import hashlib
 import json
 import os
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 _ROOT = Path(__file__).resolve().parent
 
 
-def _fingerprint() -> str:
-    from .. import __version__
+SHIPPED = _ROOT / "zoo_table.json"
+# The files whose content defines the table; anything else in models/ may change freely.
+_SOURCES = ("_registry.py", "resnet.py", "mobilenet.py", "profile.py", "zoo.py")
 
-    try:
-        torch_version = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = "none"
-    digest = hashlib.sha256(f"{__version__}|{torch_version}".encode())
-    for file in sorted([*_ROOT.glob("*.py"), *(_ROOT.parent / "layers").glob("*.py")]):
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256(b"zoo-table-v1")
+    files = [_ROOT / name for name in _SOURCES] + sorted((_ROOT.parent / "layers").glob("*.py"))
+    for file in files:
         digest.update(file.name.encode())
-        digest.update(file.read_bytes())
+        # Normalised newlines so that a checkout with CRLF endings hashes the same.
+        digest.update(file.read_bytes().replace(b"\r\n", b"\n"))
     return digest.hexdigest()[:16]
 
 
@@ -57,6 +61,8 @@ def compute_table() -> list[dict[str, Any]]:
     rows = []
     for name in sorted(list_models(), key=natural_key):
         entry = model_entry(name)
+        if not entry.factory.__module__.startswith("edgeattn."):
+            continue  # models registered by user code at runtime are not part of the zoo table
         prof = profile_registry_model(entry.factory)
         rows.append({
             "name": name,
@@ -75,14 +81,15 @@ def zoo_table(use_cache: bool = True) -> list[dict[str, Any]]:
     """One row per registry model: name, attention, family, params, macs, gflops at 224x224."""
     from .._io import write_json_atomic
 
+    if use_cache:
+        shipped = _read_rows(SHIPPED, expect_fingerprint=True)
+        if shipped is not None:
+            return shipped
     cache = cache_file() if use_cache else None
-    if cache is not None and cache.is_file():
-        try:
-            rows = json.loads(cache.read_text())
-            if isinstance(rows, list) and rows and all({"name", "params", "gflops"} <= set(r) for r in rows):
-                return rows
-        except (ValueError, TypeError, OSError):
-            pass  # a damaged cache is recomputed
+    if cache is not None:
+        cached = _read_rows(cache, expect_fingerprint=False)
+        if cached is not None:
+            return cached
     rows = compute_table()
     if cache is not None:
         try:
@@ -90,3 +97,32 @@ def zoo_table(use_cache: bool = True) -> list[dict[str, Any]]:
         except OSError:
             pass  # read-only home: still works, only slower
     return rows
+
+
+def _read_rows(path: Path, *, expect_fingerprint: bool) -> list[dict[str, Any]] | None:
+    """Rows from a table file, or None when absent, damaged or (shipped file) stale."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict):
+            if expect_fingerprint and data.get("fingerprint") != _fingerprint():
+                return None
+            data = data.get("models")
+        if isinstance(data, list) and data and all({"name", "params", "gflops", "attention"} <= set(r) for r in data):
+            return data
+    except (ValueError, TypeError, OSError, AttributeError):
+        pass  # a damaged table is recomputed
+    return None
+
+
+def write_shipped_table() -> Path:
+    """Recompute the table and write it, with the current sources' hash, into the package."""
+    from .._io import write_text_atomic
+
+    payload = {"fingerprint": _fingerprint(), "models": compute_table()}
+    return write_text_atomic(SHIPPED, json.dumps(payload, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    print(write_shipped_table())
