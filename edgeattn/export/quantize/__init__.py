@@ -167,11 +167,12 @@ def quantize(
                     "validation of this model will look much worse than the target will run; validate on "
                     "the target, or add --reduce-range for a model that is exact on this CPU too"
                 )
-            calibration_info = {**data.describe(calibration_method), "cache": os.fspath(cache_file) if cache_file else None, "cache_hit": hit}
-            import onnx
-
-            quantized = onnx.load(os.fspath(tmp))
-            _finish(quantized, tmp, props, precision, target, policy, settings, calibration_info, source_sha)
+            calibration_info = {
+                **data.describe(calibration_method),
+                "cache": os.fspath(cache_file) if cache_file else None,
+                "cache_hit": hit,
+            }
+            _finish(load_onnx(tmp), tmp, props, precision, target, policy, settings, calibration_info, source_sha)
             target_used = target
         result = QuantizeResult(
             precision=precision,

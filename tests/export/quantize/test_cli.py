@@ -44,3 +44,16 @@ def test_cli_bad_calibration_exits_1_with_one_line(folded_onnx, tmp_path):
 def test_cli_bad_choice_exits_1(folded_onnx, tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--target", "gpu"])
     assert result.exit_code == 1 and "--target" in result.output
+
+
+def test_cli_quantize_attention_is_a_flag(folded_onnx, calib_npy, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEATTN_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(
+        app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "qa.onnx"), "--calibration", str(calib_npy),
+              "--quantize-attention", "--target", "tensorrt", "--no-reduce-range", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["policy"]["quantize_attention"] is True and data["target"] == "tensorrt"
+    assert data["settings"]["reduce_range"] is False
+    assert not any(n["op_type"].startswith("edgeattn::") for n in data["nodes"])
