@@ -17,9 +17,9 @@ from edgeattn.models import create_model, load_checkpoint, load_model
 
 @pytest.fixture(scope="module")
 def trained() -> nn.Module:
-    """se_resnet18 (10 classes) with non-default weights, the 'trained' model of these tests."""
+    """se_resnet_tiny (10 classes) with non-default weights, the 'trained' model of these tests."""
     torch.manual_seed(1)
-    model = create_model("se_resnet18", num_classes=10)
+    model = create_model("se_resnet_tiny", num_classes=10)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.01)
@@ -32,7 +32,7 @@ def _same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 
 def _fresh() -> nn.Module:
-    return create_model("se_resnet18", num_classes=10)
+    return create_model("se_resnet_tiny", num_classes=10)
 
 
 # --------------------------------------------------------------------------------- containers
@@ -40,7 +40,7 @@ def _fresh() -> nn.Module:
 @pytest.mark.parametrize("prefix", ["", "module.", "_orig_mod.", "_orig_mod.module."])
 def test_containers_and_prefixes(tmp_path: Path, trained: nn.Module, container: str | None, prefix: str) -> None:
     state = {prefix + k: v for k, v in trained.state_dict().items()}
-    obj = state if container is None else {"epoch": 5, "arch": "se_resnet18", container: state, "best_prec1": 0.7}
+    obj = state if container is None else {"epoch": 5, "arch": "se_resnet_tiny", container: state, "best_prec1": 0.7}
     path = tmp_path / "ckpt.pth"
     torch.save(obj, path)
     model = _fresh()
@@ -58,7 +58,7 @@ def test_ema_preferred_and_switchable(tmp_path: Path, trained: nn.Module, ema_ke
     ema_model = _fresh()
     load_checkpoint(ema_model, path)
     assert _same_weights(ema_model, trained)
-    raw_model = create_model("se_resnet18", num_classes=10)
+    raw_model = create_model("se_resnet_tiny", num_classes=10)
     report = load_checkpoint(raw_model, path, prefer_ema=False)
     assert report.container == "['state_dict']"
     assert all(torch.equal(raw_model.state_dict()[k], raw[k]) for k in raw)
@@ -133,7 +133,7 @@ def test_malicious_pickle_does_not_run(tmp_path: Path, trained: nn.Module) -> No
         load_checkpoint(_fresh(), path)
     assert "--unsafe-pickle" in (info.value.hint or "")
     with pytest.raises(CheckpointError):
-        load_model("se_resnet18", path)
+        load_model("se_resnet_tiny", path)
     with pytest.raises(Exception):
         load_model(str(path))
     assert not marker.exists()
@@ -153,7 +153,7 @@ def test_whole_pickled_model_needs_unsafe_pickle(tmp_path: Path, trained: nn.Mod
     assert _same_weights(model, trained)
     # ...and as a checkpoint for a named architecture.
     with pytest.warns(EdgeattnWarning):
-        model2 = load_model("se_resnet18", path, unsafe_pickle=True)
+        model2 = load_model("se_resnet_tiny", path, unsafe_pickle=True)
     assert _same_weights(model2, trained)
 
 
@@ -222,7 +222,7 @@ def test_wrong_architecture_short_diff(tmp_path: Path) -> None:
     assert "missing" not in message or "more" in message
     assert "unexpected" in message and "shape mismatch" in message
     # Both shapes of a mismatch are shown.
-    assert "layer1.0.conv1.weight: checkpoint [64, 64, 1, 1] vs model [64, 64, 3, 3]" in message
+    assert "conv1.weight: checkpoint [64, 3, 7, 7] vs model [16, 3, 7, 7]" in message
 
 
 def test_unrelated_weights_fail_even_non_strict(tmp_path: Path) -> None:
@@ -235,18 +235,18 @@ def test_unrelated_weights_fail_even_non_strict(tmp_path: Path) -> None:
 def test_classifier_mismatch_hints_num_classes(tmp_path: Path, trained: nn.Module) -> None:
     path = tmp_path / "ten.pth"
     torch.save(trained.state_dict(), path)
-    with pytest.raises(CheckpointError, match=r"fc.weight: checkpoint \[10, 512\] vs model \[1000, 512\]") as info:
-        load_checkpoint(create_model("se_resnet18"), path)
+    with pytest.raises(CheckpointError, match=r"fc.weight: checkpoint \[10, 128\] vs model \[1000, 128\]") as info:
+        load_checkpoint(create_model("se_resnet_tiny"), path)
     assert "num_classes=10" in (info.value.hint or "")
     # load_model takes the class count from the checkpoint when num_classes is not given.
-    model = load_model("se_resnet18", path)
+    model = load_model("se_resnet_tiny", path)
     assert model.fc.out_features == 10 and _same_weights(model, trained)
     with pytest.raises(CheckpointError):
-        load_model("se_resnet18", path, num_classes=5)
+        load_model("se_resnet_tiny", path, num_classes=5)
 
 
 def test_non_strict_warns_and_loads_the_rest(tmp_path: Path, trained: nn.Module) -> None:
-    state = {k: v for k, v in trained.state_dict().items() if not k.startswith("layer4.1.")}
+    state = {k: v for k, v in trained.state_dict().items() if not k.startswith("layer4.0.")}
     state["extra.weight"] = torch.zeros(3)
     path = tmp_path / "partial.pth"
     torch.save(state, path)
@@ -255,7 +255,7 @@ def test_non_strict_warns_and_loads_the_rest(tmp_path: Path, trained: nn.Module)
     model = _fresh()
     with pytest.warns(EdgeattnWarning, match="non-strict"):
         report = load_checkpoint(model, path, strict=False)
-    assert "extra.weight" in report.unexpected and "layer4.1.conv1.weight" in report.missing
+    assert "extra.weight" in report.unexpected and "layer4.0.conv1.weight" in report.missing
     assert torch.equal(model.layer1[0].conv1.weight, trained.layer1[0].conv1.weight)
 
 
@@ -280,3 +280,12 @@ def test_pickle_protocol_garbage(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError):
         load_checkpoint(_fresh(), path)
     assert os.path.exists(path)
+
+
+def test_create_model_with_checkpoint(tmp_path: Path, trained: nn.Module) -> None:
+    path = tmp_path / "c.pth"
+    torch.save({"model": trained.state_dict()}, path)
+    model = create_model("se_resnet_tiny", num_classes=10, checkpoint=path)
+    assert _same_weights(model, trained) and not model.training
+    with pytest.raises(CheckpointError):
+        create_model("se_resnet_tiny", checkpoint=path)  # 1000 classes: does not fit

@@ -164,16 +164,16 @@ def test_module_factory(factory_file: Path, monkeypatch: pytest.MonkeyPatch) -> 
         load_model("no_such_pkg_xyz.nets:build")
 
 
-def test_torchscript_archive(tmp_path: Path, small_se_model: nn.Module) -> None:
+def test_torchscript_archive(tmp_path: Path, tiny_se_model: nn.Module) -> None:
     path = tmp_path / "scripted.pt"
     x = torch.randn(1, 3, 32, 32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(small_se_model, x), str(path))
+        torch.jit.save(torch.jit.trace(tiny_se_model, x), str(path))
     model = load_model(str(path))
     assert isinstance(model, torch.jit.ScriptModule)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), small_se_model(x))
+        torch.testing.assert_close(model(x), tiny_se_model(x))
     with pytest.raises(InputError, match="num_classes cannot change"):
         load_model(str(path), num_classes=3)
 
