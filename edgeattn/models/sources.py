@@ -326,6 +326,12 @@ def _from_module_factory(
 def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.Module:
     from .checkpoint import extract_state_dict, is_torchscript_archive, jit_load, read_checkpoint
 
+    if path.suffix.lower() in (".onnx", ".engine", ".plan", ".trt"):
+        raise ModelSourceError(
+            f"{path} is an exported artifact, not a PyTorch model source",
+            hint="PyTorch sources: registry name, timm:NAME, torchvision:NAME, file.py:factory, TorchScript; "
+            "run exported artifacts with edgeattn validate/bench",
+        )
     if num_classes is not None:
         raise InputError(
             f"num_classes cannot change a saved model ({path}); it applies to registry, timm, torchvision "

@@ -199,3 +199,10 @@ def test_unknown_and_missing_paths() -> None:
         load_model("no/such/model.pt")
     with pytest.raises(InputError):
         load_model(42)  # type: ignore[arg-type]
+
+
+def test_exported_artifact_is_not_a_model_source(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"\x08\x07")
+    with pytest.raises(ModelSourceError, match="exported artifact"):
+        load_model(str(path))
