@@ -105,3 +105,21 @@ def test_model_source_loads_the_checkpoint():
     kinds = [b.kind for b in find_attention_blocks(model)]
     assert kinds == ["SqueezeExcite", "ChannelAttention", "SpatialAttention"]
     assert not model.training and model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
+
+
+def test_plain_export_gate_paths_are_found(digits):
+    """--fold none (a third-party style graph): the policy finds the three gates by pattern."""
+    from edgeattn.export import export
+    from edgeattn.export.quantize import quantize
+
+    _, train_dir, held, work = digits
+    plain = work / "digits_plain.onnx"
+    export(f"{EXAMPLE / 'model.py'}:create", plain, checkpoint=EXAMPLE / "digits_cbam.safetensors", fold="none")
+    result = quantize(plain, work / "digits_plain_int8.onnx", "int8", train_dir, num_calibration=128,
+                      cache_dir=work / "cache", progress=False)
+    assert [p["kind"] for p in result.settings["gate_paths"]] == ["SqueezeExcite", "ChannelAttention", "SpatialAttention"]
+    assert all(not p["folded"] for p in result.settings["gate_paths"])
+    kept = [n for n in result.nodes if "attention-aware" in n.reason]
+    assert {n.op_type for n in kept} >= {"Sigmoid", "Mul", "Conv", "ReduceMean", "ReduceMax"}
+    fp32, int8 = _logits(plain, held.arrays), _logits(work / "digits_plain_int8.onnx", held.arrays)
+    assert (int8.argmax(1) == fp32.argmax(1)).mean() >= 0.98
