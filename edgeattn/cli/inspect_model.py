@@ -124,7 +124,7 @@ def _print_human(data: dict[str, Any]) -> None:
     gflops = "n/a (not traceable)" if data["gflops"] is None else f"{data['gflops']:.3f}"
     console.print(f"[bold]{data['model']}[/]  ({data['class']})")
     console.print(f"  parameters   {data['params']:,} ({data['params'] / 1e6:.2f}M)")
-    console.print(f"  GFLOPs       {gflops} at {'x'.join(map(str, data['input_size']))} (multiply-adds, as the papers)")
+    console.print(f"  GFLOPs       {gflops} at {'x'.join(map(str, data['input_size']))} (multiply-adds, the papers' GFLOPs convention)")
     console.print(
         f"  input        {'x'.join(map(str, cfg['input_size']))} {cfg['channel_order']}, mean {tuple(cfg['mean'])}, "
         f"std {tuple(cfg['std'])}, {cfg['interpolation']}, crop_pct {cfg['crop_pct']} ({cfg['source']})"
