@@ -33,8 +33,14 @@ def hidden_width(
     rd_channels: int | None,
     divisor: int,
     min_channels: int,
+    round_limit: float = 0.9,
 ) -> int:
-    """Width of the excitation MLP: ``rd_channels`` if given, else ``channels / reduction``."""
+    """Width of the excitation MLP: ``rd_channels`` if given, else ``channels / reduction``.
+
+    With ``divisor > 1`` the width is rounded to a multiple of it; ``round_limit`` is how far
+    below C/r rounding may go before it rounds up instead (0.9: MobileNetV3 / timm EfficientNet;
+    0.0: timm's ``SEModule`` and ``ChannelAttn``, i.e. plain nearest multiple).
+    """
     if channels < 1:
         raise InputError(f"channels must be >= 1, got {channels}")
     if rd_channels is not None:
@@ -45,7 +51,7 @@ def hidden_width(
         raise InputError(f"reduction must be > 0 (the paper's r, default 16), got {reduction}")
     if divisor <= 1:
         return max(min_channels, int(channels / reduction))
-    return max(min_channels, make_divisible(channels / reduction, divisor))
+    return max(min_channels, make_divisible(channels / reduction, divisor, round_limit=round_limit))
 
 
 def make_gate(gate: GateSpec) -> nn.Module:

@@ -40,10 +40,11 @@ class ChannelAttention(nn.Module):
         gate: GateSpec = "sigmoid",
         bias: bool = True,
         use_conv: bool = True,
+        round_limit: float = 0.9,
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.rd_channels = hidden_width(channels, reduction, rd_channels, divisor, min_channels)
+        self.rd_channels = hidden_width(channels, reduction, rd_channels, divisor, min_channels, round_limit)
         self.use_conv = use_conv
         if use_conv:
             self.fc1 = nn.Conv2d(channels, self.rd_channels, kernel_size=1, bias=bias)
@@ -126,6 +127,7 @@ class CBAM(nn.Module):
         gate: GateSpec = "sigmoid",
         bias: bool = True,
         use_conv: bool = True,
+        round_limit: float = 0.9,
     ) -> None:
         super().__init__()
         if arrangement not in ("channel_first", "spatial_first", "parallel"):
@@ -134,7 +136,7 @@ class CBAM(nn.Module):
             )
         self.arrangement = arrangement
         self.channel = ChannelAttention(
-            channels, reduction, rd_channels, min_channels, divisor, act, gate, bias, use_conv
+            channels, reduction, rd_channels, min_channels, divisor, act, gate, bias, use_conv, round_limit
         )
         self.spatial = SpatialAttention(spatial_kernel_size, spatial_batch_norm, pool_order, gate)
 

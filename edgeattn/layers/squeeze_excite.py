@@ -30,6 +30,8 @@ class SqueezeExcite(nn.Module):
         gate: ``sigmoid`` (paper) or ``hard_sigmoid`` (MobileNetV3).
         bias: bias on both FCs.
         use_conv: FCs as 1x1 convolutions (timm/torchvision layout) instead of ``nn.Linear``.
+        round_limit: with ``divisor > 1``, how far below C/r the rounding may go (0.9, the
+            MobileNetV3 rule; 0.0 reproduces timm's ``SEModule``).
     """
 
     def __init__(
@@ -43,10 +45,11 @@ class SqueezeExcite(nn.Module):
         gate: GateSpec = "sigmoid",
         bias: bool = True,
         use_conv: bool = True,
+        round_limit: float = 0.9,
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.rd_channels = hidden_width(channels, reduction, rd_channels, divisor, min_channels)
+        self.rd_channels = hidden_width(channels, reduction, rd_channels, divisor, min_channels, round_limit)
         self.use_conv = use_conv
         if use_conv:
             self.fc1 = nn.Conv2d(channels, self.rd_channels, kernel_size=1, bias=bias)

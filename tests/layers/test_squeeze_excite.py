@@ -126,3 +126,12 @@ def test_matches_timm_and_torchvision_blocks() -> None:
     ours_hs.load_state_dict(ours.state_dict())
     tv.load_state_dict(ours.state_dict())
     torch.testing.assert_close(ours_hs(x), tv(x))
+
+
+@pytest.mark.parametrize("channels", [64, 160, 200, 1024])
+def test_round_limit_reproduces_timm_semodule_width(channels: int) -> None:
+    timm_layers = pytest.importorskip("timm.layers")
+    theirs = timm_layers.SEModule(channels).fc1.out_channels  # rd_ratio 1/16, divisor 8, round_limit 0
+    assert SqueezeExcite(channels, reduction=16, divisor=8, round_limit=0.0).rd_channels == theirs
+    # The MobileNetV3 rule (default 0.9) rounds 160/16 = 10 up to 16, timm's SEModule down to 8.
+    assert SqueezeExcite(160, reduction=16, divisor=8).rd_channels == 16
