@@ -20,7 +20,7 @@ Usage: python benchmarks/cpu_latency.py [--iterations 60] [--rounds 10] [--threa
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import tempfile
 import warnings
@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--work", type=Path, default=None, help="Keep exports here and reuse them on the next run.")
     args = parser.parse_args()
 
     import torch
@@ -48,7 +49,9 @@ def main() -> int:
     from edgeattn.models import create_model, model_profile
 
     torch.set_num_threads(args.threads)
-    work = Path(tempfile.mkdtemp(prefix="edgeattn-cpu-latency-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="edgeattn-cpu-latency-"))
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     variants = []
     macs = {}
     for name in MODELS:
@@ -57,11 +60,14 @@ def main() -> int:
         macs[name] = model_profile(model, (3, 224, 224))["macs"]
         x = torch.randn(1, 3, 224, 224)
         plain = work / f"{name}.plain.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), str(plain))  # the exporter's defaults (dynamo, opset 18)
         ours = work / f"{name}.onnx"
-        export(model, ours)
+        # Seeded weights: a cached export holds the same weights as this module.
+        if not plain.exists():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, (x,), str(plain))  # the exporter's defaults (dynamo, opset 18)
+        if not ours.exists():
+            export(model, ours)
         print(f"exported {name}", file=sys.stderr)
         variants += [
             Variant(model, "torch", f"{name} eager"),
@@ -76,6 +82,7 @@ def main() -> int:
     for name in ("se_resnet50", "cbam_resnet50"):
         profiles[name] = profile_blocks(work / f"{name}.onnx", iterations=20, threads=args.threads).to_dict()
 
+    load_after = os.getloadavg()
     p50 = {r.variant: r.stats.p50_ms for r in report.results if r.stats}
     rows = []
     for name in MODELS:
@@ -101,7 +108,10 @@ def main() -> int:
         "# CPU latency: PyTorch eager vs plain ONNX export vs edgeattn export (ORT CPU)",
         "",
         f"Batch 1, 3x224x224, {args.threads} threads, p50 of {args.iterations} runs per variant in {args.rounds} "
-        f"interleaved rounds after {args.warmup} warm-up runs; random weights. CPU: {report.environment.get('cpu')}.",
+        f"interleaved rounds after {args.warmup} warm-up runs; random weights. CPU: {report.environment.get('cpu')}, "
+        f"{os.cpu_count()} logical cores; 1-minute load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        + (" -- the machine was busy with other work: absolute figures are inflated, ratios less reliable."
+           if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5 else "."),
         "",
         "| model | eager ms | plain ORT ms | ours ms | ours / eager (target <= 0.55) | ours / plain |",
         "|---|---|---|---|---|---|",
@@ -126,7 +136,7 @@ def main() -> int:
     lines += ["", "All variants (ms):", "", report.to_markdown()]
     markdown = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "cpu_latency.json", {"rows": rows, "overhead": overhead, "profiles": profiles, "report": report.to_dict()})
+    write_json_atomic(args.out / "cpu_latency.json", {"load_average": [load_before, load_after], "rows": rows, "overhead": overhead, "profiles": profiles, "report": report.to_dict()})
     write_text_atomic(args.out / "cpu_latency.md", markdown)
     print(markdown)
     return 0

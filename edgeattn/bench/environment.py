@@ -101,6 +101,8 @@ def collect_environment(threads: int | None = None) -> dict[str, Any]:
         "physical_cores": physical_cores(),
         "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "threads": threads,
+        # Other processes competing for the cores make every figure (and ratio) suspect.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "libraries": library_versions(),

@@ -93,7 +93,7 @@ def test_several_artifacts_and_labelled_accuracy(tiny_onnx, tmp_path):
 
 
 def test_fp16_precision_inferred_from_metadata_and_graph(tiny_onnx, tmp_path):
-    path, _ = tiny_onnx
+    path, model = tiny_onnx
     proto = onnx.load(path)
     entry = proto.metadata_props.add()
     entry.key, entry.value = "edgeattn.precision", "fp16"
@@ -104,6 +104,10 @@ def test_fp16_precision_inferred_from_metadata_and_graph(tiny_onnx, tmp_path):
 
     onnx.save(float16.convert_float_to_float16(onnx.load(path), keep_io_types=True), tmp_path / "half.onnx")
     assert infer_precision(tmp_path / "half.onnx") == "fp16"
+    # The FP16 copy holds the same weights (rounded): it validates at fp16 tolerances.
+    report = validate(tmp_path / "half.onnx", model=model, num_samples=2)
+    assert report.artifacts[0].precision == "fp16" and report
+    assert report.artifacts[0].outputs[0].tolerance.atol == 2e-2
 
 
 def test_errors_are_clear(tiny_onnx, tmp_path):
