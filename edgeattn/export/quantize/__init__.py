@@ -87,11 +87,12 @@ def quantize(
     """
     started = time.perf_counter()
     precision = precision.lower()
+    calibration_method = calibration_method.lower()
     if precision not in PRECISIONS:
         raise InputError(f"--precision: received {precision!r}, expected one of {list(PRECISIONS)}")
     if target not in TARGETS:
         raise InputError(f"--target: received {target!r}, expected one of {list(TARGETS)}")
-    if calibration_method.lower() not in METHODS:
+    if calibration_method not in METHODS:
         raise InputError(f"--calibration-method: received {calibration_method!r}, expected one of {list(METHODS)}")
     src, dest = Path(onnx_path), Path(output)
     if src.resolve() == dest.resolve():
@@ -135,6 +136,8 @@ def quantize(
             )
             warnings.extend(data.warnings)
             batch = calibration_batch_size or (batch_dim if isinstance(batch_dim, int) else 8)
+            if isinstance(batch_dim, int):
+                data.arrays = _whole_batches(data.arrays, batch_dim, input_name)
             options = {
                 "target": target,
                 "policy": policy.to_dict(),
@@ -202,6 +205,20 @@ def _input_spec(model: Any) -> tuple[str, tuple[int, int, int], int | str | None
         )
     size = (int(values[1]), int(values[2]), int(values[3]))  # type: ignore[arg-type]
     return graph_input.name, size, values[0]
+
+
+def _whole_batches(arrays: np.ndarray, batch: int, input_name: str) -> np.ndarray:
+    """A fixed-batch model takes only full batches: drop the remainder, refuse too few samples."""
+    from ...errors import CalibrationError
+
+    usable = (arrays.shape[0] // batch) * batch
+    if usable == 0:
+        raise CalibrationError(
+            f"calibration data: received {arrays.shape[0]} samples, the model's input {input_name!r} has a "
+            f"fixed batch of {batch}; expected at least {batch}",
+            hint="give more samples (--num-calibration) or export with a dynamic batch",
+        )
+    return arrays[:usable]
 
 
 def _preprocessing(props: dict[str, str]) -> dict[str, Any] | None:

@@ -104,3 +104,18 @@ def test_bad_calibration_input_is_a_one_line_error(make, message, folded_onnx, t
         quantize(folded_onnx, out, "int8", source, use_cache=False, progress=False)
     assert "\n" not in str(info.value)
     assert not out.exists()  # nothing half-written
+
+
+def test_fixed_batch_model_gets_whole_batches(tmp_path):
+    from _qgraphs import build_folded
+
+    model = build_folded()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4  # fixed batch 4
+    path = tmp_path / "fixed.onnx"
+    onnx.save(model, path)
+    data = np.random.default_rng(0).standard_normal((10, 3, 16, 16)).astype(np.float32)
+    readers, hook = _counting()
+    result = quantize(path, tmp_path / "q.onnx", "int8", data, use_cache=False, progress=False, reader_hook=hook)
+    assert result.calibration["num_samples"] == 8 and readers[0].batch_size == 4
+    with pytest.raises(CalibrationError, match="fixed batch of 4"):
+        quantize(path, tmp_path / "q2.onnx", "int8", data[:3], use_cache=False, progress=False)
