@@ -61,7 +61,15 @@ def test_seresnet50(opset: int, tmp_path) -> None:
     _check("timm:seresnet50", tmp_path, opset, size=224)
 
 
-@pytest.mark.parametrize("name", ["se_resnet18", "cbam_mobilenet_small"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "se_resnet_tiny",
+        "cbam_resnet_tiny",
+        pytest.param("se_resnet50", marks=pytest.mark.slow),
+        pytest.param("cbam_resnet50", marks=pytest.mark.slow),
+    ],
+)
 def test_zoo_models(name: str, tmp_path) -> None:
     from edgeattn.models import create_model
 
