@@ -69,7 +69,7 @@ def command(
         def on_stage(stage: str, detail: str) -> None:
             status.update(f"[bold]{stage}[/bold]: {detail}")
             if not json_output:
-                err.log(f"{stage}: {detail}")
+                err.print(f"[dim]{stage:>8}[/dim]  {detail}", highlight=False)
 
         result = export(
             model,
