@@ -94,3 +94,14 @@ def test_from_onnx_reads_provenance(tmp_path):
     plain = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), plain)
     assert Preprocessing.from_onnx(plain) is None
+
+
+def test_from_model_uses_the_models_input_config(small_se_model):
+    from edgeattn.models import input_config
+
+    config = input_config(small_se_model)
+    pre = Preprocessing.from_model(small_se_model)
+    assert pre.input_size == tuple(config.input_size)
+    assert pre.mean == tuple(config.mean) and pre.crop_pct == config.crop_pct
+    # An explicit size wins (a model exported at another resolution).
+    assert Preprocessing.from_model(small_se_model, input_size=(3, 64, 64)).input_size == (3, 64, 64)
