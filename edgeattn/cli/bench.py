@@ -39,6 +39,7 @@ def command(
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs first.", min=0)] = 10,
     rounds: Annotated[int, typer.Option("--rounds", help="Interleaved rounds the timed runs are split into.", min=1)] = 10,
     threads: ThreadsOpt = None,
+    providers: Annotated[Optional[str], typer.Option("--providers", help="ONNX Runtime execution providers, e.g. tensorrt,cuda (CPU is always the fallback).", show_default=False)] = None,
     input_size: Annotated[Optional[str], typer.Option("--input-size", help="C,H,W when the model does not say.", show_default=False)] = None,
     per_block: Annotated[bool, typer.Option("--per-block", help="Profile the time of each attention block (ONNX Runtime).")] = False,
     json_output: JsonOpt = False,
@@ -71,6 +72,7 @@ def command(
             rounds=rounds,
             threads=threads,
             input_size=shape,
+            runner_options={"providers": providers} if providers else None,
             per_block=per_block,
             progress=progress,
         )

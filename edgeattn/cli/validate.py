@@ -58,6 +58,7 @@ def command(
     json_output: JsonOpt = False,
     localize: Annotated[bool, typer.Option("--localize/--no-localize", help="On failure, compare block by block.")] = True,
     threads: ThreadsOpt = None,
+    providers: Annotated[Optional[str], typer.Option("--providers", help="ONNX Runtime execution providers, e.g. tensorrt,cuda (CPU is always the fallback).", show_default=False)] = None,
     unsafe_pickle: UnsafePickleOpt = False,
     non_strict: NonStrictOpt = False,
     no_ema: NoEmaOpt = False,
@@ -96,6 +97,7 @@ def command(
             precision=precision,
             localize=localize,
             threads=threads,
+            runner_options={"providers": providers} if providers else None,
             model_options=model_options,
             progress=progress,
         )

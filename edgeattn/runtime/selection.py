@@ -19,6 +19,7 @@ from ..errors import BackendUnavailableError, InputError
 from .base import Runner
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+ORT_ONLY_OPTIONS = ("providers", "provider_options", "optimization_level", "inter_op_threads")
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,13 @@ def load(artifact_or_model: Any, backend: str = "auto", **opts: Any) -> Runner:
         suffix = Path(os.fspath(artifact_or_model)).suffix.lower()
         if suffix in ENGINE_SUFFIXES:
             raise InputError(f"backend onnxruntime: received a TensorRT engine {artifact_or_model}, expected a .onnx file")
+    if name != "onnxruntime":
+        # Execution-provider settings only mean something to ONNX Runtime; dropping them lets one
+        # option set serve a mix of .onnx, engines and PyTorch models (validate, bench).
+        for key in ORT_ONLY_OPTIONS:
+            opts.pop(key, None)
     if name == "tensorrt":
-        # CPU thread counts do not apply to an engine; drop them so one option set fits all backends.
+        # CPU thread counts do not apply to an engine.
         opts.pop("threads", None)
     factory, _ = BACKENDS[name]
     runner = factory(artifact_or_model, **opts)

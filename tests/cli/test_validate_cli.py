@@ -74,3 +74,12 @@ def test_usage_errors(artifact):
     assert result.exit_code == 1 and "Error:" in result.output and "int4" in result.output
     result = CliRunner().invoke(app, ["validate", str(path), "--model", model, "--atol", "x=y"])
     assert result.exit_code == 1 and "--atol" in result.output
+
+
+def test_requested_provider_fallback_is_reported(artifact):
+    path, model = artifact
+    result = CliRunner().invoke(app, ["validate", str(path), "--model", model, "-n", "1", "--providers", "cuda", "--json"])
+    assert result.exit_code == 0, result.output
+    runner = json.loads(result.stdout)["artifacts"][0]["runner"]
+    assert runner["requested_providers"][0] == "CUDAExecutionProvider"
+    assert runner["providers"] == ["CPUExecutionProvider"] and "CUDAExecutionProvider" in runner["fallback"]

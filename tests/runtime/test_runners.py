@@ -176,3 +176,8 @@ def test_torch_runner_outputs_and_hooks():
     assert captured["conv"].shape == (1, 4, 8, 8)
     with pytest.raises(InputError, match="not in the model"):
         runner.run_with_hooks(np.ones((1, 3, 8, 8), np.float32), ["nope"])
+
+
+def test_ort_only_options_do_not_reach_other_backends():
+    runner = load(Small(), providers=["cuda"], optimization_level="basic", threads=1)
+    assert isinstance(runner, TorchRunner) and runner.run(np.ones((1, 3, 8, 8), np.float32))["output"].shape == (1, 5)
