@@ -36,6 +36,9 @@ def _session(proto, threads: int):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Idle sessions must not spin their thread pools while the next variant runs (interleaving
+    # many sessions in one process would otherwise measure their interference).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
