@@ -47,7 +47,7 @@ def command(
     checkpoint: CheckpointOpt = None,
     backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime or tensorrt.")] = "auto",
     inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
-    num_samples: Annotated[int, typer.Option("--num-samples", "-n", help="Samples to compare.", min=1)] = 8,
+    num_samples: Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples to compare (default: 8 random, or every --inputs sample).", min=1, show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per inference.", min=1)] = 1,
     atol: Annotated[Optional[list[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,

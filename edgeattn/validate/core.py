@@ -174,7 +174,7 @@ def validate(
     checkpoint: str | os.PathLike[str] | None = None,
     backend: str = "auto",
     inputs: str | os.PathLike[str] | Samples | np.ndarray | None = None,
-    num_samples: int = 8,
+    num_samples: int | None = None,
     seed: int = 0,
     batch_size: int = 1,
     atol: float | Mapping[str, float] | None = None,
@@ -189,7 +189,8 @@ def validate(
 ) -> ValidationReport:
     """Compare each artifact (ONNX, TensorRT engine) with its PyTorch model; see the module docstring.
 
-    ``atol``/``rtol``/``min_cosine``: a scalar for every output or ``{output_name: value}``
+    ``num_samples``: random inputs to draw (default 8), or how many of the real ``inputs`` to use
+    (default all). ``atol``/``rtol``/``min_cosine``: a scalar for every output or ``{output_name: value}``
     (``"*"`` for the rest); defaults come from ``precision`` (inferred per artifact when None).
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.
     """
@@ -204,7 +205,7 @@ def validate(
             raise InputError(f"artifact not found: {os.fspath(p)}")
     if precision is not None and precision not in PRECISIONS:
         raise InputError(f"precision: received {precision!r}, expected one of {list(PRECISIONS)}")
-    if batch_size < 1 or num_samples < 1:
+    if batch_size < 1 or (num_samples is not None and num_samples < 1):
         raise InputError(f"batch size and number of samples must be >= 1 (received {batch_size}, {num_samples})")
 
     provenance = read_provenance(paths[0])
@@ -311,10 +312,10 @@ def validate(
 
 
 def _resolve_samples(
-    inputs: Any, input_size: tuple[int, int, int], num_samples: int, seed: int, artifact: Any, reference: Any, runner: Any
+    inputs: Any, input_size: tuple[int, int, int], num_samples: int | None, seed: int, artifact: Any, reference: Any, runner: Any
 ) -> Samples:
     if inputs is None:
-        return random_samples(input_size, num_samples, seed=seed)
+        return random_samples(input_size, num_samples or 8, seed=seed)
     if isinstance(inputs, Samples):
         samples = inputs
     elif isinstance(inputs, np.ndarray):
