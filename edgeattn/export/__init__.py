@@ -7,9 +7,9 @@ pass is :func:`edgeattn.export.fold.fold_attention`. Quantization (``.quantize``
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
+
+from .._callable_module import make_package_callable
 
 if TYPE_CHECKING:
     from .onnx_export import ExportResult, export
@@ -25,15 +25,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'edgeattn.export' has no attribute {name!r}")
 
 
-class _CallableModule(types.ModuleType):
-    """``edgeattn.export`` is both this package and the public ``export`` function: once the
-    package is imported Python binds the attribute to the package, so the package forwards calls
-    (``edgeattn.export("timm:seresnet50", "m.onnx")`` works however it was reached)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from .onnx_export import export as _export
-
-        return _export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_package_callable(__name__, f"{__name__}.onnx_export", "export")
