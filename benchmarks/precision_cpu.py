@@ -16,7 +16,6 @@ Writes ``benchmarks/results/precision_cpu.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

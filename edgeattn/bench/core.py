@@ -170,12 +170,14 @@ def benchmark(
     per_block: bool = False,
     seed: int = 0,
     progress: Progress | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> BenchmarkReport:
     """Time every target on its backend(s) for each batch size; see the module docstring.
 
     ``iterations`` (per variant and batch size) or ``duration`` (seconds per variant and batch
     size); default 50 iterations. ``threads`` sets the CPU threads of every backend and is
     recorded. ``per_block`` adds an ORT-profiled attention-block breakdown of each folded .onnx.
+    ``checkpoint`` is loaded into the PyTorch (model-spec) targets only.
     """
     from ..runtime import load
 
@@ -206,6 +208,8 @@ def benchmark(
             opts.setdefault("threads", threads)
         if input_size is not None and v.backend == "torch":
             opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
+        if checkpoint is not None and v.backend == "torch":
+            opts.setdefault("checkpoint", checkpoint)
         runners.append(load(v.target, backend=v.backend, **opts))
 
     report = BenchmarkReport(

@@ -60,3 +60,16 @@ def print_warning(message: str) -> None:
     from rich.console import Console
 
     Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold yellow]Warning:[/] {message}", markup=True)
+
+
+def report_console():  # type: ignore[no-untyped-def]
+    """A rich console for result tables on stdout.
+
+    Piped or redirected output (CI logs, ``| tee``) would otherwise be cut to 80 columns and the
+    numbers in wide tables elided; there the width is generous and the table keeps every digit.
+    """
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console(soft_wrap=True, highlight=False)
+    return Console(soft_wrap=True, highlight=False, width=200)

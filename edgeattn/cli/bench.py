@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._options import JsonOpt, ThreadsOpt
+from ._options import CheckpointOpt, JsonOpt, ThreadsOpt
 
 
 def _ints(text: str, option: str, count: int | None = None) -> list[int]:
@@ -38,6 +38,7 @@ def command(
     duration: Annotated[Optional[float], typer.Option("--duration", help="Seconds per variant and batch size instead of --iterations.", min=0.001, show_default=False)] = None,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs first.", min=0)] = 10,
     rounds: Annotated[int, typer.Option("--rounds", help="Interleaved rounds the timed runs are split into.", min=1)] = 10,
+    checkpoint: CheckpointOpt = None,
     threads: ThreadsOpt = None,
     providers: Annotated[Optional[str], typer.Option("--providers", help="ONNX Runtime execution providers, e.g. tensorrt,cuda (CPU is always the fallback).", show_default=False)] = None,
     input_size: Annotated[Optional[str], typer.Option("--input-size", help="C,H,W when the model does not say.", show_default=False)] = None,
@@ -75,6 +76,7 @@ def command(
             runner_options={"providers": providers} if providers else None,
             per_block=per_block,
             progress=progress,
+            checkpoint=checkpoint,
         )
     data = report.to_dict()
     if report_json is not None:
@@ -92,10 +94,10 @@ def command(
 
 
 def _print(report) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
+    from ._errors import report_console
     from rich.table import Table
 
-    console = Console(soft_wrap=True, highlight=False)
+    console = report_console()
     env = report.environment
     table = Table(title=f"Latency (ms) - {env.get('cpu')}, threads {report.settings.get('threads') or 'default'}, interleaved rounds")
     for col in ("variant", "backend", "batch", "mean", "p50", "p90", "p99", "min", "max", "samples/s", "p50 vs first"):

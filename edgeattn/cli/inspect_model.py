@@ -116,10 +116,10 @@ def command(
 
 
 def _print_human(data: dict[str, Any]) -> None:
-    from rich.console import Console
+    from ._errors import report_console
     from rich.table import Table
 
-    console = Console(soft_wrap=True, highlight=False)
+    console = report_console()
     cfg = data["input_config"]
     gflops = "n/a (not traceable)" if data["gflops"] is None else f"{data['gflops']:.3f}"
     console.print(f"[bold]{data['model']}[/]  ({data['class']})")

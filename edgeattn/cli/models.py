@@ -29,7 +29,7 @@ def command(
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
+    from ._errors import report_console
     from rich.table import Table
 
     table = Table(title="edgeattn model zoo (GFLOPs = multiply-adds at 224x224)")
@@ -40,4 +40,4 @@ def command(
     table.add_column("family")
     for row in rows:
         table.add_row(row["name"], f"{row['params'] / 1e6:.2f}M", f"{row['gflops']:.3f}", row["attention"], row["family"])
-    Console(soft_wrap=True).print(table)
+    report_console().print(table)

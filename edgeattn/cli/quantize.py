@@ -89,6 +89,6 @@ def command(
     if json_output:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
-    from rich.console import Console
+    from ._errors import report_console
 
-    result.render(Console())
+    result.render(report_console())

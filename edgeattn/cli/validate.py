@@ -143,10 +143,10 @@ class _progress:
 
 
 def _print(report) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
+    from ._errors import report_console
     from rich.table import Table
 
-    console = Console(soft_wrap=True, highlight=False)
+    console = report_console()
     table = Table(title=f"Parity vs PyTorch {report.reference.get('model')} on {report.inputs['count']} sample(s) ({report.inputs['source']})")
     for col in ("artifact", "precision", "output", "max abs", "mean abs", "max rel", "cosine", "top-1", "top-5", "would pass atol", "result"):
         table.add_column(col, justify="right" if col not in ("artifact", "output", "result") else "left")

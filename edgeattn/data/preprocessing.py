@@ -145,7 +145,6 @@ class Preprocessing:
 
     def __call__(self, image: Any) -> np.ndarray:
         """A PIL image -> ``float32 [C, H, W]``."""
-        from PIL import Image
 
         channels, height, width = self.input_size
         if channels == 1:

@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -126,7 +127,6 @@ def export(
             scaled by the output's magnitude); a mismatch is an :class:`ExportError`.
         on_stage: called as ``on_stage(stage, detail)`` when each stage starts.
     """
-    import numpy as np
     import onnx
     import onnx_ir as ir
     import torch
@@ -333,9 +333,9 @@ def _flatten_outputs(out: Any) -> list[Any]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[io.StringIO]:
-    """Route the exporters' prints, warnings and logs into a buffer (shown only on failure)."""
-    sink = io.StringIO()
+def _quiet(sink: io.StringIO) -> Iterator[io.StringIO]:
+    """Route the exporters' prints, warnings and logs into ``sink`` (printed on failure with
+    ``EDGEATTN_DEBUG=1``): they are pages of tracer chatter a user cannot act on."""
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "torch.fx")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -363,8 +363,9 @@ def _torch_export(
     import onnx_ir as ir
     import torch
 
+    log = io.StringIO()
     try:
-        with _quiet() as log, torch.no_grad():
+        with _quiet(log), torch.no_grad():
             if exporter == "dynamo":
                 kwargs: dict[str, Any] = {}
                 if dynamic_batch:
@@ -398,9 +399,12 @@ def _torch_export(
     except Exception as exc:  # noqa: BLE001 - the exporters raise anything
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         other = "--opset 17 (legacy exporter)" if exporter == "dynamo" else "--opset 18 (dynamo exporter)"
+        if os.environ.get("EDGEATTN_DEBUG"):
+            sys.stderr.write(log.getvalue())
         raise ExportError(
             f"torch.onnx.export ({exporter}, opset {opset}) failed: {type(exc).__name__}: {first}",
-            hint=f"try {other}, or --static-batch if the error is about the batch dimension",
+            hint=f"try {other}, or --static-batch if the error is about the batch dimension "
+            "(EDGEATTN_DEBUG=1 prints the exporter's log)",
         ) from exc
 
 

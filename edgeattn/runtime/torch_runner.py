@@ -133,7 +133,6 @@ class TorchRunner(Runner):
 
         Used by validation to localise a divergence block by block.
         """
-        import torch
 
         if not self._loaded:
             self.load()

@@ -1,10 +1,7 @@
 import json
 
-import numpy as np
-import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from edgeattn.cli import app
@@ -55,3 +52,18 @@ def test_bench_table_and_per_block_on_unfolded(small_onnx):
 def test_bench_usage_errors(small_onnx, args, message):
     result = CliRunner().invoke(app, ["bench", str(small_onnx), *args])
     assert result.exit_code == 1 and "Error:" in result.output and message in result.output
+
+
+def test_bench_checkpoint_goes_to_the_pytorch_model(tmp_path):
+    from edgeattn.models import create_model
+
+    good, wrong = tmp_path / "se.pt", tmp_path / "cbam.pt"
+    torch.save(create_model("se_resnet_tiny", num_classes=10).state_dict(), good)
+    torch.save(create_model("cbam_resnet_tiny", num_classes=10).state_dict(), wrong)
+    args = ["bench", "se_resnet_tiny", "--input-size", "3,32,32", "-n", "2", "--warmup", "0", "--rounds", "1", "--json"]
+    result = CliRunner().invoke(app, [*args, "--checkpoint", str(good)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["backend"] == "torch"
+    # The wrong architecture's weights are refused, so the checkpoint really reached the model.
+    result = CliRunner().invoke(app, [*args, "--checkpoint", str(wrong)])
+    assert result.exit_code == 1 and "Error:" in result.output

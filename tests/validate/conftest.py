@@ -4,7 +4,6 @@ The metadata (blocks, probes, provenance) is derived from the exporter's ``name_
 metadata, independently of edgeattn.export, so these tests do not depend on the export pass.
 """
 
-import json
 import sys
 from pathlib import Path
 
