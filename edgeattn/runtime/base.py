@@ -78,13 +78,24 @@ class Runner(abc.ABC):
         return self._loaded
 
     # -- metadata ----------------------------------------------------------------------------
-    @property
-    @abc.abstractmethod
-    def inputs(self) -> list[TensorSpec]: ...
+    # Backends that know their I/O once loaded fill these in ``_load_impl``; a backend that must
+    # compute them (the PyTorch runner) overrides the properties.
+    _inputs: list[TensorSpec]
+    _outputs: list[TensorSpec]
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[TensorSpec]: ...
+    def inputs(self) -> list[TensorSpec]:
+        """The model's inputs (loads the runner first)."""
+        if not self._loaded:
+            self.load()
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        """The model's outputs (loads the runner first)."""
+        if not self._loaded:
+            self.load()
+        return list(self._outputs)
 
     def info(self) -> RunnerInfo:
         return RunnerInfo(backend=self.backend)

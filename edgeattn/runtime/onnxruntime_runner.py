@@ -218,18 +218,6 @@ class OnnxRuntimeRunner(Runner):
     def _close_impl(self) -> None:
         self.session = None
 
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        if not self._loaded:
-            self.load()
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        if not self._loaded:
-            self.load()
-        return list(self._outputs)
-
     def info(self) -> RunnerInfo:
         import onnxruntime as ort
 

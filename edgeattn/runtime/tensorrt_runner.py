@@ -341,18 +341,6 @@ class TensorRTRunner(Runner):
         return LayerProfiler()
 
     # -- metadata -----------------------------------------------------------------------------
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        if not self._loaded:
-            self.load()
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        if not self._loaded:
-            self.load()
-        return list(self._outputs)
-
     def profile_shapes(self) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
         """(min, opt, max) per input, from the engine's optimization profile 0."""
         if not self._loaded:

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..._io import atomic_path, sha256_file, write_json_atomic
 from ...errors import InputError, QuantizationError
-from ._graph import json_metadata, load_onnx, metadata, set_metadata
+from ...data import read_json_metadata
+from ._graph import load_onnx, metadata, set_metadata
 from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
 from .int8 import TARGETS
 from .policy import PrecisionPolicy
@@ -299,6 +300,6 @@ def _write_sidecar(src: Path, dest: Path, result: QuantizeResult) -> None:
                 except json.JSONDecodeError:
                     sidecar[key.removeprefix("edgeattn.")] = value
     sidecar["precision"] = result.precision
-    sidecar["quantization"] = json_metadata(load_onnx(dest), "edgeattn.quantization")
+    sidecar["quantization"] = read_json_metadata(load_onnx(dest), "edgeattn.quantization")
     sidecar["quantization"]["counts"] = result.counts()
     write_json_atomic(dest.with_name(dest.name + ".json"), sidecar)

@@ -8,10 +8,8 @@ so :func:`inline_attention_functions` prefixes every inlined node and value with
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
-from typing import Any
 
 import onnx
 from onnx import AttributeProto, FunctionProto, ModelProto, NodeProto
@@ -34,16 +32,6 @@ def load_onnx(path: str | os.PathLike[str]) -> ModelProto:
 
 def metadata(model: ModelProto) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
-
-
-def json_metadata(model: ModelProto, key: str) -> Any:
-    raw = metadata(model).get(key)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return None
 
 
 def set_metadata(model: ModelProto, entries: dict[str, str]) -> None:
