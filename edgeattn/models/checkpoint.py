@@ -113,6 +113,22 @@ def _check_file(path: Path) -> None:
         )
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}", hint="the download or save did not finish")
+    # Deployment artifacts are the usual mix-up; torch.load would call them corrupt pickles.
+    kind = _ARTIFACT_SUFFIXES.get(path.suffix.lower())
+    if kind is not None:
+        raise CheckpointError(
+            f"{path} is {kind}, not a PyTorch checkpoint; expected a .pt/.pth/.safetensors file",
+            hint="pass the artifact itself to validate/quantize/bench/build, and the weights it was "
+            "exported from as --checkpoint",
+        )
+
+
+_ARTIFACT_SUFFIXES = {
+    ".onnx": "an ONNX model",
+    ".engine": "a TensorRT engine",
+    ".plan": "a TensorRT engine",
+    ".trt": "a TensorRT engine",
+}
 
 
 def _global_resolves(name: str) -> bool:

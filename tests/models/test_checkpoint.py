@@ -205,6 +205,14 @@ def test_not_a_checkpoint(tmp_path: Path, content: bytes) -> None:
     assert "\n" not in info.value.message
 
 
+@pytest.mark.parametrize("name,kind", [("model.onnx", "ONNX model"), ("model.engine", "TensorRT engine")])
+def test_deployment_artifact_given_as_checkpoint(tmp_path: Path, name: str, kind: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x08\x08\x12\x07pytorch" + bytes(32))  # an ONNX ModelProto header
+    with pytest.raises(CheckpointError, match=f"is an? {kind}, not a PyTorch checkpoint"):
+        load_checkpoint(_fresh(), path)
+
+
 def test_optimizer_only_dict(tmp_path: Path) -> None:
     path = tmp_path / "opt.pth"
     torch.save({"epoch": 3, "optimizer": {"state": {}, "param_groups": [{"lr": 0.1}]}}, path)
