@@ -20,7 +20,6 @@ Prints a Markdown table of median latency and ratios vs ``plain`` of the same mo
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -94,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
+    from edgeattn._io import write_json_atomic
+
     torch.set_num_threads(args.threads)
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     xt = torch.from_numpy(x)
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                         times[key].append((time.perf_counter() - t0) * 1e3)
                 if args.out:  # partial results survive an interrupted run
                     partial = {f"{m}/{v}": statistics.median(t) for (m, v), t in times.items()}
-                    args.out.write_text(json.dumps({"rounds_done": r + 1, "median_ms": partial}, indent=2))
+                    write_json_atomic(args.out, {"rounds_done": r + 1, "median_ms": partial})
 
     # --stat min: on a contended machine the fastest iteration is the better estimate of cost.
     reducer = min if args.stat == "min" else statistics.median
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.out:
         all_times = {f"{m}/{v}": t for (m, v), t in times.items()}
-        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "times_ms": all_times}, indent=2))
+        write_json_atomic(args.out, {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "times_ms": all_times})
     return 0
 
 

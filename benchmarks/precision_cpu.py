@@ -59,11 +59,13 @@ def inlined(path: Path) -> Path:
     no conversion rule for model-local functions in a custom domain."""
     import onnx
 
+    from edgeattn._io import atomic_path
     from edgeattn.export.quantize._graph import inline_attention_functions
 
     out = path.with_name(path.stem + "_inlined.onnx")
-    if not out.exists():
-        onnx.save(inline_attention_functions(onnx.load(str(path))), str(out))
+    if not out.exists():  # reused by later runs, so never left half-written
+        with atomic_path(out) as tmp:
+            onnx.save(inline_attention_functions(onnx.load(str(path))), str(tmp))
     return out
 
 
