@@ -9,6 +9,7 @@ distributions are present the install is broken in unpredictable ways and we say
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,12 @@ _ORT_TYPES = {
 
 def ort_distributions() -> list[str]:
     """Installed ONNX Runtime distributions (``onnxruntime``, ``onnxruntime-gpu`` ...)."""
+    return list(_ort_distributions())
+
+
+@functools.cache
+def _ort_distributions() -> tuple[str, ...]:
+    # Walking every installed distribution takes 50-100 ms; each runner load and info() asks.
     from importlib import metadata
 
     found = set()
@@ -53,7 +60,7 @@ def ort_distributions() -> list[str]:
         name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
         if name == "onnxruntime" or name.startswith("onnxruntime-") and name not in ("onnxruntime-extensions", "onnxruntime-tools", "onnxruntime-genai"):
             found.add(name)
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def conflicting_install_message() -> str | None:
