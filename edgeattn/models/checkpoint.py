@@ -114,7 +114,7 @@ def _check_file(path: Path) -> None:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty (0 bytes): {path}", hint="the download or save did not finish")
     # Deployment artifacts are the usual mix-up; torch.load would call them corrupt pickles.
-    kind = _ARTIFACT_SUFFIXES.get(path.suffix.lower())
+    kind = ARTIFACT_SUFFIXES.get(path.suffix.lower())
     if kind is not None:
         raise CheckpointError(
             f"{path} is {kind}, not a PyTorch checkpoint; expected a .pt/.pth/.safetensors file",
@@ -123,7 +123,7 @@ def _check_file(path: Path) -> None:
         )
 
 
-_ARTIFACT_SUFFIXES = {
+ARTIFACT_SUFFIXES = {
     ".onnx": "an ONNX model",
     ".engine": "a TensorRT engine",
     ".plan": "a TensorRT engine",

@@ -63,6 +63,7 @@ def load_model(
     """
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+    spec: str | None = None  # the source string, tagged on the model for provenance
     if isinstance(source, nn.Module):
         model, rebuild = source, None
     elif isinstance(source, (str, os.PathLike)):
@@ -70,14 +71,14 @@ def load_model(
         if not spec:
             raise ModelSourceError("empty model source", hint="give a registry name, timm:NAME, file.py:factory, ...")
         model, rebuild = _resolve(spec, num_classes, unsafe_pickle, model_kwargs)
-        _tag(model, spec)
     else:
         raise InputError(f"model source must be a string, a path or an nn.Module, got {type(source).__name__}")
 
     if checkpoint is not None:
+        # May rebuild the model (another class count), so the source is tagged afterwards.
         model = _load_weights(model, rebuild, checkpoint, num_classes, unsafe_pickle, strict, prefer_ema, allow_nonfinite)
-        if isinstance(source, (str, os.PathLike)):
-            _tag(model, os.fspath(source).strip())
+    if spec is not None:
+        _tag(model, spec)
     return model.eval()
 
 
@@ -324,9 +325,9 @@ def _from_module_factory(
 
 # --------------------------------------------------------------------------------- saved models
 def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.Module:
-    from .checkpoint import extract_state_dict, is_torchscript_archive, jit_load, read_checkpoint
+    from .checkpoint import ARTIFACT_SUFFIXES, extract_state_dict, is_torchscript_archive, jit_load, read_checkpoint
 
-    if path.suffix.lower() in (".onnx", ".engine", ".plan", ".trt"):
+    if path.suffix.lower() in ARTIFACT_SUFFIXES:
         raise ModelSourceError(
             f"{path} is an exported artifact, not a PyTorch model source",
             hint="PyTorch sources: registry name, timm:NAME, torchvision:NAME, file.py:factory, TorchScript; "
