@@ -23,6 +23,7 @@ Loading checks the engine's sidecar against this machine *before* deserializing
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import re
@@ -36,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from .._io import sha256_file
 from ..errors import EdgeattnError, EngineCompatibilityError, InputError
 from . import _cuda
 from .base import Runner, RunnerInfo, TensorSpec
@@ -223,8 +223,9 @@ class TensorRTRunner(Runner):
         features = detect_features(trt)
         self.sidecar = sidecar_mod.read_sidecar(self.engine_path)
         self._machine = sidecar_mod.probe_machine(trt, cudart, self.device)
+        plan = self.engine_path.read_bytes()  # read once: hashed here, deserialized below
         recorded = ((self.sidecar or {}).get("engine") or {}).get("sha256")
-        if self.sidecar is not None and recorded and recorded != sha256_file(self.engine_path):
+        if self.sidecar is not None and recorded and recorded != hashlib.sha256(plan).hexdigest():
             # A stale sidecar (engine rebuilt or copied over) must not vouch for this file.
             warnings.warn(
                 f"{sidecar_mod.sidecar_path(self.engine_path).name} describes another engine (sha256 differs); ignoring it",
@@ -254,7 +255,7 @@ class TensorRTRunner(Runner):
             dla = ((self.sidecar or {}).get("build_options") or {}).get("dla_core")
         if dla is not None:
             runtime.DLA_core = int(dla)
-        engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        engine = runtime.deserialize_cuda_engine(plan)
         if engine is None:
             errors = self._logger.errors()
             reason = " | ".join(errors[-3:]) or "no reason logged"

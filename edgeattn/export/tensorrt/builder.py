@@ -17,6 +17,7 @@ Precision paths:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -358,7 +359,7 @@ def build(
     write_bytes_atomic(output, plan_bytes)
     data = sidecar_mod.make_sidecar(
         engine_path=output,
-        engine_sha256=sha256_file(output),
+        engine_sha256=hashlib.sha256(plan_bytes).hexdigest(),
         engine_bytes=len(plan_bytes),
         onnx_path=os.path.abspath(onnx_path),
         onnx_sha256=sha256_file(onnx_path),
