@@ -19,7 +19,7 @@ from onnxscript.rewriter import pattern
 from onnxscript.rewriter._basics import MatchResult
 
 from . import functions
-from ._match import Gate, Refusal, match_gate, module_path, only_used_inside, skip_noise
+from ._match import FC, Gate, Refusal, match_gate, module_path, only_used_inside, skip_noise
 
 
 FOLDED_TAG = "edgeattn.folded"
@@ -193,3 +193,14 @@ def bias(b: np.ndarray | None, value: ir.Value | None, channels: int, dtype: np.
     if value is not None and value.const_value is not None and len(value.const_value.shape) == 1:
         return Weight(role, b, value)
     return Weight(role, np.ascontiguousarray(b.reshape(-1)))
+
+
+def mlp_weights(fc1: FC, fc2: FC) -> list[Weight]:
+    """The excitation MLP as the four 1x1-conv weights the attention functions take."""
+    cr, dtype = fc1.weight.shape[0], fc1.weight.dtype
+    return [
+        conv_weight(fc1.weight, fc1.weight_value, "fc1.weight"),
+        bias(fc1.bias, fc1.bias_value, cr, dtype, "fc1.bias"),
+        conv_weight(fc2.weight, fc2.weight_value, "fc2.weight"),
+        bias(fc2.bias, fc2.bias_value, fc2.weight.shape[0], dtype, "fc2.bias"),
+    ]

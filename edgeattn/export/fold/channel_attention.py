@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-from ._base import AttentionRule, BlockMatch, bias, conv_weight
+from ._base import AttentionRule, BlockMatch, mlp_weights
 from ._match import FC, Gate, Refusal, match_act, match_fc, match_global_pool, producer, skip_noise
 
 
@@ -38,14 +38,7 @@ class ChannelAttentionRule(AttentionRule):
         (_, fc1a, acta, fc2a, _), (_, fc1b, actb, fc2b, _) = branches
         if not (_same(fc1a, fc1b) and _same(fc2a, fc2b)) or acta.kind != actb.kind:
             raise Refusal("the avg and max branches do not share one MLP")
-        cr = fc1a.weight.shape[0]
-        dtype = fc1a.weight.dtype
-        weights = [
-            conv_weight(fc1a.weight, fc1a.weight_value, "fc1.weight"),
-            bias(fc1a.bias, fc1a.bias_value, cr, dtype, "fc1.bias"),
-            conv_weight(fc2a.weight, fc2a.weight_value, "fc2.weight"),
-            bias(fc2a.bias, fc2a.bias_value, fc2a.weight.shape[0], dtype, "fc2.bias"),
-        ]
+        weights = mlp_weights(fc1a, fc2a)
         nodes = [*gate_nodes, *noise, add]
         for _, fc1, act, fc2, pool_nodes in branches:
             nodes += [*fc2.nodes, *act.nodes, *fc1.nodes, *pool_nodes]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import onnx_ir as ir
 
-from ._base import AttentionRule, BlockMatch, bias, conv_weight
+from ._base import AttentionRule, BlockMatch, mlp_weights
 from ._match import Gate, Refusal, match_act, match_fc, match_global_pool, channels_of
 
 
@@ -34,12 +34,6 @@ class SqueezeExciteRule(AttentionRule):
             raise Refusal(f"FC shapes {fc1.weight.shape} and {fc2.weight.shape} do not form C -> C/r -> C")
         if c is not None and fc1.weight.shape[1] != c:
             raise Refusal(f"FC1 takes {fc1.weight.shape[1]} channels but the feature map has {c}")
-        dtype = fc1.weight.dtype
-        weights = [
-            conv_weight(fc1.weight, fc1.weight_value, "fc1.weight"),
-            bias(fc1.bias, fc1.bias_value, cr, dtype, "fc1.bias"),
-            conv_weight(fc2.weight, fc2.weight_value, "fc2.weight"),
-            bias(fc2.bias, fc2.bias_value, fc2.weight.shape[0], dtype, "fc2.bias"),
-        ]
+        weights = mlp_weights(fc1, fc2)
         nodes = [*gate_nodes, *fc2.nodes, *act.nodes, *fc1.nodes, *pool_nodes]
         return BlockMatch(self.op_type, f"{act.kind}_{gate.kind}", x, weights, nodes)
