@@ -248,7 +248,12 @@ def read_metadata(model: str | os.PathLike[str] | Any) -> dict[str, str]:
 
 def read_json_metadata(model: str | os.PathLike[str] | Any, key: str) -> Any:
     """One JSON-valued metadata entry (``edgeattn.blocks`` ...), ``None`` when absent or invalid."""
-    raw = read_metadata(model).get(key)
+    return json_metadata_value(read_metadata(model), key)
+
+
+def json_metadata_value(props: Mapping[str, str], key: str) -> Any:
+    """``props[key]`` decoded as JSON (``props`` as :func:`read_metadata` returns), ``None`` when absent or invalid."""
+    raw = props.get(key)
     if raw is None:
         return None
     try:

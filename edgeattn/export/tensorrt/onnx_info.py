@@ -7,11 +7,11 @@ present, else from the graph: any QuantizeLinear/DequantizeLinear node means exp
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...data import json_metadata_value
 from ...errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -39,13 +39,7 @@ class OnnxInfo:
     functions: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def json_meta(self, key: str) -> Any:
-        raw = self.metadata.get(key)
-        if raw is None:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return None
+        return json_metadata_value(self.metadata, key)
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
