@@ -20,8 +20,8 @@ import numpy as np
 
 from ..._io import atomic_path, sha256_file, write_json_atomic
 from ...errors import InputError, QuantizationError
-from ...data import read_json_metadata
-from ._graph import load_onnx, metadata, set_metadata
+from ...data import read_json_metadata, read_metadata, read_provenance
+from ._graph import load_onnx, set_metadata
 from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
 from .int8 import TARGETS
 from .policy import PrecisionPolicy
@@ -99,7 +99,7 @@ def quantize(
     if src.resolve() == dest.resolve():
         raise InputError(f"output {dest} is the input model; expected a different path", hint="pass -o NEW.onnx")
     model = load_onnx(src)
-    props = metadata(model)
+    props = read_metadata(model)
     if props.get("edgeattn.precision", "fp32") != "fp32":
         raise InputError(
             f"{src} is already {props['edgeattn.precision']}; expected an FP32 model",
@@ -131,7 +131,7 @@ def quantize(
                 calibration,
                 input_name=input_name,
                 input_size=input_size,
-                preprocessing=_preprocessing(props),
+                preprocessing=_preprocessing(model),
                 limit=num_calibration,
                 seed=seed,
             )
@@ -222,12 +222,8 @@ def _whole_batches(arrays: np.ndarray, batch: int, input_name: str) -> np.ndarra
     return arrays[:usable]
 
 
-def _preprocessing(props: dict[str, str]) -> dict[str, Any] | None:
-    try:
-        provenance = json.loads(props.get("edgeattn.provenance", "null"))
-    except json.JSONDecodeError:
-        return None
-    pre = provenance.get("preprocessing") if isinstance(provenance, dict) else None
+def _preprocessing(model: Any) -> dict[str, Any] | None:
+    pre = (read_provenance(model) or {}).get("preprocessing")
     return pre if isinstance(pre, dict) else None
 
 
@@ -284,6 +280,7 @@ def _check_runs(path: Path) -> None:
 
 def _write_sidecar(src: Path, dest: Path, result: QuantizeResult) -> None:
     sidecar: dict[str, Any] = {}
+    written = load_onnx(dest)
     source_sidecar = src.with_name(src.name + ".json")
     if source_sidecar.is_file():
         try:
@@ -292,14 +289,13 @@ def _write_sidecar(src: Path, dest: Path, result: QuantizeResult) -> None:
         except (OSError, json.JSONDecodeError):
             sidecar = {}
     else:
-        model_props = metadata(load_onnx(dest))
-        for key, value in model_props.items():
+        for key, value in read_metadata(written).items():
             if key.startswith("edgeattn.") and key not in ("edgeattn.precision", "edgeattn.quantization"):
                 try:
                     sidecar[key.removeprefix("edgeattn.")] = json.loads(value)
                 except json.JSONDecodeError:
                     sidecar[key.removeprefix("edgeattn.")] = value
     sidecar["precision"] = result.precision
-    sidecar["quantization"] = read_json_metadata(load_onnx(dest), "edgeattn.quantization")
+    sidecar["quantization"] = read_json_metadata(written, "edgeattn.quantization")
     sidecar["quantization"]["counts"] = result.counts()
     write_json_atomic(dest.with_name(dest.name + ".json"), sidecar)

@@ -30,10 +30,6 @@ def load_onnx(path: str | os.PathLike[str]) -> ModelProto:
         raise InputError(f"cannot read ONNX model {os.fspath(path)}: {exc}", hint="pass a .onnx file") from exc
 
 
-def metadata(model: ModelProto) -> dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props}
-
-
 def set_metadata(model: ModelProto, entries: dict[str, str]) -> None:
     """Replace or add ``metadata_props`` entries (keys kept unique)."""
     kept = [(p.key, p.value) for p in model.metadata_props if p.key not in entries]
