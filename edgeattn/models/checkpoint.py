@@ -356,7 +356,7 @@ def describe_mismatch(missing: list[str], unexpected: list[str], mismatched: lis
 
 
 def classifier_name(model: nn.Module) -> str | None:
-    """Module path of the last ``nn.Linear`` (or 1x1 conv head) — the classifier."""
+    """Module path of the last ``nn.Linear`` — the classifier (None for a model without one)."""
     last = None
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -452,8 +452,7 @@ def load_state_dict_into(
     report.filled_num_batches_tracked = sum(
         1 for k in model_sd if k.endswith("num_batches_tracked") and k not in matching
     )
-    result = model.load_state_dict(matching, strict=False)
-    del result  # differences were already computed and reported above
+    model.load_state_dict(matching, strict=False)  # differences were already computed and reported above
     report.loaded = len(matching)
     return report
 
@@ -476,8 +475,7 @@ def load_checkpoint(
     if isinstance(checkpoint, Mapping):
         return load_state_dict_into(model, checkpoint, strict=strict, allow_nonfinite=allow_nonfinite)
     path = str(checkpoint)
-    obj = read_checkpoint(path, unsafe_pickle=unsafe_pickle)
-    state_dict, container = extract_state_dict(obj, prefer_ema=prefer_ema, path=path)
+    state_dict, container = read_state_dict(path, unsafe_pickle=unsafe_pickle, prefer_ema=prefer_ema)
     return load_state_dict_into(
         model, state_dict, strict=strict, allow_nonfinite=allow_nonfinite, container=container, path=path
     )
