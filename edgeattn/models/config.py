@@ -52,12 +52,18 @@ class InputConfig:
         )
 
 
-def set_input_config(model: nn.Module, config: InputConfig) -> None:
-    """Attach ``config`` to ``model`` (a no-op for modules that refuse new attributes)."""
+def attach(model: nn.Module, attr: str, value: Any) -> None:
+    """Set ``model.<attr> = value`` outside nn.Module's bookkeeping (a no-op for modules that
+    refuse new attributes, such as some TorchScript ones)."""
     try:
-        object.__setattr__(model, _ATTR, config)
+        object.__setattr__(model, attr, value)
     except (AttributeError, RuntimeError, TypeError):
         pass
+
+
+def set_input_config(model: nn.Module, config: InputConfig) -> None:
+    """Attach ``config`` to ``model`` (a no-op for modules that refuse new attributes)."""
+    attach(model, _ATTR, config)
 
 
 def _from_timm_cfg(cfg: Any) -> InputConfig | None:

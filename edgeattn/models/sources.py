@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError, ModelSourceError
 from ._registry import create_model, is_registered
-from .config import InputConfig, input_config, set_input_config
+from .config import InputConfig, attach, input_config, set_input_config
 
 # A model source string attaches to the module for provenance (export writes it into metadata).
 SOURCE_ATTR = "edgeattn_source"
@@ -35,13 +35,6 @@ def describe_source(model: nn.Module) -> str | None:
     """The source string a model was loaded from (None for a module built by the caller)."""
     value = getattr(model, SOURCE_ATTR, None)
     return value if isinstance(value, str) else None
-
-
-def _tag(model: nn.Module, source: str) -> None:
-    try:
-        object.__setattr__(model, SOURCE_ATTR, source)
-    except (AttributeError, RuntimeError, TypeError):
-        pass
 
 
 def load_model(
@@ -78,7 +71,7 @@ def load_model(
         # May rebuild the model (another class count), so the source is tagged afterwards.
         model = _load_weights(model, rebuild, checkpoint, num_classes, unsafe_pickle, strict, prefer_ema, allow_nonfinite)
     if spec is not None:
-        _tag(model, spec)
+        attach(model, SOURCE_ATTR, spec)
     return model.eval()
 
 
@@ -105,10 +98,7 @@ def _load_weights(
     report = load_state_dict_into(
         model, state_dict, strict=strict, allow_nonfinite=allow_nonfinite, container=container, path=os.fspath(checkpoint)
     )
-    try:
-        object.__setattr__(model, "edgeattn_checkpoint_report", report)
-    except (AttributeError, RuntimeError, TypeError):
-        pass
+    attach(model, "edgeattn_checkpoint_report", report)
     return model
 
 
