@@ -18,15 +18,13 @@ from torch import nn
 from ..errors import InputError
 
 
+GFLOPS_DEFINITION = "multiply-adds of conv/linear layers / 1e9 (as the SENet/CBAM papers)"
+
+
 def count_params(model: nn.Module) -> int:
-    """Number of parameters (not buffers), shared parameters counted once."""
-    seen: set[int] = set()
-    total = 0
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += p.numel()
-    return total
+    """Number of parameters (not buffers), shared parameters counted once
+    (``Module.parameters()`` yields each parameter once)."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def _count_macs(model: nn.Module, example: torch.Tensor) -> int:
@@ -67,7 +65,7 @@ def model_profile(model: nn.Module, input_size: tuple[int, ...] = (3, 224, 224))
         "gflops": None if macs is None else macs / 1e9,
         "flops_x2": None if macs is None else 2 * macs,
         "input_size": list(shape[1:]),
-        "gflops_definition": "multiply-adds of conv/linear layers / 1e9 (as the SENet/CBAM papers)",
+        "gflops_definition": GFLOPS_DEFINITION,
     }
 
 
@@ -126,6 +124,6 @@ def profile_registry_model(
         "gflops": macs / 1e9,
         "flops_x2": 2 * macs,
         "input_size": list(input_size),
-        "gflops_definition": "multiply-adds of conv/linear layers / 1e9 (as the SENet/CBAM papers)",
+        "gflops_definition": GFLOPS_DEFINITION,
     }
 
