@@ -58,9 +58,8 @@ def command(
     shape = _ints(input_size, "--input-size", 3) if input_size else None
     backends = [b.strip() for b in backend.split(",") if b.strip()]
 
-    from .._io import write_json_atomic, write_text_atomic
     from ..bench import benchmark
-    from .validate import _progress
+    from .validate import _progress, write_reports
 
     with _progress() as progress:
         report = benchmark(
@@ -78,11 +77,7 @@ def command(
             progress=progress,
             checkpoint=checkpoint,
         )
-    data = report.to_dict()
-    if report_json is not None:
-        write_json_atomic(report_json, data)
-    if report_md is not None:
-        write_text_atomic(report_md, report.to_markdown())
+    data = write_reports(report, report_json, report_md)
     if chart is not None:
         from ..bench.report import write_chart
 

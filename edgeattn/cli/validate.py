@@ -79,7 +79,6 @@ def command(
     if no_ema:
         model_options["prefer_ema"] = False
 
-    from .._io import write_json_atomic, write_text_atomic
     from ..validate import validate
 
     with _progress() as progress:
@@ -101,17 +100,25 @@ def command(
             model_options=model_options,
             progress=progress,
         )
-    data = report.to_dict()
-    if report_json is not None:
-        write_json_atomic(report_json, data)
-    if report_md is not None:
-        write_text_atomic(report_md, report.to_markdown())
+    data = write_reports(report, report_json, report_md)
     if json_output:
         typer.echo(json.dumps(data, indent=2, default=str))
     else:
         _print(report)
     if not report.passed:
         raise typer.Exit(1)
+
+
+def write_reports(report, report_json: Path | None, report_md: Path | None) -> dict:  # type: ignore[no-untyped-def]
+    """Write ``report`` to --report-json / --report-md (atomically); return its dict."""
+    from .._io import write_json_atomic, write_text_atomic
+
+    data = report.to_dict()
+    if report_json is not None:
+        write_json_atomic(report_json, data)
+    if report_md is not None:
+        write_text_atomic(report_md, report.to_markdown())
+    return data
 
 
 class _progress:
