@@ -58,8 +58,10 @@ def command(
     json_output: JsonOpt = False,
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     from ..export import export
+    from ._errors import print_warning
 
     err = Console(stderr=True)
     shape = _parse_shape(input_shape)
@@ -67,9 +69,9 @@ def command(
     with err.status("exporting", spinner="dots") as status:
 
         def on_stage(stage: str, detail: str) -> None:
-            status.update(f"[bold]{stage}[/bold]: {detail}")
+            status.update(f"[bold]{stage}[/bold]: {escape(detail)}")
             if not json_output:
-                err.print(f"[dim]{stage:>8}[/dim]  {detail}", highlight=False)
+                err.print(f"[dim]{stage:>8}[/dim]  {escape(detail)}", highlight=False)
 
         result = export(
             model,
@@ -89,16 +91,19 @@ def command(
 
     report = result.fold
     for warning in result.warnings:
-        err.print(f"[yellow]Warning:[/yellow] {warning}")
+        print_warning(escape(warning))
     if json_output:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
-    err.print(f"{report.summary()}")
+    # Plain text from here on: block variants print as "[relu_hardsigmoid]", which rich would
+    # otherwise take for a style tag and drop.
+    err.print(report.summary(), markup=False)
     for block in report.blocks:
         variant = "" if block.variant in ("relu_sigmoid", "sigmoid") else f" [{block.variant}]"
-        err.print(f"  {block.op_type:<17} {block.name}{variant}")
+        err.print(f"  {block.op_type:<17} {block.name}{variant}", markup=False)
     diff = "" if result.max_abs_diff is None else f", max |ORT - PyTorch| {result.max_abs_diff:.2e}"
     err.print(
         f"wrote {result.path} (opset {result.opset}, {result.exporter} exporter, "
-        f"{result.size_bytes / 1e6:.1f} MB{diff}) and {result.sidecar.name}"
+        f"{result.size_bytes / 1e6:.1f} MB{diff}) and {result.sidecar.name}",
+        markup=False,
     )

@@ -23,6 +23,16 @@ def test_export_json(tmp_path) -> None:
     assert any(n.domain == "edgeattn" for n in onnx.load(str(out)).graph.node)
 
 
+def test_export_summary_names_block_variants(tmp_path) -> None:
+    # MobileNetV3-style SE blocks gate with HardSigmoid: the summary must show the variant, which
+    # rich markup would swallow as an unknown style tag.
+    result = CliRunner().invoke(
+        app, ["export", "se_mobilenet_small", "-o", str(tmp_path / "se.onnx"), "--input-shape", "1,3,96,96", "--max-batch", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[relu_hardsigmoid]" in result.stderr
+
+
 def test_export_opset17_static(tmp_path) -> None:
     out = tmp_path / "cbam.onnx"
     result = CliRunner().invoke(
