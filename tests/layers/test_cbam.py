@@ -12,25 +12,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _numpy_ref as ref  # noqa: E402
+from _torch_helpers import randomize, to_numpy  # noqa: E402
 
 from edgeattn.errors import InputError  # noqa: E402
 from edgeattn.layers import CBAM, ChannelAttention, SpatialAttention  # noqa: E402
-
-
-def _np(t: torch.Tensor | None) -> np.ndarray | None:
-    return None if t is None else t.detach().double().numpy()
-
-
-def _randomize(module: nn.Module, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        for name, buf in module.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=g))
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
 
 
 def _x(*shape: int, seed: int = 1) -> torch.Tensor:
@@ -38,29 +23,29 @@ def _x(*shape: int, seed: int = 1) -> torch.Tensor:
 
 
 def _channel_ref(block: ChannelAttention, x: np.ndarray) -> np.ndarray:
-    return ref.channel_attention(x, _np(block.fc1.weight), _np(block.fc1.bias), _np(block.fc2.weight), _np(block.fc2.bias))
+    return ref.channel_attention(x, to_numpy(block.fc1.weight), to_numpy(block.fc1.bias), to_numpy(block.fc2.weight), to_numpy(block.fc2.bias))
 
 
 def _spatial_ref(block: SpatialAttention, x: np.ndarray) -> np.ndarray:
     bn = None
     if isinstance(block.bn, nn.BatchNorm2d):
-        bn = (_np(block.bn.weight), _np(block.bn.bias), _np(block.bn.running_mean), _np(block.bn.running_var), block.bn.eps)
-    return ref.spatial_attention(x, _np(block.conv.weight), _np(block.conv.bias), block.pool_order, bn)
+        bn = (to_numpy(block.bn.weight), to_numpy(block.bn.bias), to_numpy(block.bn.running_mean), to_numpy(block.bn.running_var), block.bn.eps)
+    return ref.spatial_attention(x, to_numpy(block.conv.weight), to_numpy(block.conv.bias), block.pool_order, bn)
 
 
 @pytest.mark.parametrize("use_conv", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
 def test_channel_attention_matches_eq2(use_conv: bool, bias: bool) -> None:
     block = ChannelAttention(24, reduction=4, use_conv=use_conv, bias=bias).eval()
-    _randomize(block)
+    randomize(block)
     x = _x(2, 24, 5, 7)
-    np.testing.assert_allclose(_np(block(x)), _channel_ref(block, _np(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(block(x)), _channel_ref(block, to_numpy(x)), rtol=1e-5, atol=1e-5)
 
 
 def test_channel_attention_uses_max_pool_too() -> None:
     # Two inputs with equal channel means but different maxima must get different gates.
     block = ChannelAttention(2, rd_channels=2).eval()
-    _randomize(block)
+    randomize(block)
     a = torch.tensor([[[[1.0, 1.0]], [[1.0, 1.0]]]])
     b = torch.tensor([[[[0.0, 2.0]], [[1.0, 1.0]]]])
     gate_a = block(a)[0, :, 0, 1] / a[0, :, 0, 1]
@@ -73,15 +58,15 @@ def test_channel_attention_uses_max_pool_too() -> None:
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_spatial_attention_matches_eq3(kernel_size: int, order: str, batch_norm: bool) -> None:
     block = SpatialAttention(kernel_size, batch_norm=batch_norm, pool_order=order).eval()
-    _randomize(block)
+    randomize(block)
     x = _x(2, 5, 9, 6)
-    np.testing.assert_allclose(_np(block(x)), _spatial_ref(block, _np(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(block(x)), _spatial_ref(block, to_numpy(x)), rtol=1e-5, atol=1e-5)
 
 
 def test_pool_orders_differ_by_swapped_conv_channels() -> None:
     # Official [max, mean] == ours [mean, max] with the conv's two input channels swapped.
     official = SpatialAttention(7, batch_norm=True, pool_order="max_mean").eval()
-    _randomize(official)
+    randomize(official)
     ours = SpatialAttention(7, batch_norm=True, pool_order="mean_max").eval()
     state = official.state_dict()
     state["conv.weight"] = state["conv.weight"][:, [1, 0]]
@@ -94,15 +79,15 @@ def test_pool_orders_differ_by_swapped_conv_channels() -> None:
 @pytest.mark.parametrize("arrangement", ["channel_first", "spatial_first", "parallel"])
 def test_cbam_arrangements_match_eq1_and_table3(arrangement: str) -> None:
     block = CBAM(16, reduction=4, arrangement=arrangement, spatial_batch_norm=True).eval()
-    _randomize(block)
-    x = _np(_x(2, 16, 6, 5))
+    randomize(block)
+    x = to_numpy(_x(2, 16, 6, 5))
     if arrangement == "channel_first":
         expected = _spatial_ref(block.spatial, _channel_ref(block.channel, x))
     elif arrangement == "spatial_first":
         expected = _channel_ref(block.channel, _spatial_ref(block.spatial, x))
     else:
         expected = _channel_ref(block.channel, x) + _spatial_ref(block.spatial, x)
-    np.testing.assert_allclose(_np(block(torch.from_numpy(x).float())), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(block(torch.from_numpy(x).float())), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_arrangements_give_different_results() -> None:
@@ -163,7 +148,7 @@ def test_bad_options_raise_input_error(factory: type, kwargs: dict) -> None:
 def test_matches_timm_cbam_halves() -> None:
     timm_cbam = pytest.importorskip("timm.layers.cbam")
     theirs = timm_cbam.CbamModule(32, rd_ratio=1 / 8, spatial_kernel_size=7).eval()
-    _randomize(theirs)
+    randomize(theirs)
     ours = CBAM(32, rd_channels=theirs.channel.fc1.out_channels, bias=False, spatial_batch_norm=True).eval()
     state = {k.replace("spatial.conv.conv.", "spatial.conv.").replace("spatial.conv.bn.", "spatial.bn."): v
              for k, v in theirs.state_dict().items()}

@@ -12,20 +12,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _numpy_ref as ref  # noqa: E402
+from _torch_helpers import randomize, to_numpy  # noqa: E402
 
 from edgeattn.errors import InputError  # noqa: E402
 from edgeattn.layers import SqueezeExcite  # noqa: E402
-
-
-def _np(t: torch.Tensor | None) -> np.ndarray | None:
-    return None if t is None else t.detach().double().numpy()
-
-
-def _randomize(module: nn.Module, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
 
 
 @pytest.mark.parametrize("use_conv", [True, False])
@@ -33,10 +23,10 @@ def _randomize(module: nn.Module, seed: int = 0) -> None:
 @pytest.mark.parametrize("gate", ["sigmoid", "hard_sigmoid"])
 def test_matches_paper_equations(use_conv: bool, bias: bool, gate: str) -> None:
     block = SqueezeExcite(32, reduction=4, use_conv=use_conv, bias=bias, gate=gate).eval()
-    _randomize(block)
+    randomize(block)
     x = torch.randn(3, 32, 7, 5, generator=torch.Generator().manual_seed(1))
     expected = ref.se(
-        _np(x), _np(block.fc1.weight), _np(block.fc1.bias), _np(block.fc2.weight), _np(block.fc2.bias),
+        to_numpy(x), to_numpy(block.fc1.weight), to_numpy(block.fc1.bias), to_numpy(block.fc2.weight), to_numpy(block.fc2.bias),
         gate=ref.sigmoid if gate == "sigmoid" else ref.hard_sigmoid,
     )
     np.testing.assert_allclose(block(x).detach().double().numpy(), expected, rtol=1e-5, atol=1e-5)
@@ -117,7 +107,7 @@ def test_matches_timm_and_torchvision_blocks() -> None:
     tv_ops = pytest.importorskip("torchvision.ops")
     x = torch.randn(2, 32, 6, 6)
     ours = SqueezeExcite(32, rd_channels=8).eval()
-    _randomize(ours)
+    randomize(ours)
     theirs = timm_layers.SEModule(32, rd_channels=8).eval()
     theirs.load_state_dict(ours.state_dict())
     torch.testing.assert_close(ours(x), theirs(x))
