@@ -118,15 +118,15 @@ def convert_fp16(
     ops = tuple(fp32_op_types) if fp32_op_types is not None else default_fp32_op_types(policy.quantize_attention)
     ops = (*ops, *policy.exclude_op_types)
     reasons: dict[str, str] = {}
+    node_block_list: list[str] = []  # the user's exclusions; op types go on the op block list
     for node in model.graph.node:
         user = policy.user_reason(node)
         if user is not None:
             reasons[node.name] = user
+            node_block_list.append(node.name)
         elif node.op_type in ops:
             reasons[node.name] = f"{node.op_type} kept in FP32 (overflow / underflow in FP16)"
     block_names = [n.name for n in attention_calls(model)]
-    node_block_list = [name for name, reason in reasons.items() if "--exclude" in reason]
-    report_model = model
     make_function_bodies_precision_safe(model, ops)
     try:
         converted = float16.convert_float_to_float16(
@@ -137,4 +137,5 @@ def convert_fp16(
         )
     except ValueError as exc:
         raise QuantizationError(f"FP16 conversion failed: {exc}", hint="pass an FP32 model") from exc
-    return converted, fp16_node_report(report_model, reasons, block_names)
+    # The report reads the unconverted graph: the converter works on a shape-inferred copy.
+    return converted, fp16_node_report(model, reasons, block_names)
