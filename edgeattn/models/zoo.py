@@ -38,7 +38,7 @@ def _fingerprint() -> str:
 
 
 def cache_file() -> Path:
-    """Where the table is cached for the current sources and versions."""
+    """Where the table is cached for the current model sources (their hash names the file)."""
     base = os.environ.get("EDGEATTN_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "edgeattn"
     )
