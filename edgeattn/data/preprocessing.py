@@ -223,14 +223,20 @@ def _input_size_from_spec(spec: Any) -> tuple[int, int, int] | None:
 
 
 def read_metadata(model: str | os.PathLike[str] | Any) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX model (path or ModelProto); the JSON sidecar as fallback."""
+    """The ``metadata_props`` of an ONNX model (path or ModelProto); the JSON sidecar as fallback.
+
+    An ``.onnx`` file that does not parse is an :class:`InputError`.
+    """
     props: dict[str, str] = {}
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.suffix.lower() == ".onnx" and path.exists():
             import onnx
 
-            proto = onnx.load(os.fspath(path), load_external_data=False)
+            try:
+                proto = onnx.load(os.fspath(path), load_external_data=False)
+            except Exception as exc:  # protobuf's DecodeError and friends
+                raise InputError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
             props = {p.key: p.value for p in proto.metadata_props}
         sidecar = path.with_name(path.name + ".json")
         if not props and sidecar.exists():

@@ -75,6 +75,14 @@ def test_usage_errors(artifact):
     assert result.exit_code == 1 and "--atol" in result.output
 
 
+def test_unreadable_onnx_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_text("not a protobuf")
+    result = CliRunner().invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Error:" in result.output and "not a readable ONNX model" in result.output
+
+
 def test_requested_provider_fallback_is_reported(artifact):
     path, model = artifact
     result = CliRunner().invoke(app, ["validate", str(path), "--model", model, "-n", "1", "--providers", "cuda", "--json"])
