@@ -9,6 +9,7 @@ sidecar ``<out>.json``. See docs/precision.md.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -138,7 +139,7 @@ def quantize(
             warnings.extend(data.warnings)
             batch = calibration_batch_size or (batch_dim if isinstance(batch_dim, int) else 8)
             if isinstance(batch_dim, int):
-                data.arrays = _whole_batches(data.arrays, batch_dim, input_name)
+                data = dataclasses.replace(data, arrays=_whole_batches(data.arrays, batch_dim, input_name))
             options = {
                 "target": target,
                 "policy": policy.to_dict(),

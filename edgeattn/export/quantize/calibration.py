@@ -21,6 +21,7 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,12 @@ class CalibrationData:
     preprocessing: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """sha256 over shape, dtype and bytes: equal data gives an equal cache key."""
+        """sha256 over shape, dtype and bytes: equal data gives an equal cache key.
+
+        Hashed once (the cache key and the report both use it); ``arrays`` is not reassigned
+        afterwards: use ``dataclasses.replace`` for a changed set."""
         digest = hashlib.sha256()
         digest.update(json.dumps([list(self.arrays.shape), str(self.arrays.dtype)]).encode())
         digest.update(np.ascontiguousarray(self.arrays).tobytes())
