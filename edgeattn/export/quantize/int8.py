@@ -33,7 +33,7 @@ from typing import Any
 import onnx
 
 from ...errors import QuantizationError
-from ._graph import attention_calls, ensure_node_names, inline_attention_functions
+from ._graph import attention_calls, consumers, ensure_node_names, inline_attention_functions, producers
 from .calibration import ArrayDataReader, CalibrationData, calibration_method
 from .policy import PrecisionPolicy, find_gate_paths, high_precision_nodes
 from .report import NodePrecision, int8_node_report
@@ -203,11 +203,8 @@ def _float_graph_outputs(model: onnx.ModelProto) -> int:
     Returns how many outputs were changed.
     """
     graph = model.graph
-    made_by = {o: n for n in graph.node for o in n.output}
-    users: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            users[name] = users.get(name, 0) + 1
+    made_by = producers(graph)
+    users = consumers(graph)
     changed = 0
     params: set[str] = set()
     for out in graph.output:
@@ -215,11 +212,11 @@ def _float_graph_outputs(model: onnx.ModelProto) -> int:
         if dq is None or dq.op_type != "DequantizeLinear":
             continue
         q = made_by.get(dq.input[0])
-        if q is None or q.op_type != "QuantizeLinear" or users.get(q.output[0], 0) != 1:
+        if q is None or q.op_type != "QuantizeLinear" or len(users.get(q.output[0], [])) != 1:
             continue
         source = q.input[0]
         producer = made_by.get(source)
-        if producer is None or users.get(source, 0) != 1 or source in {o.name for o in graph.output}:
+        if producer is None or len(users.get(source, [])) != 1 or source in {o.name for o in graph.output}:
             continue
         producer.output[list(producer.output).index(source)] = out.name
         params.update(list(q.input[1:]) + list(dq.input[1:]))

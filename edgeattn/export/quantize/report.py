@@ -13,7 +13,7 @@ from typing import Any
 
 import onnx
 
-from ._graph import block_of, constant_outputs, initializer_names, is_attention_call, producers
+from ._graph import block_of, constant_outputs, consumers, initializer_names, is_attention_call, producers
 
 _QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _PLUMBING = frozenset({"Constant", "Cast", "CastLike"})
@@ -111,10 +111,7 @@ def int8_node_report(
     graph = model.graph
     made_by = producers(graph)
     constants = initializer_names(graph) | constant_outputs(graph)
-    users: dict[str, list[str]] = {}
-    for node in graph.node:
-        for name in node.input:
-            users.setdefault(name, []).append(node.op_type)
+    users = consumers(graph)
     result: list[NodePrecision] = []
     for node in graph.node:
         if node.op_type in _QDQ_OPS or node.op_type in _PLUMBING:
@@ -136,7 +133,7 @@ def int8_node_report(
 
 
 def _integer_kernel(
-    node: onnx.NodeProto, made_by: dict[str, onnx.NodeProto], users: dict[str, list[str]]
+    node: onnx.NodeProto, made_by: dict[str, onnx.NodeProto], users: dict[str, list[onnx.NodeProto]]
 ) -> bool:
     """DQ on every input, and either a weighted op with a quantized weight (its float output is
     the accumulator rescaled) or every output re-quantized: the Q/DQ bracket a backend fuses."""
@@ -144,7 +141,7 @@ def _integer_kernel(
         producer = made_by.get(node.input[1]) if len(node.input) > 1 else None
         return producer is not None and producer.op_type == "DequantizeLinear"
     outputs = [o for o in node.output if o]
-    return bool(outputs) and all(users.get(o) and all(u == "QuantizeLinear" for u in users[o]) for o in outputs)
+    return bool(outputs) and all(users.get(o) and all(u.op_type == "QuantizeLinear" for u in users[o]) for o in outputs)
 
 
 def _base_reason(node: onnx.NodeProto, reasons: dict[str, str], block: str | None) -> str:
