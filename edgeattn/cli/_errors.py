@@ -19,12 +19,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def print_error(message: str, hint: str | None = None) -> None:
+    """``Error: message`` (and ``Hint: hint``) on stderr. Both are plain text: brackets in a path
+    or a state-dict key (``ckpt[best].pt``) are printed, not read as rich markup."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, soft_wrap=True, highlight=False)
-    console.print(f"[bold red]Error:[/] {message}", markup=True)
+    console.print(f"[bold red]Error:[/] {escape(message)}", markup=True)
     if hint:
-        console.print(f"[dim]Hint:[/] {hint}", markup=True)
+        console.print(f"[dim]Hint:[/] {escape(hint)}", markup=True)
 
 
 def handle_errors(func: F) -> F:
@@ -51,12 +54,11 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
 def print_warning(message: str) -> None:
-    """``Warning: ...`` on stderr (for EdgeattnWarning and other user-facing cautions)."""
+    """``Warning: ...`` on stderr (for EdgeattnWarning and other user-facing cautions).
+
+    ``message`` is rich markup: escape (``rich.markup.escape``) any text that is not.
+    """
     from rich.console import Console
 
     Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold yellow]Warning:[/] {message}", markup=True)

@@ -94,6 +94,8 @@ def command(
     input_size: InputSizeOpt = None,
     allow_nonfinite: AllowNonfiniteOpt = False,
 ) -> None:
+    from rich.markup import escape
+
     from ._errors import print_warning
 
     size = parse_input_size(input_size) if input_size else None
@@ -108,7 +110,7 @@ def command(
 
     for item in caught:
         if issubclass(item.category, EdgeattnWarning):
-            print_warning(str(item.message))
+            print_warning(escape(str(item.message)))
     if json_output:
         typer.echo(json.dumps(data, indent=2))
         return

@@ -159,6 +159,18 @@ def test_inspect_errors(args: list[str], message: str) -> None:
     assert "Traceback" not in result.output
 
 
+def test_inspect_brackets_in_paths_are_printed(tmp_path: Path) -> None:
+    # Paths and keys are plain text in Error:/Warning: lines, not rich markup that eats "[best]".
+    missing = runner.invoke(app, ["inspect", "resnet18", "-c", "/nonexistent/ckpt[best].pth"])
+    assert missing.exit_code == 1 and "ckpt[best].pth" in missing.stderr
+    state = create_model("se_mobilenet_small").state_dict()
+    state.pop("fc.bias")
+    path = tmp_path / "partial[ema].pth"
+    torch.save(state, path)
+    loose = runner.invoke(app, ["inspect", "se_mobilenet_small", "-c", str(path), "--non-strict", "--json"])
+    assert loose.exit_code == 0 and "partial[ema].pth" in loose.stderr
+
+
 def test_inspect_usage_error_exit_2() -> None:
     assert runner.invoke(app, ["inspect"]).exit_code == 2
 
