@@ -81,20 +81,11 @@ def _tensorrt_status() -> BackendStatus:
         module = importlib.import_module("edgeattn.runtime.tensorrt_runner")
     except ImportError as exc:
         return BackendStatus("tensorrt", False, f"TensorRT runner cannot be imported: {exc}", _version("tensorrt"))
-    check = getattr(module, "backend_status", None) or getattr(module, "is_available", None)
-    if callable(check):
-        try:
-            result = check()
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            return BackendStatus("tensorrt", False, f"TensorRT check failed: {exc}", _version("tensorrt"))
-        if isinstance(result, BackendStatus):
-            return result
-        if isinstance(result, tuple):
-            ok, why = bool(result[0]), str(result[1])
-            return BackendStatus("tensorrt", ok, why, _version("tensorrt"))
-        if not result:
-            return BackendStatus("tensorrt", False, "no CUDA device", _version("tensorrt"))
-    return BackendStatus("tensorrt", True, "TensorRT engine runner", _version("tensorrt"))
+    try:
+        ok, why = module.backend_status()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return BackendStatus("tensorrt", False, f"TensorRT check failed: {exc}", _version("tensorrt"))
+    return BackendStatus("tensorrt", ok, why, _version("tensorrt"))
 
 
 def _make_torch(artifact: Any, **opts: Any) -> Runner:
