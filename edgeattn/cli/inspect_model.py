@@ -118,13 +118,15 @@ def command(
 
 
 def _print_human(data: dict[str, Any]) -> None:
-    from ._errors import report_console
+    from rich.markup import escape
     from rich.table import Table
+
+    from ._errors import report_console
 
     console = report_console()
     cfg = data["input_config"]
     gflops = "n/a (not traceable)" if data["gflops"] is None else f"{data['gflops']:.3f}"
-    console.print(f"[bold]{data['model']}[/]  ({data['class']})")
+    console.print(f"[bold]{escape(data['model'])}[/]  ({data['class']})")
     console.print(f"  parameters   {data['params']:,} ({data['params'] / 1e6:.2f}M)")
     console.print(f"  GFLOPs       {gflops} at {'x'.join(map(str, data['input_size']))} (multiply-adds, the papers' GFLOPs convention)")
     console.print(
@@ -137,7 +139,7 @@ def _print_human(data: dict[str, Any]) -> None:
         fit = "exact fit" if not (ck["missing"] or ck["unexpected"] or ck["mismatched"]) else (
             f"{len(ck['missing'])} missing, {len(ck['unexpected'])} unexpected, {len(ck['mismatched'])} mismatched"
         )
-        console.print(f"  checkpoint   {ck['path']} {ck['container']}: {ck['loaded']} tensors loaded, {fit}{extra}")
+        console.print(f"  checkpoint   {escape(ck['path'])} {escape(ck['container'])}: {ck['loaded']} tensors loaded, {fit}{extra}")
     counts = ", ".join(f"{n} {k}" for k, n in data["attention_counts"].items()) or "none"
     console.print(f"  attention    {data['attention']} ({counts})")
     if data["attention_blocks"]:

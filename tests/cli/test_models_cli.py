@@ -169,6 +169,8 @@ def test_inspect_brackets_in_paths_are_printed(tmp_path: Path) -> None:
     torch.save(state, path)
     loose = runner.invoke(app, ["inspect", "se_mobilenet_small", "-c", str(path), "--non-strict", "--json"])
     assert loose.exit_code == 0 and "partial[ema].pth" in loose.stderr
+    human = runner.invoke(app, ["inspect", "se_mobilenet_small", "-c", str(path), "--non-strict"])
+    assert human.exit_code == 0 and f"checkpoint   {path} " in human.stdout
 
 
 def test_inspect_usage_error_exit_2() -> None:
