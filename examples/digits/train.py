@@ -27,6 +27,15 @@ DATA = HERE / "data"
 SEED = 0
 
 
+def _model_module():  # type: ignore[no-untyped-def]
+    """examples/digits/model.py, importable as ``model`` from this folder (path added once)."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import model
+
+    return model
+
+
 def digit_images() -> tuple[np.ndarray, np.ndarray]:
     """All digits as uint8 [N, 32, 32] gray images (bilinear upsampling) and int64 labels."""
     from PIL import Image
@@ -67,11 +76,9 @@ def export_data(root: Path = DATA) -> tuple[Path, Path]:
 
 def normalise(images: np.ndarray) -> np.ndarray:
     """uint8 [N, 32, 32] -> float32 [N, 1, 32, 32] with model.INPUT_CONFIG's mean/std."""
-    sys.path.insert(0, str(HERE))
-    from model import INPUT_CONFIG
-
-    mean = np.float32(INPUT_CONFIG["mean"][0])
-    std = np.float32(INPUT_CONFIG["std"][0])
+    config = _model_module().INPUT_CONFIG
+    mean = np.float32(config["mean"][0])
+    std = np.float32(config["std"][0])
     return ((images.astype(np.float32) * np.float32(1.0 / 255.0) - mean) / std)[:, None]
 
 
@@ -80,9 +87,7 @@ def train(epochs: int = 20, batch_size: int = 64, threads: int = 2) -> tuple[obj
     import torch
     from torch import nn
 
-    sys.path.insert(0, str(HERE))
-    from model import create
-
+    create = _model_module().create
     torch.manual_seed(SEED)
     torch.set_num_threads(threads)
     tr_x, tr_y, te_x, te_y = split(*digit_images())
@@ -125,10 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from safetensors.torch import save_file
 
+    from edgeattn._io import atomic_path
+
     started = time.perf_counter()
     model, accuracy = train(args.epochs)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}  # type: ignore[attr-defined]
-    save_file(state, str(args.checkpoint), metadata={"dataset": "sklearn.datasets.load_digits", "heldout_top1": f"{accuracy:.4f}"})
+    with atomic_path(args.checkpoint) as tmp:  # an interrupted run keeps the old checkpoint
+        save_file(state, str(tmp), metadata={"dataset": "sklearn.datasets.load_digits", "heldout_top1": f"{accuracy:.4f}"})
     print(f"held-out top-1 {accuracy:.4f} after {time.perf_counter() - started:.0f} s; wrote {args.checkpoint}")
     return 0
 
