@@ -119,9 +119,7 @@ class Preprocessing:
         """From ``edgeattn.models.input_config(model)`` (the model's pretrained config)."""
         from ..models import input_config  # part A; imported lazily (torch)
 
-        config = input_config(model)
-        data = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
-        return cls.from_dict(data, input_size=input_size)
+        return cls.from_dict(input_config(model).to_dict(), input_size=input_size)
 
     @classmethod
     def from_onnx(cls, model: str | os.PathLike[str] | Any, input_size: Sequence[int] | None = None) -> Preprocessing | None:
