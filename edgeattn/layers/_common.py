@@ -19,7 +19,9 @@ _GATES: dict[str, Callable[[], nn.Module]] = {
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
-    """Round ``value`` to a multiple of ``divisor`` without going below 90 % of it (timm's rule)."""
+    """Round ``value`` to the nearest multiple of ``divisor`` (at least ``min_value``, default
+    ``divisor``), rounding up instead when that would go below ``round_limit`` of it (timm's rule:
+    0.9 by default, 0.0 for plain nearest multiple)."""
     min_value = min_value or divisor
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if rounded < round_limit * value:
