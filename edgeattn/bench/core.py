@@ -202,31 +202,30 @@ def benchmark(
     variants = _resolve_variants(list(targets), backend)
     runners: list[Any] = []
     options = dict(runner_options or {})
-    for v in variants:
-        opts = {**options, **v.options}
-        if threads is not None and v.backend in ("onnxruntime", "torch"):
-            opts.setdefault("threads", threads)
-        if input_size is not None and v.backend == "torch":
-            opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
-        if checkpoint is not None and v.backend == "torch":
-            opts.setdefault("checkpoint", checkpoint)
-        runners.append(load(v.target, backend=v.backend, **opts))
-
-    report = BenchmarkReport(
-        settings={
-            "batch_sizes": batch_sizes,
-            "iterations": iterations,
-            "duration_s": duration,
-            "warmup": warmup,
-            "rounds": rounds,
-            "threads": threads,
-            "interleaved": True,
-            "timed": "backend call only (Runner.last_inference_time)",
-        },
-        environment=collect_environment(threads),
-    )
-    rng = np.random.default_rng(seed)
-    try:
+    try:  # inside: runners loaded before a failing one are closed too
+        for v in variants:
+            opts = {**options, **v.options}
+            if threads is not None and v.backend in ("onnxruntime", "torch"):
+                opts.setdefault("threads", threads)
+            if input_size is not None and v.backend == "torch":
+                opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
+            if checkpoint is not None and v.backend == "torch":
+                opts.setdefault("checkpoint", checkpoint)
+            runners.append(load(v.target, backend=v.backend, **opts))
+        report = BenchmarkReport(
+            settings={
+                "batch_sizes": batch_sizes,
+                "iterations": iterations,
+                "duration_s": duration,
+                "warmup": warmup,
+                "rounds": rounds,
+                "threads": threads,
+                "interleaved": True,
+                "timed": "backend call only (Runner.last_inference_time)",
+            },
+            environment=collect_environment(threads),
+        )
+        rng = np.random.default_rng(seed)
         for batch in batch_sizes:
             active: list[tuple[int, np.ndarray, str]] = []
             for index, (variant, runner) in enumerate(zip(variants, runners)):

@@ -89,6 +89,23 @@ def test_argument_errors(fake_backend):
         benchmark(["m.onnx"], backend="tvm")
 
 
+def test_runners_loaded_before_a_failing_one_are_closed(fake_backend):
+    closed: list[str] = []
+
+    class Closing(FakeRunner):
+        def _load_impl(self):
+            if self.target == "bad":
+                raise InputError("cannot load bad")
+
+        def _close_impl(self):
+            closed.append(self.target)
+
+    register_backend("fake", lambda t, **o: Closing(t, **o), lambda: BackendStatus("fake", True, "test double"))
+    with pytest.raises(InputError, match="cannot load bad"):
+        benchmark([Variant("A", "fake", "A"), Variant("bad", "fake", "bad")], iterations=1)
+    assert closed == ["A"]
+
+
 def _se_function():
     return helper.make_function(
         "edgeattn", "SqueezeExcite", ["X", "W"], ["Y"],
