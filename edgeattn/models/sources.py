@@ -113,7 +113,7 @@ def _resolve(
         target, _, factory = spec.rpartition(":")
         if target.endswith(".py") or "/" in target or os.sep in target:
             return _from_file_factory(target, factory, num_classes, kwargs)
-        if _is_dotted(target) and _is_identifier(factory):
+        if _is_dotted(target) and factory.isidentifier():
             return _from_module_factory(target, factory, num_classes, kwargs)
     path = Path(spec)
     if path.is_file():
@@ -131,10 +131,6 @@ def _resolve(
 
     model_entry(spec)  # raises the "unknown model, did you mean" error
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _is_identifier(text: str) -> bool:
-    return text.isidentifier()
 
 
 def _is_dotted(text: str) -> bool:
@@ -344,12 +340,9 @@ def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.M
             return obj[key]
     try:
         extract_state_dict(obj, path=str(path))
-        weights_only = True
     except CheckpointError:
-        weights_only = False
-    if weights_only:
-        raise ModelSourceError(
-            f"{path} holds weights only, not a model",
-            hint=f"name the architecture and pass the file as the checkpoint: edgeattn inspect se_resnet50 --checkpoint {path}",
-        )
-    raise ModelSourceError(f"{path} is neither a TorchScript archive nor a saved nn.Module")
+        raise ModelSourceError(f"{path} is neither a TorchScript archive nor a saved nn.Module") from None
+    raise ModelSourceError(
+        f"{path} holds weights only, not a model",
+        hint=f"name the architecture and pass the file as the checkpoint: edgeattn inspect se_resnet50 --checkpoint {path}",
+    )
