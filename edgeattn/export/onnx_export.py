@@ -12,6 +12,7 @@ written is verified either way.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -127,11 +128,10 @@ def export(
             scaled by the output's magnitude); a mismatch is an :class:`ExportError`.
         on_stage: called as ``on_stage(stage, detail)`` when each stage starts.
     """
-    import onnx
     import onnx_ir as ir
     import torch
 
-    from .._io import atomic_path, sha256_file
+    from .._io import write_bytes_atomic
     from .fold import fold_attention
     from .metadata import BLOCKS, PROBES, PROVENANCE, build_provenance, find_probes, set_metadata, write_sidecar
     from .simplify import check as run_check
@@ -238,8 +238,8 @@ def export(
 
     with _timed(timings, "write"):
         notify("write", os.fspath(output))
-        with atomic_path(output) as tmp:
-            onnx.save_model(proto, os.fspath(tmp))
+        serialized = proto.SerializeToString()  # what onnx.save_model writes; hashed below without re-reading
+        write_bytes_atomic(output, serialized)
         sidecar = write_sidecar(
             output,
             {"provenance": provenance, "blocks": blocks, "probes": probes, "fold": report.to_dict()},
@@ -261,8 +261,8 @@ def export(
         blocks=blocks,
         probes=probes,
         max_abs_diff=max_abs_diff,
-        sha256=sha256_file(output),
-        size_bytes=output.stat().st_size,
+        sha256=hashlib.sha256(serialized).hexdigest(),
+        size_bytes=len(serialized),
         stage_seconds=timings,
         warnings=list(report.warnings),
     )

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgeattn._io import sha256_file
 from edgeattn.errors import ExportError, InputError
 from edgeattn.export import export
 from edgeattn.layers import CBAM, SqueezeExcite
@@ -83,6 +84,7 @@ def test_metadata_and_sidecar(tiny, tmp_path) -> None:
     sidecar = json.loads(result.sidecar.read_text())
     assert sidecar["blocks"] == blocks and sidecar["provenance"] == prov
     assert result.sidecar.name == "m.onnx.json"
+    assert result.sha256 == sha256_file(out) and result.size_bytes == out.stat().st_size
 
 
 def test_fold_none_keeps_raw_graph_but_lists_blocks(tiny, tmp_path) -> None:
