@@ -233,7 +233,7 @@ def read_metadata(model: str | os.PathLike[str] | Any) -> dict[str, str]:
 
             try:
                 proto = onnx.load(os.fspath(path), load_external_data=False)
-            except Exception as exc:  # protobuf's DecodeError and friends
+            except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
                 raise InputError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
             props = {p.key: p.value for p in proto.metadata_props}
         sidecar = path.with_name(path.name + ".json")
