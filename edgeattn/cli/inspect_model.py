@@ -57,6 +57,7 @@ def inspect_report(
     """Everything ``edgeattn inspect`` prints, as a JSON-ready dict."""
     from ..models import find_attention_blocks, input_config, load_model, model_profile
     from ..models.attention_scan import attention_type, count_by_kind
+    from ..models.sources import checkpoint_report
 
     model = load_model(
         model_source, checkpoint, unsafe_pickle=unsafe_pickle, strict=strict, prefer_ema=prefer_ema,
@@ -66,7 +67,7 @@ def inspect_report(
     size = input_size or config.input_size
     profile = model_profile(model, size)
     blocks = find_attention_blocks(model)
-    report = getattr(model, "edgeattn_checkpoint_report", None)
+    report = checkpoint_report(model)
     return {
         "model": model_source,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",

@@ -19,7 +19,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from torch import nn
 
@@ -27,14 +27,24 @@ from ..errors import CheckpointError, InputError, ModelSourceError
 from ._registry import create_model, is_registered
 from .config import InputConfig, attach, input_config, set_input_config
 
+if TYPE_CHECKING:
+    from .checkpoint import LoadReport
+
 # A model source string attaches to the module for provenance (export writes it into metadata).
 SOURCE_ATTR = "edgeattn_source"
+# So does the LoadReport of the checkpoint load_model loaded into it (inspect prints it).
+REPORT_ATTR = "edgeattn_checkpoint_report"
 
 
 def describe_source(model: nn.Module) -> str | None:
     """The source string a model was loaded from (None for a module built by the caller)."""
     value = getattr(model, SOURCE_ATTR, None)
     return value if isinstance(value, str) else None
+
+
+def checkpoint_report(model: nn.Module) -> LoadReport | None:
+    """The LoadReport of the checkpoint ``load_model`` loaded into ``model`` (None without one)."""
+    return getattr(model, REPORT_ATTR, None)
 
 
 def load_model(
@@ -98,7 +108,7 @@ def _load_weights(
     report = load_state_dict_into(
         model, state_dict, strict=strict, allow_nonfinite=allow_nonfinite, container=container, path=os.fspath(checkpoint)
     )
-    attach(model, "edgeattn_checkpoint_report", report)
+    attach(model, REPORT_ATTR, report)
     return model
 
 
