@@ -141,6 +141,8 @@ def export(
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise InputError(f"output {os.fspath(output)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
+    if output.is_dir():
+        raise InputError(f"output {os.fspath(output)!r} is a directory; expected a file path", hint="use e.g. -o model.onnx")
     notify = on_stage or (lambda stage, detail: None)
     timings: dict[str, float] = {}
 

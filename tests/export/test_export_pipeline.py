@@ -136,6 +136,9 @@ def test_bad_options_are_input_errors(tiny, tmp_path) -> None:
     with pytest.raises(InputError, match=".onnx"):
         export(tiny, tmp_path / "a.pt", input_shape=(1, 3, 32, 32))
     assert not list(tmp_path.iterdir())
+    (tmp_path / "dir.onnx").mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        export(tiny, tmp_path / "dir.onnx", input_shape=(1, 3, 32, 32))
 
 
 def test_export_failure_leaves_no_file(tmp_path) -> None:

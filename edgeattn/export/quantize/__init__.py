@@ -99,6 +99,8 @@ def quantize(
     src, dest = Path(onnx_path), Path(output)
     if src.resolve() == dest.resolve():
         raise InputError(f"output {dest} is the input model; expected a different path", hint="pass -o NEW.onnx")
+    if dest.is_dir():  # checked before the conversion work, not when the rename fails after it
+        raise InputError(f"output {dest} is a directory; expected a file path", hint="pass -o NEW.onnx")
     model = load_onnx(src)
     props = read_metadata(model)
     if props.get("edgeattn.precision", "fp32") != "fp32":

@@ -41,6 +41,13 @@ def test_cli_bad_calibration_exits_1_with_one_line(folded_onnx, tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_cli_output_directory_is_one_line_error(folded_onnx, tmp_path):
+    result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path), "-p", "fp16"])
+    assert result.exit_code == 1
+    assert "Error: output" in result.output and "is a directory" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_cli_bad_choice_exits_1(folded_onnx, tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--target", "gpu"])
     assert result.exit_code == 1 and "--target" in result.output
