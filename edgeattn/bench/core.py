@@ -234,7 +234,7 @@ def benchmark(
                 result.runner = {"backend": info.backend, "device": info.device, **info.details}
                 report.results.append(result)
                 spec = runner.inputs[0]
-                fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+                fixed = spec.fixed_batch
                 if fixed is not None and fixed != batch:
                     result.skipped = f"the model's batch dimension is fixed at {fixed}"
                     continue

@@ -29,6 +29,12 @@ class TensorSpec:
     dtype: np.dtype
     shape: tuple[Dim, ...]
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The leading (batch) dimension when the model fixes it; ``None`` when it is dynamic."""
+        first = self.shape[0] if self.shape else None
+        return first if isinstance(first, int) and first > 0 else None
+
     def describe(self) -> str:
         dims = ",".join("?" if d is None else str(d) for d in self.shape)
         return f"{self.name}: {np.dtype(self.dtype).name}[{dims}]"

@@ -145,7 +145,7 @@ def _batches(samples: np.ndarray, batch: int, fixed: int | None) -> list[tuple[n
 
 def _run_all(runner: Any, samples: np.ndarray, batch: int, progress: Progress | None, stage: str) -> dict[str, np.ndarray]:
     spec = runner.inputs[0]
-    fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+    fixed = spec.fixed_batch
     dtype = np.dtype(spec.dtype)
     collected: dict[str, list[np.ndarray]] = {}
     chunks = _batches(samples, batch, fixed)
@@ -362,7 +362,7 @@ def localize_divergence(
     try:
         with OnnxRuntimeRunner(artifact, extra_outputs=[p.tensor for p in usable], **opts) as runner:
             spec = runner.inputs[0]
-            fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+            fixed = spec.fixed_batch
             batch = np.repeat(sample, fixed, axis=0) if fixed else sample
             onnx_out = runner.run({spec.name: batch.astype(spec.dtype)})
     except EdgeattnError as exc:
