@@ -141,7 +141,8 @@ def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
             nodes, reductions = found
             if not reductions or any(r.input[0] != feature for r in reductions):
                 continue
-            ordered = [n.name for n in graph.node if n.name in {m.name for m in nodes}]
+            on_path = {m.name for m in nodes}  # built once, not once per graph node
+            ordered = [n.name for n in graph.node if n.name in on_path]
             paths.append(GatePath(_guess_kind(reductions, constants), (*ordered, mul.name), mul.name))
             break
     return paths
