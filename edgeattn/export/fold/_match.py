@@ -107,20 +107,6 @@ def skip_noise(value: ir.Value, visited: list[ir.Node]) -> ir.Value:
         value = node.inputs[0]  # type: ignore[assignment]
 
 
-def squeezed_dims(value: ir.Value) -> list[object] | None:
-    """The non-1 dims of ``value`` (symbolic dims as their names), or None when unknown."""
-    if value.shape is None:
-        return None
-    dims: list[object] = []
-    for d in value.shape.dims:
-        if isinstance(d, int):
-            if d != 1:
-                dims.append(d)
-        else:
-            dims.append(str(d.value) if getattr(d, "value", None) is not None else "?")
-    return dims
-
-
 def channels_of(value: ir.Value) -> int | None:
     """Static channel count (axis 1) of an NCHW value, when known."""
     if value.shape is None or len(value.shape) < 2:
