@@ -5,8 +5,8 @@ per-tensor, and the type depends on the consumer:
 
 * ``target="ort-cpu"``: U8 activations (asymmetric) and 7-bit weights (``reduce_range``). On x86
   ORT's integer kernels take u8 x s8; S8 activations gave no speed-up over FP32 in our
-  measurement (environment.md) and onnxruntime#17389. Without VNNI (AVX2 ``vpmaddubsw``) the
-  int16 pair sums saturate with full 8-bit weights, hence the 7 bits.
+  measurement (see also onnxruntime#17389). Without VNNI (AVX2 ``vpmaddubsw``) the int16 pair
+  sums saturate with full 8-bit weights, hence the 7 bits.
 * ``target="tensorrt"``: S8 symmetric activations (TensorRT accepts only zero-point 0), float
   biases (TensorRT has no INT32 DequantizeLinear), and Q/DQ only on the ops TensorRT's placement
   guide quantizes (Conv/Gemm/MatMul inputs, residual Add, pools).
