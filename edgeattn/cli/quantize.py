@@ -68,25 +68,37 @@ def command(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recalibrate even when cached ranges exist.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    from ..export.quantize import quantize
+    import re
+    import warnings
 
-    result = quantize(
-        model,
-        output,
-        precision=precision,
-        calibration=calibration,
-        calibration_method=calibration_method,
-        num_calibration=num_calibration,
-        target=target,
-        quantize_attention=quantize_attention,
-        exclude_nodes=exclude_nodes or (),
-        exclude_op_types=exclude_op_types or (),
-        keep_io_types=keep_io_types,
-        reduce_range=reduce_range,
-        use_cache=not no_cache,
-        progress=not json_output,
-    )
+    from rich.markup import escape
+
+    from ..export.quantize import quantize
+    from ..export.quantize.calibration import SYNTHETIC_WARNING
+    from ._errors import print_warning
+
+    with warnings.catch_warnings():
+        # The API also raises it as a Python warning; here it is one of result.warnings, printed once below.
+        warnings.filterwarnings("ignore", message=re.escape(SYNTHETIC_WARNING), category=UserWarning)
+        result = quantize(
+            model,
+            output,
+            precision=precision,
+            calibration=calibration,
+            calibration_method=calibration_method,
+            num_calibration=num_calibration,
+            target=target,
+            quantize_attention=quantize_attention,
+            exclude_nodes=exclude_nodes or (),
+            exclude_op_types=exclude_op_types or (),
+            keep_io_types=keep_io_types,
+            reduce_range=reduce_range,
+            use_cache=not no_cache,
+            progress=not json_output,
+        )
     if json_output:
+        for warning in result.warnings:
+            print_warning(escape(warning))
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     from ._errors import report_console

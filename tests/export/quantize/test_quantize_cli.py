@@ -48,6 +48,18 @@ def test_cli_output_directory_is_one_line_error(folded_onnx, tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_cli_synthetic_calibration_warns_once(folded_onnx, tmp_path):
+    # Once in the table (or, with --json, on stderr beside the JSON), never as a raw Python warning.
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(
+            app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "s.onnx"), "--num-calibration", "8", "--no-cache", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        shown = result.stderr if extra else result.output
+        assert shown.count("SYNTHETIC") == 1, result.output
+        assert "Warning: calibrating INT8 on SYNTHETIC" in shown and "UserWarning" not in result.output
+
+
 def test_cli_bad_choice_exits_1(folded_onnx, tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--target", "gpu"])
     assert result.exit_code == 1 and "--target" in result.output
