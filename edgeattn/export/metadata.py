@@ -91,13 +91,18 @@ def find_probes(model: ir.Model) -> list[dict[str, str]]:
 
 def set_metadata(model: onnx.ModelProto, entries: Mapping[str, Any]) -> None:
     """Write JSON values into ``metadata_props`` (replacing earlier values of the same keys)."""
+    set_metadata_strings(model, {key: json.dumps(value, default=str) for key, value in entries.items()})
+
+
+def set_metadata_strings(model: onnx.ModelProto, entries: Mapping[str, str]) -> None:
+    """Write string values into ``metadata_props`` as given (keys kept unique, earlier values replaced)."""
     keep = [p for p in model.metadata_props if p.key not in entries]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     for key, value in entries.items():
         prop = model.metadata_props.add()
         prop.key = key
-        prop.value = json.dumps(value, default=str)
+        prop.value = value
 
 
 def write_sidecar(model_path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:

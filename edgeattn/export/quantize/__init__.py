@@ -22,7 +22,7 @@ import numpy as np
 from ..._io import atomic_path, sha256_file, write_json_atomic
 from ...errors import InputError, QuantizationError
 from ...data import read_json_metadata, read_metadata, read_provenance
-from ._graph import load_onnx, set_metadata
+from ._graph import load_onnx
 from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
 from .int8 import TARGETS
 from .policy import PrecisionPolicy
@@ -244,6 +244,7 @@ def _finish(
     import onnx
 
     from ... import __version__
+    from ..metadata import set_metadata_strings
 
     record = {
         "precision": precision,
@@ -257,7 +258,7 @@ def _finish(
     entries = {k: v for k, v in props.items() if k.startswith("edgeattn.")}
     entries["edgeattn.precision"] = precision
     entries["edgeattn.quantization"] = json.dumps(record, default=str)
-    set_metadata(model, entries)
+    set_metadata_strings(model, entries)
     onnx.save(model, os.fspath(path))
 
 

@@ -30,15 +30,6 @@ def load_onnx(path: str | os.PathLike[str]) -> ModelProto:
         raise InputError(f"cannot read ONNX model {os.fspath(path)}: {exc}", hint="pass a .onnx file") from exc
 
 
-def set_metadata(model: ModelProto, entries: dict[str, str]) -> None:
-    """Replace or add ``metadata_props`` entries (keys kept unique)."""
-    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in entries]
-    del model.metadata_props[:]
-    for key, value in [*kept, *entries.items()]:
-        prop = model.metadata_props.add()
-        prop.key, prop.value = key, value
-
-
 def ensure_node_names(graph: onnx.GraphProto) -> None:
     """Give every node a unique name: ORT's ``nodes_to_exclude`` and our report key on names."""
     seen: set[str] = set()
