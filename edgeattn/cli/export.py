@@ -63,7 +63,7 @@ def command(
     from ..export import export
     from ._errors import print_warning
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # a long "wrote ..." line stays one line in logs
     shape = _parse_shape(input_shape)
 
     with err.status("exporting", spinner="dots") as status:
