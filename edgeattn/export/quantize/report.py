@@ -70,14 +70,16 @@ class QuantizeResult:
     def render(self, console: Any = None, max_rows: int = 60) -> None:
         """Print a summary per op type and the nodes kept in high precision, with reasons."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
+        # Names, reasons and paths are escaped: a regex such as /[a-z]+/ is not a rich style tag.
         console = console or Console()
         low = self.precision
         per_op: dict[str, Counter[str]] = {}
         for node in self.nodes:
             per_op.setdefault(node.op_type, Counter())[node.precision] += 1
-        summary = Table(title=f"{self.output}: {low.upper()} node placement", show_lines=False)
+        summary = Table(title=f"{escape(self.output)}: {low.upper()} node placement", show_lines=False)
         summary.add_column("op type")
         summary.add_column(low.upper(), justify="right")
         summary.add_column("FP32", justify="right")
@@ -91,17 +93,17 @@ class QuantizeResult:
             table.add_column("op")
             table.add_column("why")
             for node in kept[:max_rows]:
-                table.add_row(node.name, node.op_type, node.reason)
+                table.add_row(escape(node.name), node.op_type, escape(node.reason))
             if len(kept) > max_rows:
                 table.add_row(f"... {len(kept) - max_rows} more (see --json)", "", "")
             console.print(table)
         counts = self.counts()
         console.print(
             f"{counts.get(low, 0)} nodes {low.upper()}, {counts.get('fp32', 0)} FP32; "
-            f"policy: quantize_attention={self.policy.get('quantize_attention')}; wrote {self.output}"
+            f"policy: quantize_attention={self.policy.get('quantize_attention')}; wrote {escape(self.output)}"
         )
         for warning in self.warnings:
-            console.print(f"[bold yellow]Warning:[/] {warning}")
+            console.print(f"[bold yellow]Warning:[/] {escape(warning)}")
 
 
 def int8_node_report(

@@ -60,6 +60,14 @@ def test_cli_synthetic_calibration_warns_once(folded_onnx, tmp_path):
         assert "Warning: calibrating INT8 on SYNTHETIC" in shown and "UserWarning" not in result.output
 
 
+def test_cli_table_shows_regex_reasons_verbatim(folded_onnx, tmp_path):
+    result = CliRunner().invoke(
+        app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "h.onnx"), "-p", "fp16", "--exclude-nodes", "^[a-z]+1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "/^[a-z]+1/" in result.output
+
+
 def test_cli_bad_choice_exits_1(folded_onnx, tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--target", "gpu"])
     assert result.exit_code == 1 and "--target" in result.output
