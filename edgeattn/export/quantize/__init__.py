@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..._io import atomic_path, sha256_file, write_json_atomic
-from ...errors import InputError, QuantizationError
+from ...errors import CalibrationError, InputError, QuantizationError
 from ...data import read_json_metadata, read_metadata, read_provenance
 from ._graph import load_onnx
 from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
@@ -213,8 +213,6 @@ def _input_spec(model: Any) -> tuple[str, tuple[int, int, int], int | str | None
 
 def _whole_batches(arrays: np.ndarray, batch: int, input_name: str) -> np.ndarray:
     """A fixed-batch model takes only full batches: drop the remainder, refuse too few samples."""
-    from ...errors import CalibrationError
-
     usable = (arrays.shape[0] // batch) * batch
     if usable == 0:
         raise CalibrationError(

@@ -32,7 +32,7 @@ from typing import Any
 
 import onnx
 
-from ...errors import QuantizationError
+from ...errors import InputError, QuantizationError
 from ._graph import attention_calls, consumers, ensure_node_names, inline_attention_functions, producers
 from .calibration import ArrayDataReader, CalibrationData, calibration_method
 from .policy import PrecisionPolicy, find_gate_paths, high_precision_nodes
@@ -54,8 +54,6 @@ def quantization_settings(
     agreement with FP32 from 100% to 85%; 7-bit weights restore it at no measurable cost.
     """
     if target not in TARGETS:
-        from ...errors import InputError
-
         raise InputError(f"--target: received {target!r}, expected one of {list(TARGETS)}")
     extra: dict[str, Any] = {"WeightSymmetric": True, "CalibPercentile": percentile}
     if reduce_range is None:
