@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from typing import Any, Callable, TypeVar
 
 import typer
 
-from ..errors import EdgeattnError
+from ..errors import EdgeattnError, EdgeattnWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,12 +32,15 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 
 def handle_errors(func: F) -> F:
-    """Decorator for command functions: EdgeattnError -> ``Error: ...`` on stderr, exit 1."""
+    """Decorator for command functions: EdgeattnError -> ``Error: ...`` on stderr, exit 1;
+    EdgeattnWarning -> ``Warning: ...`` on stderr."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+                return func(*args, **kwargs)
         except EdgeattnError as exc:
             if os.environ.get("EDGEATTN_DEBUG"):
                 raise
@@ -52,6 +56,25 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(
+    previous: Callable[..., None],
+    message: Any,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """EdgeattnWarning is for users: one ``Warning: ...`` line, not Python's file:line format.
+    Every other warning goes on to the handler that was in place (``previous``)."""
+    if issubclass(category, EdgeattnWarning):
+        from rich.markup import escape
+
+        print_warning(escape(str(message)))
+    else:
+        previous(message, category, filename, lineno, file, line)
 
 
 def print_warning(message: str) -> None:
