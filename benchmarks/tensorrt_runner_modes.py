@@ -29,8 +29,8 @@ def main() -> int:
     import numpy as np
 
     from edgeattn.errors import EdgeattnError
-    from edgeattn.export.tensorrt import build
-    from edgeattn.runtime.tensorrt_runner import TensorRTRunner, backend_status
+    from edgeattn.tensorrt import build
+    from edgeattn.tensorrt.runner import TensorRTRunner, backend_status
 
     ok, reason = backend_status()
     if not ok:

@@ -19,7 +19,7 @@ _API = {
     "find_attention_blocks": "edgeattn.models.attention_scan",
     "export": "edgeattn.export",
     "quantize": "edgeattn.export.quantize",
-    "build": "edgeattn.export.tensorrt",
+    "build": "edgeattn.tensorrt",
     "load": "edgeattn.runtime",
     "validate": "edgeattn.validate",
     "benchmark": "edgeattn.bench",

@@ -2,7 +2,7 @@
 
 CPU model, logical/physical cores, threads used, library versions; the GPU, its clocks and the
 driver when ``nvidia-smi`` is present; the Jetson power mode and clock lock state on a Jetson
-(edgeattn.runtime.jetson, optional). Latency means nothing without these.
+(edgeattn.platform.jetson, optional). Latency means nothing without these.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def gpu_info() -> list[dict[str, str]] | None:
 
 def jetson_info() -> dict[str, Any] | None:
     try:
-        from ..runtime import jetson
+        from ..platform import jetson
     except ImportError:  # part of the TensorRT extra; absent on plain CPU installs
         return None
     try:

@@ -80,8 +80,8 @@ def command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print TensorRT's log.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    from ..export.tensorrt import BuildOptions, build
-    from ..export.tensorrt.profiles import parse_shape_spec
+    from ..tensorrt import BuildOptions, build
+    from ..tensorrt.profiles import parse_shape_spec
 
     fixed = parse_shape_spec(shapes)
     options = BuildOptions(

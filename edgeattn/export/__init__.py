@@ -1,8 +1,8 @@
 """PyTorch -> ONNX export with SE/CBAM attention folded into ``edgeattn::`` function nodes.
 
 ``export(model_or_source, output, ...) -> ExportResult`` (see :mod:`.onnx_export`); the folding
-pass is :func:`edgeattn.export.fold.fold_attention`. Quantization (``.quantize``) and TensorRT
-(``.tensorrt``) live in their own subpackages. Nothing heavy is imported until used.
+pass is :func:`edgeattn.export.fold.fold_attention`. Quantization lives in ``.quantize``; TensorRT
+engine builds in :mod:`edgeattn.tensorrt`. Nothing heavy is imported until used.
 """
 
 from __future__ import annotations

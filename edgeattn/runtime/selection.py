@@ -20,6 +20,9 @@ from .base import Runner
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 ORT_ONLY_OPTIONS = ("providers", "provider_options", "optimization_level", "inter_op_threads")
+# The TensorRT package sits above the runtime layer (it builds engines as well as running them), so
+# its runner is named here and imported only when the backend is asked for, never at import time.
+TENSORRT_RUNNER = "edgeattn.tensorrt.runner"
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def _tensorrt_status() -> BackendStatus:
     if not _installed("tensorrt"):
         return BackendStatus("tensorrt", False, "TensorRT is not installed")
     try:
-        module = importlib.import_module("edgeattn.runtime.tensorrt_runner")
+        module = importlib.import_module(TENSORRT_RUNNER)
     except ImportError as exc:
         return BackendStatus("tensorrt", False, f"TensorRT runner cannot be imported: {exc}", _version("tensorrt"))
     try:
@@ -109,7 +112,7 @@ def _make_tensorrt(artifact: Any, **opts: Any) -> Runner:
     if not status.available:
         raise BackendUnavailableError(status.reason, hint="TensorRT engines run only on a machine with an NVIDIA GPU and TensorRT")
     try:
-        module = importlib.import_module("edgeattn.runtime.tensorrt_runner")
+        module = importlib.import_module(TENSORRT_RUNNER)
         runner_cls = module.TensorRTRunner
     except (ImportError, AttributeError) as exc:
         raise BackendUnavailableError(f"TensorRT is not installed or its runner is missing ({exc})") from exc

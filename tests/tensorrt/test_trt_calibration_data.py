@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeattn.errors import CalibrationError
-from edgeattn.export.tensorrt.calibrator import load_calibration_arrays
+from edgeattn.tensorrt.calibrator import load_calibration_arrays
 
 
 def test_array_npy_npz(tmp_path):

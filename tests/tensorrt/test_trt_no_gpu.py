@@ -25,7 +25,7 @@ HAS_CUDA_BINDINGS = importlib.util.find_spec("cuda") is not None and importlib.u
 def _cuda_device_present() -> bool:
     if not HAS_CUDA_BINDINGS:
         return False
-    from edgeattn.runtime import _cuda
+    from edgeattn.platform import cuda as _cuda
 
     return _cuda.device_count(_cuda.import_cudart()) > 0
 
@@ -57,7 +57,7 @@ def test_cli_build_bad_input_reported_before_tensorrt(tmp_path):
 
 
 def test_runner_load_without_tensorrt(tmp_path):
-    from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+    from edgeattn.tensorrt.runner import TensorRTRunner
 
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"not really a plan")
@@ -69,7 +69,7 @@ def test_runner_load_without_tensorrt(tmp_path):
 @pytest.mark.skipif(_cuda_device_present(), reason="a CUDA device is present")
 def test_real_cuda_bindings_report_no_device():
     """cuda-bindings is installed here (torch pulls it) but there is no GPU: the real path."""
-    from edgeattn.runtime import _cuda
+    from edgeattn.platform import cuda as _cuda
 
     cudart = _cuda.import_cudart()
     assert cudart.__name__ == "cuda.bindings.runtime"

@@ -7,10 +7,10 @@ import shlex
 import pytest
 
 from edgeattn.errors import InputError
-from edgeattn.export.tensorrt._trt import Features
-from edgeattn.export.tensorrt.builder import plan_precision
-from edgeattn.export.tensorrt.onnx_info import read_onnx
-from edgeattn.export.tensorrt.options import BuildOptions, parse_size, rebuild_command
+from edgeattn.tensorrt.features import Features
+from edgeattn.tensorrt.builder import plan_precision
+from edgeattn.tensorrt.onnx_info import read_onnx
+from edgeattn.tensorrt.options import BuildOptions, parse_size, rebuild_command
 
 
 @pytest.mark.parametrize("text,value", [("2G", 2 << 30), ("512MiB", 512 << 20), ("1.5g", 3 << 29), (4096, 4096), ("100", 100)])

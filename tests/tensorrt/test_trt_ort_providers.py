@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgeattn.errors import BackendUnavailableError, InputError
-from edgeattn.runtime import ort_tensorrt as ot
+from edgeattn.runtime import ort_providers as ot
 
 
 def test_tensorrt_options_with_caches_and_profiles(tmp_path):

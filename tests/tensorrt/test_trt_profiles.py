@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edgeattn.errors import InputError
-from edgeattn.export.tensorrt.onnx_info import OnnxInput
-from edgeattn.export.tensorrt.profiles import Profile, compute_profiles, parse_shape_spec
+from edgeattn.tensorrt.onnx_info import OnnxInput
+from edgeattn.tensorrt.profiles import Profile, compute_profiles, parse_shape_spec
 
 DYN = OnnxInput("input", "float32", ("batch", 3, 224, 224))
 FIXED = OnnxInput("input", "float32", (1, 3, 224, 224))

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from edgeattn.errors import EngineCompatibilityError, InputError
-from edgeattn.export.tensorrt.options import BuildOptions, rebuild_command
-from edgeattn.export.tensorrt.sidecar import (
+from edgeattn.tensorrt.options import BuildOptions, rebuild_command
+from edgeattn.tensorrt.sidecar import (
     MachineInfo,
     check_compatible,
     compatibility_problems,

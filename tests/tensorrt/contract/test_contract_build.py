@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgeattn.errors import BackendUnavailableError, CalibrationError, ExportError, InputError
-from edgeattn.export.tensorrt import build, read_sidecar
+from edgeattn.tensorrt import build, read_sidecar
 
 GENERATIONS = ("8.5", "8.6", "10.3", "10.16", "11.0", "11.1")
 CUDA = ("12", "13")

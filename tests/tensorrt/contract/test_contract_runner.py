@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from edgeattn.errors import BackendUnavailableError, EngineCompatibilityError, InputError
-from edgeattn.export.tensorrt import build, sidecar_path
-from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+from edgeattn.tensorrt import build, sidecar_path
+from edgeattn.bench.layer_groups import block_times
+from edgeattn.tensorrt.runner import TensorRTRunner
 
 GENERATIONS = ("8.5", "8.6", "10.3", "10.16", "11.0", "11.1")
 CUDA = ("12", "13")
@@ -164,7 +165,7 @@ def test_contract_runner_layer_profiler_grouped_by_block(engine):
         runner.run(np.ones((1, 3, 8, 8), np.float32))
         layers = runner.layer_times()
         assert layers["layer1.0.se.channel/Sigmoid"] == pytest.approx(0.5)  # mean per run
-        blocks = runner.block_times()
+        blocks = block_times(runner)
         assert blocks["layer1.0.se.channel"] == pytest.approx(1.5)
         assert blocks["(other)"] == pytest.approx(1.5)
     assert "IExecutionContext.profiler=" in world.names()
@@ -223,7 +224,7 @@ def test_contract_runner_no_cuda_device(make_world, tiny_onnx, tmp_path, cuda):
 
 
 def test_contract_cudart_import_paths(make_world):
-    from edgeattn.runtime import _cuda
+    from edgeattn.platform import cuda as _cuda
 
     world = make_world("10.16", "13")
     assert _cuda.import_cudart().__name__ == "cuda.bindings.runtime"
@@ -240,7 +241,7 @@ def test_contract_cudart_import_paths(make_world):
 
 @pytest.mark.parametrize("gen", GENERATIONS)
 def test_contract_backend_status(make_world, gen):
-    from edgeattn.runtime.tensorrt_runner import backend_status
+    from edgeattn.tensorrt.runner import backend_status
 
     make_world(gen, "13")
     ok, reason = backend_status()
@@ -266,7 +267,7 @@ def test_contract_runner_failed_load_frees_memory(engine, monkeypatch):
         return real_create()
 
     monkeypatch.setattr(runtime, "cudaStreamCreate", flaky_stream_create)
-    from edgeattn.runtime._cuda import CudaError
+    from edgeattn.platform.cuda import CudaError
 
     runner = TensorRTRunner(path, contexts=2)
     with pytest.raises(CudaError, match="cudaStreamCreate failed: cudaErrorMemoryAllocation"):
@@ -308,7 +309,7 @@ def test_contract_block_times_for_inlined_local_functions(make_world, tmp_path, 
     with TensorRTRunner(engine, profile_layers=True) as runner:
         runner.run(np.ones((1, 4, 8, 8), np.float32))
         assert "Gate_1_Sigmoid_1" in runner.layer_times()  # the second call site's inlined layer
-        blocks = runner.block_times()
+        blocks = block_times(runner)
     # 3 inlined layers per call site at 0.5 ms each; relu + pool + flatten elsewhere
     assert blocks == {"layer1.0.se": 1.5, "layer2.0.se": 1.5, "(other)": 1.5}
 

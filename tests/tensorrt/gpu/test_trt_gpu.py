@@ -16,7 +16,7 @@ def _why_not() -> str | None:
     spec = importlib.util.find_spec("tensorrt")
     if spec is None or spec.origin is None:  # origin None: the tests/tensorrt namespace folder
         return "TensorRT is not installed"
-    from edgeattn.runtime.tensorrt_runner import backend_status
+    from edgeattn.tensorrt.runner import backend_status
 
     ok, reason = backend_status()
     return None if ok else reason
@@ -34,8 +34,8 @@ def _ort(onnx_path, x):
 
 
 def test_gpu_build_and_run_matches_onnxruntime(tiny_onnx, tmp_path):
-    from edgeattn.export.tensorrt import build, read_sidecar
-    from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+    from edgeattn.tensorrt import build, read_sidecar
+    from edgeattn.tensorrt.runner import TensorRTRunner
 
     engine = tmp_path / "tiny.engine"
     cache = tmp_path / "timing.cache"
@@ -61,8 +61,8 @@ def test_gpu_build_and_run_matches_onnxruntime(tiny_onnx, tmp_path):
 def test_gpu_cuda_graph_and_context_pool(tiny_onnx, tmp_path):
     import threading
 
-    from edgeattn.export.tensorrt import build
-    from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+    from edgeattn.tensorrt import build
+    from edgeattn.tensorrt.runner import TensorRTRunner
 
     engine = tmp_path / "tiny.engine"
     build(tiny_onnx, engine, max_batch=8)
@@ -80,8 +80,9 @@ def test_gpu_cuda_graph_and_context_pool(tiny_onnx, tmp_path):
 
 
 def test_gpu_layer_profile(tiny_onnx, tmp_path):
-    from edgeattn.export.tensorrt import build
-    from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+    from edgeattn.bench.layer_groups import block_times
+    from edgeattn.tensorrt import build
+    from edgeattn.tensorrt.runner import TensorRTRunner
 
     engine = tmp_path / "tiny.engine"
     build(tiny_onnx, engine, max_batch=2)
@@ -90,14 +91,14 @@ def test_gpu_layer_profile(tiny_onnx, tmp_path):
             runner.run(np.ones((1, 3, 8, 8), np.float32))
         layers = runner.layer_times()
         assert layers and all(v >= 0 for v in layers.values())
-        assert sum(runner.block_times().values()) == pytest.approx(sum(layers.values()))
+        assert sum(block_times(runner).values()) == pytest.approx(sum(layers.values()))
 
 
 @pytest.mark.slow
 def test_gpu_se_model_fp32_and_fp16(small_se_model, tmp_path):
     from edgeattn.export import export
-    from edgeattn.export.tensorrt import build
-    from edgeattn.runtime.tensorrt_runner import TensorRTRunner
+    from edgeattn.tensorrt import build
+    from edgeattn.tensorrt.runner import TensorRTRunner
 
     onnx_path = tmp_path / "se.onnx"
     export(small_se_model, onnx_path, input_shape=(3, 64, 64), max_batch=4)

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from edgeattn.runtime import jetson
+from edgeattn.platform import jetson
 
 RELEASE = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025\n"
 

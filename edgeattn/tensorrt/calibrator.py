@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._io import write_bytes_atomic
-from ...errors import CalibrationError
+from .._io import write_bytes_atomic
+from ..errors import CalibrationError
 
 
 def load_calibration_arrays(
@@ -34,13 +34,13 @@ def load_calibration_arrays(
     recorded in the ONNX's ``edgeattn.provenance`` (the model's own mean/std/resize), so the
     calibrator sees what the deployed model will see.
     """
-    from ...errors import InputError
+    from ..errors import InputError
 
     if isinstance(source, np.ndarray):
         arrays = source
     else:
-        from ...data import load_samples
-        from ...data.preprocessing import Preprocessing
+        from ..data import load_samples
+        from ..data.preprocessing import Preprocessing
 
         path = Path(os.fspath(source))
         if not path.exists():
@@ -78,7 +78,7 @@ def make_entropy_calibrator(
     cache_path: str | None,
 ) -> Any:
     """An ``IInt8EntropyCalibrator2`` feeding ``samples`` batch by batch from device memory."""
-    from ...runtime import _cuda
+    from ..platform import cuda as _cuda
 
     base = trt.IInt8EntropyCalibrator2
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
+from ..errors import InputError
 from .profiles import Shape, format_shape
 
 HARDWARE_COMPATIBILITY = {

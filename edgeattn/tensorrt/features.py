@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any
 
-from ...errors import BackendUnavailableError
+from ..errors import BackendUnavailableError
 
 TRT_MISSING_HINT = (
     "TensorRT needs an NVIDIA GPU: on x86 `pip install tensorrt` (CUDA 13) or `tensorrt-cu12`; "

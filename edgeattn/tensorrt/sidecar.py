@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..._io import write_json_atomic
-from ...errors import EngineCompatibilityError, InputError
+from .._io import write_json_atomic
+from ..errors import EngineCompatibilityError, InputError
 
 SIDECAR_FORMAT = "edgeattn.tensorrt-engine/1"
 
@@ -54,7 +54,8 @@ class MachineInfo:
 
 def probe_machine(trt: ModuleType | None, cudart: ModuleType | None, device: int = 0) -> MachineInfo:
     """Read TensorRT/CUDA versions, GPU and Jetson state; tolerate whatever is missing."""
-    from ...runtime import _cuda, jetson
+    from ..platform import cuda as _cuda
+    from ..platform import jetson
 
     info = MachineInfo(tensorrt_version=str(getattr(trt, "__version__", None)) if trt is not None else None)
     if cudart is not None:
@@ -98,7 +99,7 @@ def make_sidecar(
     provenance: Any = None,
     layers: Any = None,
 ) -> dict[str, Any]:
-    from ... import __version__
+    from .. import __version__
 
     return {
         "format": SIDECAR_FORMAT,

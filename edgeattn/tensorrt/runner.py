@@ -14,11 +14,11 @@ events so ``last_timing`` separates H2D, GPU compute and D2H (trtexec's "GPU Com
   launch is captured and replayed; if capture fails (``execute_async_v3`` returns False while
   capturing, or any capture call errors) the runner falls back to plain launches.
 * Per-layer times (``profile_layers=True``): an ``IProfiler`` subclass accumulates
-  ``report_layer_time``; :meth:`TensorRTRunner.block_times` groups them by attention block
-  (module path) when layer names kept the ONNX node names. CUDA graphs are off while profiling.
+  ``report_layer_time``; :func:`edgeattn.bench.layer_groups.block_times` groups them by
+  attention block (module path). CUDA graphs are off while profiling.
 
 Loading checks the engine's sidecar against this machine *before* deserializing
-(:mod:`edgeattn.export.tensorrt.sidecar`).
+(:mod:`edgeattn.tensorrt.sidecar`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgeattnError, EngineCompatibilityError, InputError
-from . import _cuda
-from .base import Runner, RunnerInfo, TensorSpec
+from ..platform import cuda as _cuda
+from ..runtime.base import Runner, RunnerInfo, TensorSpec
 
 
 @dataclass
@@ -59,87 +59,10 @@ class _Slot:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_SUFFIX = re.compile(r"^(.*)_(\d+)$")
-
-
-def _function_sites(
-    layer_names: Sequence[str], functions: Mapping[str, Mapping[str, Sequence[str]]]
-) -> dict[str, str]:
-    """Layer-name part -> owner, for layers that TensorRT inlined from ONNX local functions.
-
-    TensorRT's ONNX parser inlines a local function's body into the network and names each layer
-    after the *body* node, made unique by a numeric suffix (``SqueezeExcite_0_GlobalAveragePool``,
-    ``..._1``, ...); the caller's node name (the module path) is not kept (onnx-tensorrt
-    ``registerLayer``/``processMetadata``). When the suffixes seen for every body node are exactly
-    0..n-1 for the n call sites, occurrence k is call site k in graph order (the parser's import
-    order); otherwise the time is attributed to the function as a whole (``edgeattn::OpType``).
-    """
-    parts = {part for name in layer_names for part in str(name).split(" + ")}
-    owners: dict[str, str] = {}
-    for op_type, info in functions.items():
-        body = set(info.get("body_nodes") or ())
-        sites = list(info.get("call_sites") or ())
-        seen: dict[str, dict[int, str]] = {}
-        for part in parts:
-            base, index = part, 0
-            if part not in body:
-                m = _SUFFIX.match(part)
-                if not m or m.group(1) not in body:
-                    continue
-                base, index = m.group(1), int(m.group(2))
-            seen.setdefault(base, {})[index] = part
-        consistent = bool(seen) and all(set(idx) <= set(range(len(sites))) for idx in seen.values())
-        for idx in seen.values():
-            for index, part in idx.items():
-                owners[part] = sites[index] if consistent else f"edgeattn::{op_type}"
-    return owners
-
-
-def group_layer_times(
-    layer_ms: Mapping[str, float],
-    blocks: Sequence[Mapping[str, Any]],
-    functions: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
-) -> dict[str, float]:
-    """Sum per-layer times by attention block; unmatched layers go to ``"(other)"``.
-
-    A TensorRT layer name carries the ONNX node names it was built from (fused layers join them
-    with ``" + "``). A block matches when its module path appears as a whole name in it, written
-    ``layer3.2.se``, ``/layer3/layer3.2/se`` (legacy exporter scopes) or ``layer3_2_se``; the most
-    specific (longest) block wins, so ``layer3.2.se.channel`` beats ``layer3.2.se``. Layers inlined
-    from ``edgeattn::`` local functions are attributed through ``functions`` (from the engine
-    sidecar), see :func:`_function_sites`.
-    """
-    patterns: list[tuple[str, re.Pattern[str]]] = []
-    for block in blocks:
-        name = str(block.get("name") or "")
-        if not name:
-            continue
-        parts = name.split(".")
-        scoped = "/" + "/".join(".".join(parts[: i + 1]) if parts[i].isdigit() else parts[i] for i in range(len(parts)))
-        forms = {re.escape(name), re.escape(name.replace(".", "_")), re.escape(scoped)}
-        patterns.append((name, re.compile(r"(?<![\w.])(?:" + "|".join(sorted(forms)) + r")(?![\w])")))
-    patterns.sort(key=lambda item: len(item[0]), reverse=True)
-    inlined = _function_sites(list(layer_ms), functions or {})
-    totals: dict[str, float] = {}
-    for layer, ms in layer_ms.items():
-        owner = "(other)"
-        for part in str(layer).split(" + "):
-            if part in inlined:
-                owner = inlined[part]
-                break
-        else:
-            for name, pattern in patterns:
-                if any(pattern.search(part) for part in str(layer).split(" + ")):
-                    owner = name
-                    break
-        totals[owner] = totals.get(owner, 0.0) + float(ms)
-    return totals
-
-
 def backend_status() -> tuple[bool, str]:
     """(usable, reason) for backend listings: TensorRT importable, cuda-python present, a GPU."""
     from ..errors import BackendUnavailableError
-    from ..export.tensorrt._trt import import_tensorrt
+    from .features import import_tensorrt
 
     try:
         trt = import_tensorrt()
@@ -206,10 +129,10 @@ class TensorRTRunner(Runner):
 
     # -- loading ------------------------------------------------------------------------------
     def _load_impl(self) -> None:
-        from ..export.tensorrt import sidecar as sidecar_mod
-        from ..export.tensorrt._trt import detect_features, import_tensorrt
-        from ..export.tensorrt.diagnostics import make_logger
-        from . import jetson
+        from ..platform import jetson
+        from . import sidecar as sidecar_mod
+        from .diagnostics import make_logger
+        from .features import detect_features, import_tensorrt
 
         if not self.engine_path.is_file():
             raise InputError(
@@ -484,7 +407,7 @@ class TensorRTRunner(Runner):
         finally:
             res = cudart.cudaStreamEndCapture(slot.stream)
         err, graph = res[0], (res[1] if len(res) > 1 else None)
-        if not ok or not _cuda._ok(cudart, err) or graph is None:
+        if not ok or not _cuda.succeeded(cudart, err) or graph is None:
             self.graph_fallback_reason = (
                 "execute_async_v3 is not capturable for this engine" if not ok else f"cudaStreamEndCapture: {_cuda.error_name(cudart, err)}"
             )
@@ -493,7 +416,7 @@ class TensorRTRunner(Runner):
             return
         res = cudart.cudaGraphInstantiate(graph, 0)
         cudart.cudaGraphDestroy(graph)
-        if not _cuda._ok(cudart, res[0]):
+        if not _cuda.succeeded(cudart, res[0]):
             self.graph_fallback_reason = f"cudaGraphInstantiate: {_cuda.error_name(cudart, res[0])}"
             return
         slot.graph_exec = res[1]
@@ -510,11 +433,6 @@ class TensorRTRunner(Runner):
             runs = max(self._layer_runs, 1)
             return {name: total / runs for name, total in self._layer_sum.items()}
 
-    def block_times(self) -> dict[str, float]:
-        """Mean milliseconds per attention block (module path) per run, plus ``"(other)"``."""
-        side = self.sidecar or {}
-        return group_layer_times(self.layer_times(), side.get("blocks") or [], side.get("functions") or {})
-
     def reset_layer_times(self) -> None:
         with self._layer_lock:
             self._layer_sum.clear()
@@ -522,7 +440,7 @@ class TensorRTRunner(Runner):
 
     def read_power(self) -> dict[str, float] | None:
         """Jetson power rails (mW) from tegrastats; ``None`` elsewhere."""
-        from . import jetson
+        from ..platform import jetson
 
         return jetson.read_power() if jetson.is_jetson() else None
 

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...data import json_metadata_value
-from ...errors import InputError
+from ..data import json_metadata_value
+from ..errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 _ELEM_NAMES = {1: "float32", 10: "float16", 16: "bfloat16", 7: "int64", 6: "int32", 3: "int8", 2: "uint8", 9: "bool"}

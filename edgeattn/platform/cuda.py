@@ -55,7 +55,8 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def _ok(cudart: ModuleType, err: Any) -> bool:
+def succeeded(cudart: ModuleType, err: Any) -> bool:
+    """Whether a runtime call's error code is ``cudaSuccess``."""
     success = cudart.cudaError_t.cudaSuccess
     return err == success or getattr(err, "value", err) == 0
 
@@ -77,7 +78,7 @@ def check(cudart: ModuleType, result: Any, what: str) -> Any:
     if not isinstance(result, tuple):
         result = (result,)
     err, values = result[0], result[1:]
-    if not _ok(cudart, err):
+    if not succeeded(cudart, err):
         raise CudaError(f"CUDA call {what} failed: {error_name(cudart, err)}")
     if not values:
         return None
@@ -91,7 +92,7 @@ def device_count(cudart: ModuleType) -> int:
     except RuntimeError:  # cuda-python <= 12.5 raises when libcuda cannot be loaded
         return 0
     err, count = result[0], result[1] if len(result) > 1 else 0
-    if not _ok(cudart, err):
+    if not succeeded(cudart, err):
         return 0
     return int(count or 0)
 
@@ -103,7 +104,7 @@ def require_device(cudart: ModuleType, device: int = 0) -> None:
         reason = ""
         try:
             err = cudart.cudaGetDeviceCount()[0]
-            reason = f" ({error_name(cudart, err)})" if not _ok(cudart, err) else ""
+            reason = f" ({error_name(cudart, err)})" if not succeeded(cudart, err) else ""
         except Exception:
             pass
         raise BackendUnavailableError(
@@ -150,7 +151,7 @@ def versions(cudart: ModuleType) -> dict[str, str | None]:
     for key, fn in (("cuda_runtime", "cudaRuntimeGetVersion"), ("cuda_driver", "cudaDriverGetVersion")):
         try:
             res = getattr(cudart, fn)()
-            if _ok(cudart, res[0]):
+            if succeeded(cudart, res[0]):
                 out[key] = fmt(res[1])
         except Exception:
             pass

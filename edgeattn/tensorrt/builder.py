@@ -3,7 +3,7 @@
 The sequence follows NVIDIA's ONNX sample (tensorrt-facts.md §1): Builder -> network -> ONNX
 parser -> builder config (memory pool, optimization profile, timing cache, flags) ->
 ``build_serialized_network``. Each optional step is chosen by feature detection
-(:mod:`._trt`) so one code path serves TensorRT 8.5 (JetPack 5.1) through 11.x.
+(:mod:`.features`) so one code path serves TensorRT 8.5 (JetPack 5.1) through 11.x.
 
 Precision paths:
 
@@ -26,10 +26,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..._io import sha256_file, write_bytes_atomic
-from ...errors import BackendUnavailableError, CalibrationError, ExportError, InputError
+from .._io import sha256_file, write_bytes_atomic
+from ..errors import BackendUnavailableError, CalibrationError, ExportError, InputError
 from . import sidecar as sidecar_mod
-from ._trt import Features, detect_features, import_tensorrt, network_flags
+from .features import Features, detect_features, import_tensorrt, network_flags
 from .calibrator import load_calibration_arrays, make_entropy_calibrator
 from .diagnostics import make_logger, parser_errors
 from .onnx_info import read_onnx
@@ -153,10 +153,10 @@ def plan_precision(
 
 
 def _import_cudart_optional() -> ModuleType | None:
-    from ...runtime import _cuda
+    from ..platform import cuda
 
     try:
-        return _cuda.import_cudart()
+        return cuda.import_cudart()
     except BackendUnavailableError:
         return None
 
@@ -199,9 +199,9 @@ def build(
     plan = plan_precision(features, info.precision, options, onnx_path=onnx_path)
     cudart = _import_cudart_optional()
     if cudart is not None:
-        from ...runtime import _cuda
+        from ..platform import cuda
 
-        _cuda.require_device(cudart, 0)
+        cuda.require_device(cudart, 0)
     elif plan.calibrate:
         raise BackendUnavailableError("INT8 calibration needs cuda-python", hint="pip install 'edgeattn[gpu]'")
 

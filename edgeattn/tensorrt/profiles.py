@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import InputError
+from ..errors import InputError
 from .onnx_info import OnnxInput
 
 Shape = tuple[int, ...]

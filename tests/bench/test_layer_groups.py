@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeattn.runtime.tensorrt_runner import group_layer_times
+from edgeattn.bench.layer_groups import group_layer_times
 
 BLOCKS = [{"name": "layer3.2.se"}, {"name": "layer3.2.se.channel"}, {"name": "layer1.1.se"}]
 

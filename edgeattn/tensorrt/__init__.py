@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ._trt import Features, detect_features, import_tensorrt
+from .features import Features, detect_features, import_tensorrt
 from .builder import BuildResult, PrecisionPlan, build, plan_precision
 from .options import BuildOptions
 from .profiles import Profile, compute_profiles, parse_shape_spec
