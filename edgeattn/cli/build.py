@@ -77,6 +77,10 @@ def command(
     no_strongly_typed: Annotated[
         bool, typer.Option("--no-strongly-typed", help="TensorRT 10.x: weakly typed network (flags decide precision).")
     ] = False,
+    tf32: Annotated[
+        bool,
+        typer.Option("--tf32", help="Allow TF32 for FP32 layers (Ampere+; faster, ~1e-3 relative error; validate loosens FP32 tolerances)."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print TensorRT's log.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -106,6 +110,7 @@ def command(
         version_compatible=version_compatible,
         exclude_lean_runtime=exclude_lean_runtime,
         strongly_typed=not no_strongly_typed,
+        tf32=tf32,
         verbose=verbose,
     )
     if verbose:

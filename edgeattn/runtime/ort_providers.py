@@ -3,7 +3,7 @@
 The second GPU path beside our own TensorRT runner: ONNX Runtime builds TensorRT engines for the
 subgraphs it can place on TensorRT and caches them. The option names are those of
 ``tensorrt_execution_provider_info.cc`` / ``cuda_execution_provider_info.cc``
-(tensorrt-facts.md §6). Without an engine cache a Jetson session can take a minute to start
+(docs/tensorrt.md F6). Without an engine cache a Jetson session can take a minute to start
 (onnxruntime#7499), so the engine and timing caches are on by default here. ORT silently falls
 back to the CPU when a provider fails to initialise: use :func:`check_providers` after creating
 the session.

@@ -1,6 +1,6 @@
 """Build a TensorRT engine from an ONNX file (the API behind ``edgeattn build``).
 
-The sequence follows NVIDIA's ONNX sample (tensorrt-facts.md §1): Builder -> network -> ONNX
+The sequence follows NVIDIA's ONNX sample (docs/tensorrt.md F1): Builder -> network -> ONNX
 parser -> builder config (memory pool, optimization profile, timing cache, flags) ->
 ``build_serialized_network``. Each optional step is chosen by feature detection
 (:mod:`.features`) so one code path serves TensorRT 8.5 (JetPack 5.1) through 11.x.
@@ -152,6 +152,22 @@ def plan_precision(
     return PrecisionPlan(onnx_precision, "weak_typed", False, fp16, int8, False)
 
 
+def _configure_tf32(trt: ModuleType, config: Any, options: BuildOptions) -> bool:
+    """Clear ``BuilderFlag.TF32`` unless asked for; returns whether TF32 stays allowed.
+
+    TensorRT enables TF32 by default (``BuilderFlag::kTF32``, "Enabled by default", docs/tensorrt.md
+    F2): on Ampere and newer GPUs (Orin is SM 8.7) FP32 convolutions and matrix products then round
+    their inputs to a 10-bit mantissa, an error of about 1e-3 relative that fails FP32 parity checks.
+    """
+    if not hasattr(trt.BuilderFlag, "TF32"):
+        return False
+    if options.tf32:
+        config.set_flag(trt.BuilderFlag.TF32)
+        return True
+    config.clear_flag(trt.BuilderFlag.TF32)
+    return False
+
+
 def _import_cudart_optional() -> ModuleType | None:
     from ..platform import cuda
 
@@ -242,6 +258,7 @@ def build(
         profile.set_shape(p.name, p.min, p.opt, p.max)
     config.add_optimization_profile(profile)
 
+    tf32 = _configure_tf32(trt, config, options)
     if plan.fp16_flag:
         config.set_flag(trt.BuilderFlag.FP16)
     if plan.int8_flag:
@@ -370,6 +387,7 @@ def build(
             "detected_from": info.precision_source,
             "path": plan.path,
             "strongly_typed": plan.strongly_typed,
+            "tf32": tf32,
         },
         profiles=[p.to_dict() for p in profiles],
         io=engine_io,

@@ -1,7 +1,7 @@
 """Classic (implicit) INT8 calibration for TensorRT 8.5-10.x: an IInt8EntropyCalibrator2 subclass.
 
 JetPack 5/6 users build INT8 this way (TensorRT 8.5/8.6/10.3). The calibrators and
-``BuilderFlag.INT8`` were deprecated in 10.1/10.12 and removed in 11.0 (tensorrt-facts.md §2),
+``BuilderFlag.INT8`` were deprecated in 10.1/10.12 and removed in 11.0 (docs/tensorrt.md F5),
 so this path is offered only where ``trt.IInt8EntropyCalibrator2`` exists; new code should build
 from an explicit Q/DQ ONNX (``edgeattn quantize --precision int8``).
 """

@@ -1,6 +1,6 @@
 """Import TensorRT and detect what its Python API offers, by feature rather than version.
 
-TensorRT's Python surface changed across the generations we target (tensorrt-facts.md):
+TensorRT's Python surface changed across the generations we target (docs/tensorrt.md F8):
 8.5 (JetPack 5.1) has no ``STRONGLY_TYPED``, ``builder_optimization_level`` or
 ``hardware_compatibility_level`` and needs ``EXPLICIT_BATCH``; 10.x deprecates ``EXPLICIT_BATCH``
 and offers ``STRONGLY_TYPED`` as opt-in; 11.x removed ``BuilderFlag.FP16/INT8``, the calibrators

@@ -62,6 +62,7 @@ class BuildOptions:
     version_compatible: bool = False
     exclude_lean_runtime: bool = False
     strongly_typed: bool = True
+    tf32: bool = False  # TensorRT's default is on (Ampere+): FP32 layers would round inputs to 10 bits
     profiling_verbosity: str = "detailed"
     verbose: bool = False
 
@@ -133,4 +134,6 @@ def rebuild_command(onnx_path: str, engine_path: str, options: BuildOptions) -> 
         args.append("--exclude-lean-runtime")
     if not o.strongly_typed:
         args.append("--no-strongly-typed")
+    if o.tf32:
+        args.append("--tf32")
     return shlex.join(args)

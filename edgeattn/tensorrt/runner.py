@@ -1,8 +1,8 @@
 """TensorRT backend: run a serialized engine behind the common :class:`Runner` interface.
 
 Memory and streams come from cuda-python (``cudaMalloc``/``cudaMallocHost``/``cudaMemcpyAsync``,
-no compiler, no pycuda); the call sequence is NVIDIA's ``common_runtime.py`` (tensorrt-facts.md
-§3): ``set_input_shape`` -> ``set_tensor_address`` -> H2D copies -> ``execute_async_v3`` -> D2H
+no compiler, no pycuda); the call sequence is NVIDIA's ``common_runtime.py`` (docs/tensorrt.md
+F3): ``set_input_shape`` -> ``set_tensor_address`` -> H2D copies -> ``execute_async_v3`` -> D2H
 copies -> ``cudaStreamSynchronize`` -> read outputs. Copies and compute are bracketed by CUDA
 events so ``last_timing`` separates H2D, GPU compute and D2H (trtexec's "GPU Compute Time").
 

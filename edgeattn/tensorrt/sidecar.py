@@ -3,7 +3,7 @@
 TensorRT has no compatibility pre-flight API: a mismatched plan makes
 ``deserialize_cuda_engine`` return ``None`` with a cryptic logger line ("Version tag does not
 match", "incompatible device"). We keep what the engine is tied to (TensorRT version, GPU compute
-capability, OS/arch; tensorrt-facts.md §7) in a sidecar beside it -- never as a header inside the
+capability, OS/arch; docs/tensorrt.md F7) in a sidecar beside it -- never as a header inside the
 engine file, which would break trtexec, Triton and DeepStream -- and compare it with the machine
 before deserializing, honouring hardware- and version-compatible builds.
 """
@@ -157,7 +157,7 @@ def _cc_tuple(cc: str | None) -> tuple[int, int] | None:
     return (t[0], t[1] if len(t) > 1 else 0) if t else None
 
 
-# Version-compatible engines load across these major versions only (tensorrt-facts.md §1).
+# Version-compatible engines load across these major versions only (docs/tensorrt.md F4).
 _VC_MAJOR_STEPS = {(8, 8), (8, 10), (10, 10), (10, 11), (11, 11)}
 
 

@@ -35,9 +35,12 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
         import json
 
         try:
-            value = str(json.loads(value).get("precision", "")).lower()
+            record = json.loads(value)
+            value = str(record.get("precision", "")).lower()
         except (ValueError, AttributeError):
-            value = ""
+            value, record = "", {}
+        if value == "fp32" and record.get("tf32"):
+            return "tf32"  # FP32 layers ran on TF32 tensor cores: edgeattn build --tf32
     for p in PRECISIONS:
         if value.startswith(p):
             return p

@@ -50,7 +50,7 @@ def test_contract_runner_sequence(engine):
     with TensorRTRunner(path) as runner:
         out = runner.run({"input": x})
         names = world.names()
-        # order within one run (tensorrt-facts.md §3)
+        # order within one run (docs/tensorrt.md F3)
         run_start = names.index("IExecutionContext.set_input_shape", names.index("ICudaEngine.create_execution_context") + 2)
         seq = [
             names.index("IExecutionContext.set_input_shape", run_start),

@@ -32,6 +32,19 @@ _NP = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int
 _ONNX_TO_DT = {1: "FLOAT", 10: "HALF", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 2: "UINT8"}
 
 
+def _round_to_tf32(x: np.ndarray) -> np.ndarray:
+    """FP32 values rounded to TF32's 10-bit mantissa (round to nearest), as tensor cores read them.
+
+    NvInfer.h, BuilderFlag::kTF32: "TF32 computes inner products by rounding the inputs to 10-bit
+    mantissas before multiplying" (NVIDIA/TensorRT release/8.5, include/NvInfer.h).
+    """
+    if x.dtype != np.float32:
+        return x
+    bits = np.ascontiguousarray(x).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x1000) & ~np.uint64(0x1FFF)).astype(np.uint32)
+    return rounded.view(np.float32)
+
+
 def build_module(world: World, generation: str) -> types.ModuleType:
     surface = SURFACE["generations"][generation]
     trt = types.ModuleType("tensorrt")
@@ -110,7 +123,10 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     @behaviour("Builder.create_builder_config")
     def _create_config(self: Any) -> Any:
         rec("Builder.create_builder_config")
-        cfg = new("IBuilderConfig", flags=set(), profiles=[], pools={}, timing_cache=None, created_caches=[])
+        # TF32 is on by default on every generation we target: NvInfer.h, BuilderFlag::kTF32 "Enabled by
+        # default" (NVIDIA/TensorRT release/8.5, include/NvInfer.h). docs/tensorrt.md, fact F2.
+        defaults = {"TF32"} if hasattr(trt.BuilderFlag, "TF32") else set()
+        cfg = new("IBuilderConfig", flags=defaults, profiles=[], pools={}, timing_cache=None, created_caches=[])
         return cfg
 
     @behaviour("Builder.create_optimization_profile")
@@ -250,6 +266,13 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         if not isinstance(flag, trt.BuilderFlag):
             raise ContractViolation(f"set_flag needs a BuilderFlag member, got {flag!r}")
         self._state["flags"].add(flag.name)
+
+    @behaviour("IBuilderConfig.clear_flag")
+    def _clear_flag(self: Any, flag: Any) -> None:
+        rec("IBuilderConfig.clear_flag", flag)
+        if not isinstance(flag, trt.BuilderFlag):
+            raise ContractViolation(f"clear_flag needs a BuilderFlag member, got {flag!r}")
+        self._state["flags"].discard(flag.name)
 
     @behaviour("IBuilderConfig.get_flag")
     def _get_flag(self: Any, flag: Any) -> bool:
@@ -448,6 +471,8 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         shapes = {i["name"]: self._state["shapes"].get(i["name"], tuple(i["shape"])) for i in plan["inputs"]}
         outs = {o["name"]: _ctx_shape(self, o["name"]) for o in plan["outputs"]}
         addresses = dict(self._state["addresses"])
+        # TF32 tensor cores exist from compute capability 8.0 (Ampere, Orin SM 8.7).
+        tf32 = "TF32" in plan["flags"] and tuple(world.compute_capability) >= (8, 0)
 
         def kernel() -> None:
             first = plan["inputs"][0]
@@ -457,6 +482,8 @@ def build_module(world: World, generation: str) -> types.ModuleType:
                     addresses[first["name"]]
                 )
             ).view(_NP[first["dtype"]]).reshape(shape)
+            if tf32:
+                src = _round_to_tf32(src)
             means = src.reshape(shape[0], -1).astype(np.float64).mean(axis=1)
             for o in plan["outputs"]:
                 oshape = outs[o["name"]]
