@@ -57,6 +57,10 @@ class ParityError(EdgeattnError):
     """Parity validation could not be carried out (not: it ran and failed its tolerances)."""
 
 
+class UntrustedSourceError(EdgeattnError):
+    """An artifact names code to run (a model source) that the user has not allowed to run."""
+
+
 class EdgeattnWarning(UserWarning):
     """Something the user asked for that works but deserves attention (non-strict load, unsafe
     unpickling, non-finite weights allowed). The CLI prints these as ``Warning: ...`` lines."""

@@ -24,7 +24,7 @@ from typing import Any
 import onnx
 import onnx_ir as ir
 
-from .._io import sha256_file, write_json_atomic
+from .._io import sha256_file
 
 PROVENANCE = "edgeattn.provenance"
 BLOCKS = "edgeattn.blocks"
@@ -50,14 +50,16 @@ def build_provenance(
 ) -> dict[str, Any]:
     from .. import __version__
 
-    ckpt = None
-    if checkpoint is not None:
-        path = Path(checkpoint)
-        ckpt = {"path": os.fspath(path.resolve()), "sha256": sha256_file(path) if path.is_file() else None}
+    from ..models.source_spec import parse_source
+
+    source_path = parse_source(source).path if source else None
     return {
         "edgeattn_version": __version__,
         "source": source,
-        "checkpoint": ckpt,
+        # The file a file.py:factory or saved-model source reads, hashed: validate --trust-provenance
+        # runs it again only while it is byte-for-byte the file that was exported.
+        "source_file": file_record(source_path) if source_path is not None else None,
+        "checkpoint": file_record(Path(checkpoint)) if checkpoint is not None else None,
         "input": {
             "names": list(input_names),
             "shape": list(input_shape),
@@ -71,6 +73,11 @@ def build_provenance(
         "opset": opset,
         "fold": fold,
     }
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """``{"path": absolute path, "sha256": digest or None when it is not a file}``."""
+    return {"path": os.fspath(path.resolve()), "sha256": sha256_file(path) if path.is_file() else None}
 
 
 def find_probes(model: ir.Model) -> list[dict[str, str]]:
@@ -104,8 +111,3 @@ def set_metadata_strings(model: onnx.ModelProto, entries: Mapping[str, str]) -> 
         prop.key = key
         prop.value = value
 
-
-def write_sidecar(model_path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """``<model>.onnx.json`` next to the model, written atomically."""
-    path = Path(model_path)
-    return write_json_atomic(path.with_name(path.name + ".json"), dict(data))

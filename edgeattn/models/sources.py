@@ -26,6 +26,7 @@ from torch import nn
 from ..errors import CheckpointError, InputError, ModelSourceError
 from ._registry import create_model, is_registered
 from .config import InputConfig, attach, input_config, set_input_config
+from .source_spec import parse_source
 
 if TYPE_CHECKING:
     from .checkpoint import LoadReport
@@ -115,16 +116,15 @@ def _load_weights(
 def _resolve(
     spec: str, num_classes: int | None, unsafe_pickle: bool, kwargs: dict[str, Any]
 ) -> tuple[nn.Module, Callable[[int], nn.Module] | None]:
-    if spec.startswith("timm:"):
-        return _from_timm(spec[5:], num_classes, kwargs)
-    if spec.startswith("torchvision:"):
-        return _from_torchvision(spec[12:], num_classes, kwargs)
-    if ":" in spec and not Path(spec).is_file():
-        target, _, factory = spec.rpartition(":")
-        if target.endswith(".py") or "/" in target or os.sep in target:
-            return _from_file_factory(target, factory, num_classes, kwargs)
-        if _is_dotted(target) and factory.isidentifier():
-            return _from_module_factory(target, factory, num_classes, kwargs)
+    parsed = parse_source(spec)
+    if parsed.kind == "timm":
+        return _from_timm(parsed.target, num_classes, kwargs)
+    if parsed.kind == "torchvision":
+        return _from_torchvision(parsed.target, num_classes, kwargs)
+    if parsed.kind == "file_factory":
+        return _from_file_factory(parsed.target, parsed.factory or "", num_classes, kwargs)
+    if parsed.kind == "module_factory":
+        return _from_module_factory(parsed.target, parsed.factory or "", num_classes, kwargs)
     path = Path(spec)
     if path.is_file():
         if kwargs:
@@ -141,10 +141,6 @@ def _resolve(
 
     model_entry(spec)  # raises the "unknown model, did you mean" error
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _is_dotted(text: str) -> bool:
-    return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
 def _with_classes(kwargs: dict[str, Any], num_classes: int | None) -> dict[str, Any]:

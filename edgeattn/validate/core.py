@@ -9,7 +9,6 @@ random inputs alone can mislead (TensorRT#1565), so real inputs are preferred wh
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,28 +95,6 @@ def weights_agree(artifact: str | os.PathLike[str], module: Any) -> tuple[int, i
     return compared, equal, first
 
 
-def _provenance_source(provenance: Mapping[str, Any] | None) -> tuple[str | None, str | None, str | None]:
-    """(model source, checkpoint path, checkpoint sha256) from provenance, tolerant of layouts."""
-    if not provenance:
-        return None, None, None
-    source = None
-    for key in ("source", "model", "source_model", "model_source"):
-        value = provenance.get(key)
-        if isinstance(value, str) and value:
-            source = value
-            break
-        if isinstance(value, Mapping):
-            source = value.get("source") or value.get("name")
-            if source:
-                break
-    checkpoint = provenance.get("checkpoint")
-    sha = provenance.get("checkpoint_sha256")
-    if isinstance(checkpoint, Mapping):
-        sha = checkpoint.get("sha256") or sha
-        checkpoint = checkpoint.get("path")
-    return source, (str(checkpoint) if checkpoint else None), (str(sha) if sha else None)
-
-
 def _input_size(runner: Any, provenance: Mapping[str, Any] | None, reference: Any) -> tuple[int, int, int]:
     spec = runner.inputs[0]
     dims = spec.shape[1:]
@@ -189,12 +166,16 @@ def validate(
     runner_options: Mapping[str, Any] | None = None,
     model_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    trust_provenance: bool = False,
 ) -> ValidationReport:
     """Compare each artifact (ONNX, TensorRT engine) with its PyTorch model; see the module docstring.
 
     ``num_samples``: random inputs to draw (default 8), or how many of the real ``inputs`` to use
     (default all). ``atol``/``rtol``/``min_cosine``: a scalar for every output or ``{output_name: value}``
     (``"*"`` for the rest); defaults come from ``precision`` (inferred per artifact when None).
+    Without ``model``, the model recorded in the artifact's provenance is used when it is a registry
+    name or a ``timm:``/``torchvision:`` source; one that would run code from a file or module runs
+    only with ``trust_provenance`` and after the checks in :mod:`edgeattn.validate.reference`.
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.
     """
     from ..runtime import load
@@ -212,30 +193,12 @@ def validate(
         raise InputError(f"batch size and number of samples must be >= 1 (received {batch_size}, {num_samples})")
 
     provenance = read_provenance(paths[0])
-    prov_source, prov_ckpt, prov_sha = _provenance_source(provenance)
     if model is None:
-        model = prov_source
-        if model is None:
-            raise ParityError(
-                f"{os.fspath(paths[0])} records no source model (no edgeattn.provenance metadata)",
-                hint="pass --model (and --checkpoint) to name the PyTorch model to compare against",
-            )
-        if checkpoint is None and prov_ckpt:
-            checkpoint = prov_ckpt
-            if not Path(checkpoint).exists():
-                raise ParityError(
-                    f"the checkpoint recorded in the artifact is missing: {checkpoint}",
-                    hint="pass --checkpoint with the file's current location",
-                )
-            if prov_sha:
-                from .._io import sha256_file
+        from .reference import recorded_checkpoint, resolve_reference
 
-                if sha256_file(checkpoint) != prov_sha:
-                    warnings.warn(
-                        f"checkpoint {checkpoint} has changed since export (sha256 differs from the provenance)",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+        model = resolve_reference(provenance, paths[0], trust_provenance=trust_provenance)
+        if checkpoint is None:
+            checkpoint = recorded_checkpoint(provenance or {})
 
     runner_opts = dict(runner_options or {})
     if threads is not None:

@@ -1,0 +1,160 @@
+"""Which PyTorch model an artifact is compared against, when the user does not name one.
+
+An artifact records the source it was exported from (``edgeattn.provenance``). Artifacts travel
+between machines and people like checkpoints do, so that record is untrusted input: loading a
+``file.py:factory`` or ``package.module:factory`` source imports and runs Python, and a saved
+model file is unpickled. Registry names and ``timm:``/``torchvision:`` sources build an
+architecture from installed code only and are used as recorded. Anything else runs only when the
+user opts in (``trust_provenance``), and then only
+
+- a file whose sha256 is the one recorded at export (the file that was exported, not whatever
+  now sits at that path), or
+- ``module:factory`` of an installed third-party distribution (never the standard library, never
+  a module that resolves into the working directory, where an attacker may have put one).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.metadata
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._io import sha256_file
+from ..errors import ParityError, UntrustedSourceError
+from ..models.source_spec import SourceSpec, parse_source
+
+_NAME_MODEL = "pass --model (and --checkpoint) to name the PyTorch model to compare against"
+
+
+def resolve_reference(
+    provenance: Mapping[str, Any] | None,
+    artifact: str | os.PathLike[str],
+    *,
+    trust_provenance: bool = False,
+) -> str:
+    """The model source recorded in ``provenance``, checked as the module docstring says.
+
+    Raises :class:`ParityError` when nothing usable is recorded and :class:`UntrustedSourceError`
+    when the recorded source would run code that was not allowed.
+    """
+    name = os.fspath(artifact)
+    source = (provenance or {}).get("source")
+    if not isinstance(source, str) or not source:
+        raise ParityError(f"{name} records no source model (no edgeattn.provenance metadata)", hint=_NAME_MODEL)
+    spec = parse_source(source)
+    if spec.runs_user_code:
+        source = _trusted_source(spec, provenance or {}, name, trust_provenance)
+    return source
+
+
+def _trusted_source(spec: SourceSpec, provenance: Mapping[str, Any], artifact: str, trust: bool) -> str:
+    what = "imports and runs" if spec.kind != "file" else "unpickles or loads"
+    if not trust:
+        raise UntrustedSourceError(
+            f"{artifact} names its model as {spec.text!r}, which {what} code; refusing to run what an artifact names",
+            hint=_NAME_MODEL + ", or add --trust-provenance to run the recorded source when it checks out",
+        )
+    if spec.kind == "module_factory":
+        problem = _module_problem(spec.target)
+        if problem:
+            raise UntrustedSourceError(
+                f"{artifact} names its model as {spec.text!r}: {problem}; --trust-provenance runs only a "
+                "module:factory of an installed package",
+                hint=_NAME_MODEL,
+            )
+        return spec.text
+    record = provenance.get("source_file")
+    recorded_sha = record.get("sha256") if isinstance(record, Mapping) else None
+    if not isinstance(recorded_sha, str) or not recorded_sha:
+        raise UntrustedSourceError(
+            f"{artifact} names its model as {spec.text!r} but records no sha256 of that file; expected one to "
+            "check it against (artifacts exported before edgeattn recorded it)",
+            hint=_NAME_MODEL,
+        )
+    located = _locate(record.get("path"), spec.path, artifact)
+    if located is None:
+        raise ParityError(f"the model file recorded in {artifact} is missing: {spec.target}", hint=_NAME_MODEL)
+    actual = sha256_file(located)
+    if actual != recorded_sha:
+        raise UntrustedSourceError(
+            f"{located} has changed since {artifact} was exported (sha256 {actual[:12]}..., recorded "
+            f"{recorded_sha[:12]}...); refusing to run it",
+            hint=_NAME_MODEL,
+        )
+    if spec.kind == "file_factory":
+        return f"{located}:{spec.factory}"
+    return os.fspath(located)
+
+
+def _locate(recorded: Any, given: Path | None, artifact: str) -> Path | None:
+    """The recorded absolute path, else the source's own spelling relative to the artifact's folder."""
+    candidates = [Path(recorded)] if isinstance(recorded, str) and recorded else []
+    if given is not None:
+        candidates.append(given if given.is_absolute() else Path(artifact).parent / given)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _module_problem(module: str) -> str | None:
+    """Why ``module`` is not an installed third-party package's module (None when it is).
+
+    Decided without importing it (finding a top-level name only searches). The loader puts
+    the working directory first on ``sys.path`` (as ``python -m`` does), so a module there would
+    shadow the installed one: the module must be found at the same place without it.
+    """
+    top = module.split(".")[0]
+    if top in getattr(sys, "stdlib_module_names", ()) or top in sys.builtin_module_names:
+        return f"{top} is part of Python's standard library"
+    if top not in importlib.metadata.packages_distributions():
+        return f"{top} is not an installed distribution's package"
+    cwd = os.getcwd()
+    as_loaded = _origin(top, [cwd, *sys.path])
+    installed = _origin(top, [p for p in sys.path if p not in ("", ".") and os.path.abspath(p) != cwd])
+    if installed is None:
+        return f"{top} is not an installed distribution's package"
+    if as_loaded != installed:
+        return f"{top} would be loaded from {as_loaded}, not from the installed package at {installed}"
+    return None
+
+
+def _origin(top: str, search_path: list[str]) -> str | None:
+    """Where the import system would find ``top`` with ``search_path`` as ``sys.path``.
+
+    Asks the meta-path finders in import order (editable installs register one), giving the path
+    finder ``search_path``; ``importlib.util.find_spec`` is not used because it answers from
+    ``sys.modules`` for a module some other code has already imported.
+    """
+    for finder in sys.meta_path:
+        if finder is importlib.machinery.PathFinder:
+            found = importlib.machinery.PathFinder.find_spec(top, search_path)
+        else:
+            find_spec = getattr(finder, "find_spec", None)
+            found = find_spec(top, None) if find_spec is not None else None
+        if found is not None:
+            return found.origin or next(iter(found.submodule_search_locations or []), None)
+    return None
+
+
+def recorded_checkpoint(provenance: Mapping[str, Any]) -> str | None:
+    """The recorded checkpoint (weights, loaded with ``weights_only``); warns when it has changed."""
+    record = provenance.get("checkpoint")
+    if not isinstance(record, Mapping) or not record.get("path"):
+        return None
+    path = str(record["path"])
+    if not Path(path).is_file():
+        raise ParityError(
+            f"the checkpoint recorded in the artifact is missing: {path}",
+            hint="pass --checkpoint with the file's current location",
+        )
+    sha = record.get("sha256")
+    if isinstance(sha, str) and sha and sha256_file(path) != sha:
+        warnings.warn(
+            f"checkpoint {path} has changed since export (sha256 differs from the provenance)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return path
