@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from .errors import InputError
 
 
 def _current_umask() -> int:
@@ -25,41 +27,139 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+class OutputSet:
+    """Files written together: each goes to a temporary path beside its destination and all are
+    renamed into place by :meth:`commit`, so a failure before then leaves every destination as it
+    was (a model and its sidecar, a report and its chart).
+
+    Temporary files are created only when :meth:`path` is asked for one, i.e. when the writing
+    starts, never before the work that produces the content.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, Path] = {}
+
+    def path(self, destination: str | os.PathLike[str]) -> Path:
+        """A fresh temporary path in ``destination``'s folder, renamed over it on commit."""
+        dest = Path(destination)
+        if dest in self._pending:
+            return self._pending[dest]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        self._pending[dest] = Path(tmp_name)
+        return self._pending[dest]
+
+    def write_bytes(self, destination: str | os.PathLike[str], data: bytes) -> Path:
+        self.path(destination).write_bytes(data)
+        return Path(destination)
+
+    def write_text(self, destination: str | os.PathLike[str], text: str) -> Path:
+        self.path(destination).write_text(text, encoding="utf-8")
+        return Path(destination)
+
+    def write_json(self, destination: str | os.PathLike[str], obj: Any) -> Path:
+        return self.write_text(destination, json_text(obj))
+
+    def commit(self) -> None:
+        for dest, tmp in self._pending.items():
+            # mkstemp creates the file 0600; give the artifact the permissions a plain open() would.
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.replace(tmp, dest)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        for tmp in self._pending.values():
+            tmp.unlink(missing_ok=True)
+        self._pending.clear()
+
+
+@contextlib.contextmanager
+def atomic_outputs() -> Iterator[OutputSet]:
+    """An :class:`OutputSet` committed when the block ends normally, discarded on any exception."""
+    outputs = OutputSet()
+    try:
+        yield outputs
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it over ``destination`` on success.
 
     On any exception the temporary file is removed and ``destination`` is left untouched.
     """
-    dest = Path(destination)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        # mkstemp creates the file 0600; give the artifact the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_outputs() as outputs:
+        yield outputs.path(destination)
+
+
+def json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
 
 
 def write_bytes_atomic(destination: str | os.PathLike[str], data: bytes) -> Path:
-    with atomic_path(destination) as tmp:
-        tmp.write_bytes(data)
-    return Path(destination)
+    with atomic_outputs() as outputs:
+        return outputs.write_bytes(destination, data)
 
 
 def write_text_atomic(destination: str | os.PathLike[str], text: str) -> Path:
-    with atomic_path(destination) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(destination)
+    with atomic_outputs() as outputs:
+        return outputs.write_text(destination, text)
 
 
 def write_json_atomic(destination: str | os.PathLike[str], obj: Any) -> Path:
-    return write_text_atomic(destination, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return write_text_atomic(destination, json_text(obj))
+
+
+def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
+    """The JSON sidecar of an artifact: ``<name>.json`` beside it (``m.onnx.json``, ``m.engine.json``)."""
+    path = Path(artifact)
+    return path.with_name(path.name + ".json")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(
+    inputs: Iterable[str | os.PathLike[str] | None],
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    *,
+    input_sidecars: bool = True,
+) -> None:
+    """Refuse, before any work, an output that would overwrite an input, an input's sidecar or
+    another output of the same run.
+
+    ``outputs`` maps the option that names each destination (``"--report-json"``) to its path, so
+    the error says which option to change. Links and different spellings of one path are caught.
+    """
+    protected: list[tuple[Path, str]] = []
+    for item in inputs:
+        if item is None:
+            continue
+        path = Path(item)
+        protected.append((path, f"the input {os.fspath(path)}"))
+        if input_sidecars:
+            protected.append((sidecar_path(path), f"the sidecar of the input {os.fspath(path)}"))
+    claimed: list[tuple[Path, str]] = []
+    for option, item in outputs.items():
+        if item is None:
+            continue
+        path = Path(item)
+        for other, what in protected + claimed:
+            if _same_file(path, other):
+                raise InputError(
+                    f"{option}: received {os.fspath(path)}, which is {what}; expected a different path"
+                )
+        claimed.append((path, f"also the destination of {option}"))
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:

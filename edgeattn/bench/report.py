@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._io import OutputSet
 
 
 def benchmark_markdown(report: Any) -> str:
@@ -64,14 +67,18 @@ def block_profile_markdown(prof: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_chart(report: Any, destination: str | os.PathLike[str]) -> None:
-    """A bar chart of p50 latency (error bar to p90) per variant and batch size, as PNG."""
+def write_chart(report: Any, destination: str | os.PathLike[str], outputs: OutputSet | None = None) -> None:
+    """A bar chart of p50 latency (error bar to p90) per variant and batch size, as PNG.
+
+    With ``outputs`` the chart joins that set of files (committed with the reports); alone it is
+    written atomically by itself.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never open a window
     import matplotlib.pyplot as plt
 
-    from .._io import atomic_path
+    from .._io import atomic_outputs
 
     batches = report.settings.get("batch_sizes", [1])
     variants = list(dict.fromkeys(r.variant for r in report.results))
@@ -92,6 +99,11 @@ def write_chart(report: Any, destination: str | os.PathLike[str]) -> None:
     ax.set_title(f"{report.environment.get('cpu', '')} - threads {threads or 'default'}", fontsize=9)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(destination) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    try:
+        if outputs is not None:
+            fig.savefig(outputs.path(destination), format="png", dpi=120)
+        else:
+            with atomic_outputs() as own:
+                fig.savefig(own.path(destination), format="png", dpi=120)
+    finally:
+        plt.close(fig)

@@ -8,6 +8,7 @@ of the ONNX Runtime time each folded SE/CBAM block takes, next to its share of t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,12 +49,20 @@ def command(
     report_md: Annotated[Optional[Path], typer.Option("--report-md", help="Write the results as Markdown.", show_default=False)] = None,
     chart: Annotated[Optional[Path], typer.Option("--chart", help="Write a PNG bar chart.", show_default=False)] = None,
 ) -> None:
+    from .._io import check_outputs
     from ..errors import InputError
+    from .validate import input_files
 
     if iterations is not None and duration is not None:
         raise InputError("--iterations and --duration: received both, expected one")
     if chart is not None and chart.suffix.lower() != ".png":
         raise InputError(f"--chart: received {chart.name}, expected a .png file")
+    check_outputs(
+        input_files(*targets, checkpoint), {"--report-json": report_json, "--report-md": report_md, "--chart": chart}
+    )
+    if chart is not None and importlib.util.find_spec("matplotlib") is None:
+        # Said before the run, not after it: the figures would be lost with the chart.
+        raise InputError("--chart needs matplotlib, which is not installed", hint="pip install 'edgeattn[bench]'")
     sizes = _ints(batch_sizes, "--batch-sizes")
     shape = _ints(input_size, "--input-size", 3) if input_size else None
     backends = [b.strip() for b in backend.split(",") if b.strip()]
@@ -77,11 +86,7 @@ def command(
             progress=progress,
             checkpoint=checkpoint,
         )
-    data = write_reports(report, report_json, report_md)
-    if chart is not None:
-        from ..bench.report import write_chart
-
-        write_chart(report, chart)
+    data = write_reports(report, report_json, report_md, chart)
     if json_output:
         typer.echo(json.dumps(data, indent=2, default=str))
         return

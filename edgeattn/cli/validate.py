@@ -62,13 +62,16 @@ def command(
     unsafe_pickle: UnsafePickleOpt = False,
     non_strict: NonStrictOpt = False,
     no_ema: NoEmaOpt = False,
+    trust_provenance: Annotated[bool, typer.Option("--trust-provenance", help="Without --model, also run a file.py:factory / module:factory / model file recorded in the artifact (a file only while its sha256 is the recorded one).")] = False,
 ) -> None:
+    from .._io import check_outputs
     from ..errors import InputError
 
     if backend not in BACKENDS:
         raise InputError(f"--backend: received {backend!r}, expected one of {list(BACKENDS)}")
     if precision is not None and precision not in ("fp32", "fp16", "int8"):
         raise InputError(f"--precision: received {precision!r}, expected fp32, fp16 or int8")
+    check_outputs(input_files(*artifacts, inputs, checkpoint, model), {"--report-json": report_json, "--report-md": report_md})
     atol_value = parse_tolerances(atol, "--atol")
     rtol_value = parse_tolerances(rtol, "--rtol")
     model_options: dict[str, object] = {}
@@ -99,6 +102,7 @@ def command(
             runner_options={"providers": providers} if providers else None,
             model_options=model_options,
             progress=progress,
+            trust_provenance=trust_provenance,
         )
     data = write_reports(report, report_json, report_md)
     if json_output:
@@ -109,16 +113,40 @@ def command(
         raise typer.Exit(1)
 
 
-def write_reports(report, report_json: Path | None, report_md: Path | None) -> dict:  # type: ignore[no-untyped-def]
-    """Write ``report`` to --report-json / --report-md (atomically); return its dict."""
-    from .._io import write_json_atomic, write_text_atomic
+def write_reports(report, report_json: Path | None, report_md: Path | None, chart: Path | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Write ``report`` to --report-json / --report-md (and a bench --chart), all or none; return its dict."""
+    from .._io import atomic_outputs
 
     data = report.to_dict()
-    if report_json is not None:
-        write_json_atomic(report_json, data)
-    if report_md is not None:
-        write_text_atomic(report_md, report.to_markdown())
+    with atomic_outputs() as outputs:
+        if report_json is not None:
+            outputs.write_json(report_json, data)
+        if report_md is not None:
+            outputs.write_text(report_md, report.to_markdown())
+        if chart is not None:
+            from ..bench.report import write_chart
+
+            write_chart(report, chart, outputs)
     return data
+
+
+def input_files(*items: object) -> list[Path]:
+    """The files a command reads, from its arguments: paths, ``file.onnx@backend`` targets,
+    ``file.py:factory`` sources (what ``check_outputs`` protects)."""
+    from ..models.source_spec import parse_source
+
+    files: list[Path] = []
+    for item in items:
+        if item is None:
+            continue
+        text = str(item)
+        files.append(Path(text))
+        if "@" in text:
+            files.append(Path(text.rpartition("@")[0]))
+        path = parse_source(text).path
+        if path is not None:
+            files.append(path)
+    return files
 
 
 class _progress:

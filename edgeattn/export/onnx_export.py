@@ -131,9 +131,10 @@ def export(
     import onnx_ir as ir
     import torch
 
-    from .._io import write_bytes_atomic
+    from .._io import atomic_outputs, check_outputs, sidecar_path
+    from ..models.source_spec import parse_source
     from .fold import fold_attention
-    from .metadata import BLOCKS, PROBES, PROVENANCE, build_provenance, find_probes, set_metadata, write_sidecar
+    from .metadata import BLOCKS, PROBES, PROVENANCE, build_provenance, find_probes, set_metadata
     from .simplify import check as run_check
     from .simplify import simplify as run_simplify
 
@@ -143,6 +144,9 @@ def export(
         raise InputError(f"output {os.fspath(output)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
     if output.is_dir():
         raise InputError(f"output {os.fspath(output)!r} is a directory; expected a file path", hint="use e.g. -o model.onnx")
+    source_text = os.fspath(model_or_source) if isinstance(model_or_source, (str, os.PathLike)) else None
+    source_file = parse_source(source_text).path if source_text else None
+    check_outputs([checkpoint, source_file], {"--output": output, "the output's sidecar": sidecar_path(output)})
     notify = on_stage or (lambda stage, detail: None)
     timings: dict[str, float] = {}
 
@@ -241,11 +245,13 @@ def export(
     with _timed(timings, "write"):
         notify("write", os.fspath(output))
         serialized = proto.SerializeToString()  # what onnx.save_model writes; hashed below without re-reading
-        write_bytes_atomic(output, serialized)
-        sidecar = write_sidecar(
-            output,
-            {"provenance": provenance, "blocks": blocks, "probes": probes, "fold": report.to_dict()},
-        )
+        # The model and its sidecar land together or not at all.
+        with atomic_outputs() as outputs:
+            outputs.write_bytes(output, serialized)
+            sidecar = outputs.write_json(
+                sidecar_path(output),
+                {"provenance": provenance, "blocks": blocks, "probes": probes, "fold": report.to_dict()},
+            )
     return ExportResult(
         path=output,
         sidecar=sidecar,

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._io import sha256_file, write_bytes_atomic
+from .._io import atomic_outputs, check_outputs, sha256_file, sidecar_path, write_bytes_atomic
 from ..errors import BackendUnavailableError, CalibrationError, ExportError, InputError
 from . import sidecar as sidecar_mod
 from .features import Features, detect_features, import_tensorrt, network_flags
@@ -200,6 +200,17 @@ def build(
     output = Path(os.fspath(output))
     if output.suffix == ".json":
         raise InputError(f"output {output} ends in .json; the engine needs its own file (e.g. model.engine)")
+    # The caches are read and rewritten across builds, but never in place of the model or the engine.
+    calibration = options.classic_int8_calibration
+    check_outputs(
+        [onnx_path, calibration if isinstance(calibration, (str, os.PathLike)) else None],
+        {
+            "--output": output,
+            "the engine's sidecar": sidecar_path(output),
+            "--timing-cache": options.timing_cache,
+            "--calibration-cache": options.calibration_cache,
+        },
+    )
     info = read_onnx(onnx_path)  # before TensorRT: input errors surface even without a GPU
     profiles = compute_profiles(
         info.inputs,
@@ -373,7 +384,6 @@ def build(
     machine = sidecar_mod.probe_machine(trt, cudart)
     if machine.jetson and machine.jetson.get("clocks_locked") is False:
         warnings.append("Jetson clocks are not locked (sudo jetson_clocks): tactic timing during the build varies")
-    write_bytes_atomic(output, plan_bytes)
     data = sidecar_mod.make_sidecar(
         engine_path=output,
         engine_sha256=hashlib.sha256(plan_bytes).hexdigest(),
@@ -399,7 +409,10 @@ def build(
         provenance=info.json_meta("edgeattn.provenance"),
         layers=layers,
     )
-    side = sidecar_mod.write_sidecar(output, data)
+    # The engine and its sidecar land together or not at all.
+    with atomic_outputs() as outputs:
+        outputs.write_bytes(output, plan_bytes)
+        side = outputs.write_json(sidecar_path(output), data)
     for w in warnings:  # also in BuildResult.warnings (the CLI prints those)
         _log.info(w)
     return BuildResult(

@@ -18,15 +18,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._io import write_json_atomic
+from .._io import sidecar_path
 from ..errors import EngineCompatibilityError, InputError
 
 SIDECAR_FORMAT = "edgeattn.tensorrt-engine/1"
-
-
-def sidecar_path(engine_path: str | os.PathLike[str]) -> Path:
-    p = Path(engine_path)
-    return p.with_name(p.name + ".json")
 
 
 @dataclass
@@ -123,10 +118,6 @@ def make_sidecar(
         "provenance": provenance,
         "layers": layers,
     }
-
-
-def write_sidecar(engine_path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
-    return write_json_atomic(sidecar_path(engine_path), data)
 
 
 def read_sidecar(engine_path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -15,8 +15,8 @@ from edgeattn.tensorrt.sidecar import (
     make_sidecar,
     read_sidecar,
     sidecar_path,
-    write_sidecar,
 )
+from edgeattn._io import write_json_atomic
 
 
 def _machine(**kw):
@@ -88,7 +88,7 @@ def test_check_compatible_message_names_differences_and_rebuild_command(tmp_path
 def test_sidecar_written_beside_engine_and_read_back(tmp_path):
     engine = tmp_path / "m.engine"
     side = _sidecar(tmp_path)
-    write_sidecar(engine, side)
+    write_json_atomic(sidecar_path(engine), side)
     assert sidecar_path(engine).name == "m.engine.json"
     assert read_sidecar(engine) == json.loads(json.dumps(side, default=str))
     assert read_sidecar(tmp_path / "other.engine") is None

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._io import atomic_path, sha256_file, write_json_atomic
+from ..._io import atomic_outputs, check_outputs, sha256_file, sidecar_path
 from ...errors import CalibrationError, InputError, QuantizationError
 from ...data import read_json_metadata, read_metadata, read_provenance
 from ._graph import load_onnx
@@ -97,8 +97,8 @@ def quantize(
     if calibration_method not in METHODS:
         raise InputError(f"--calibration-method: received {calibration_method!r}, expected one of {list(METHODS)}")
     src, dest = Path(onnx_path), Path(output)
-    if src.resolve() == dest.resolve():
-        raise InputError(f"output {dest} is the input model; expected a different path", hint="pass -o NEW.onnx")
+    calibration_file = calibration if isinstance(calibration, (str, os.PathLike)) else None
+    check_outputs([src, calibration_file], {"--output": dest, "the output's sidecar": sidecar_path(dest)})
     if dest.is_dir():  # checked before the conversion work, not when the rename fails after it
         raise InputError(f"output {dest} is a directory; expected a file path", hint="pass -o NEW.onnx")
     model = load_onnx(src)
@@ -116,7 +116,9 @@ def quantize(
     calibration_info: dict[str, Any] | None = None
     settings: dict[str, Any]
 
-    with atomic_path(dest) as tmp:
+    # The model and its sidecar are committed together, after the result has loaded in ORT.
+    with atomic_outputs() as outputs:
+        tmp = outputs.path(dest)
         if precision == "fp16":
             from .fp16 import convert_fp16
 
@@ -193,8 +195,8 @@ def quantize(
             warnings=warnings,
         )
         _check_runs(tmp)
-    result.seconds = time.perf_counter() - started
-    _write_sidecar(src, dest, result)
+        result.seconds = time.perf_counter() - started
+        outputs.write_json(sidecar_path(dest), _sidecar(src, tmp, result))
     return result
 
 
@@ -280,10 +282,11 @@ def _check_runs(path: Path) -> None:
         ) from exc
 
 
-def _write_sidecar(src: Path, dest: Path, result: QuantizeResult) -> None:
+def _sidecar(src: Path, written_path: Path, result: QuantizeResult) -> dict[str, Any]:
+    """The output's sidecar: the source's sidecar (or metadata) plus precision and quantization."""
     sidecar: dict[str, Any] = {}
-    written = load_onnx(dest)
-    source_sidecar = src.with_name(src.name + ".json")
+    written = load_onnx(written_path)
+    source_sidecar = sidecar_path(src)
     if source_sidecar.is_file():
         try:
             loaded = json.loads(source_sidecar.read_text(encoding="utf-8"))
@@ -300,4 +303,4 @@ def _write_sidecar(src: Path, dest: Path, result: QuantizeResult) -> None:
     sidecar["precision"] = result.precision
     sidecar["quantization"] = read_json_metadata(written, "edgeattn.quantization")
     sidecar["quantization"]["counts"] = result.counts()
-    write_json_atomic(dest.with_name(dest.name + ".json"), sidecar)
+    return sidecar

@@ -117,7 +117,7 @@ def test_refuses_already_quantized_and_same_path(folded_onnx, calib_npy, cache_d
     quantize(folded_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
     with pytest.raises(InputError, match="already int8"):
         quantize(out, tmp_path / "qq.onnx", "int8", calib_npy, cache_dir=cache_dir, progress=False)
-    with pytest.raises(InputError, match="is the input model"):
+    with pytest.raises(InputError, match="which is the input"):
         quantize(folded_onnx, folded_onnx, "fp16")
 
 
