@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from edgeattn._io import write_json_atomic
 from edgeattn.errors import EngineCompatibilityError, InputError
 from edgeattn.tensorrt.options import BuildOptions, rebuild_command
 from edgeattn.tensorrt.sidecar import (
@@ -16,7 +17,6 @@ from edgeattn.tensorrt.sidecar import (
     read_sidecar,
     sidecar_path,
 )
-from edgeattn._io import write_json_atomic
 
 
 def _machine(**kw):
