@@ -142,6 +142,8 @@ def quantize(
             )
             warnings.extend(data.warnings)
             batch = calibration_batch_size or (batch_dim if isinstance(batch_dim, int) else 8)
+            if calibration_method != "minmax" and not isinstance(batch_dim, int):
+                batch = _even_batch(data.arrays.shape[0], batch)
             if isinstance(batch_dim, int):
                 data = dataclasses.replace(data, arrays=_whole_batches(data.arrays, batch_dim, input_name))
             options = {
@@ -223,6 +225,15 @@ def _whole_batches(arrays: np.ndarray, batch: int, input_name: str) -> np.ndarra
             hint="give more samples (--num-calibration) or export with a dynamic batch",
         )
     return arrays[:usable]
+
+
+def _even_batch(samples: int, batch: int) -> int:
+    """The largest batch <= ``batch`` that divides ``samples``.
+
+    ORT's histogram calibrators (entropy, percentile) stack the outputs of all batches into one
+    array, which fails on a shorter last batch ("inhomogeneous shape"), e.g. 500 samples in 8s.
+    """
+    return next(b for b in range(min(batch, samples), 0, -1) if samples % b == 0)
 
 
 def _preprocessing(model: Any) -> dict[str, Any] | None:

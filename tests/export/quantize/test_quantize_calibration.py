@@ -52,6 +52,17 @@ def test_histogram_methods_run(method, folded_onnx, calib_npy, tmp_path):
     assert record["calibration"]["method"] == method
 
 
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_methods_take_a_sample_count_that_is_no_multiple_of_8(method, folded_onnx, tmp_path):
+    """ORT stacks all batches' outputs for its histograms: a shorter last batch used to fail there."""
+    calib = np.random.default_rng(2).standard_normal((13, 3, 16, 16)).astype(np.float32)
+    readers, hook = _counting()
+    result = quantize(folded_onnx, tmp_path / "h.onnx", "int8", calib, calibration_method=method, num_calibration=None,
+                      use_cache=False, progress=False, reader_hook=hook)
+    assert result.calibration["num_samples"] == 13
+    assert readers[0].batch_size == 1  # 13 is prime: the only even split is one sample per batch
+
+
 def test_synthetic_calibration_warns_loudly(folded_onnx, tmp_path):
     with pytest.warns(UserWarning, match="SYNTHETIC"):
         result = quantize(folded_onnx, tmp_path / "s.onnx", "int8", None, num_calibration=8, use_cache=False, progress=False)
