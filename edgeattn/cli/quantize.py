@@ -66,6 +66,23 @@ def command(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recalibrate even when cached ranges exist.")] = False,
+    keep_fp32: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--keep-fp32",
+            help="Attention block or conv stage (a unit name from --sensitivity), or a node-name regex, kept in "
+            "FP32 (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="Instead of converting: quantize each attention block and conv stage alone, rank them by the "
+            "output error on the calibration data; writes OUTPUT without suffix + .sensitivity.{json,md,png}.",
+        ),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     import re
@@ -76,6 +93,14 @@ def command(
     from ..export.quantize import quantize
     from ..export.quantize.calibration import SYNTHETIC_WARNING
     from ._errors import print_warning
+
+    if sensitivity:
+        _sensitivity(model, output, calibration, calibration_method, num_calibration, target, reduce_range, json_output)
+        return
+    if keep_fp32:
+        from ..export.quantize.sensitivity import keep_fp32_patterns
+
+        exclude_nodes = [*(exclude_nodes or ()), *keep_fp32_patterns(model, keep_fp32)]
 
     with warnings.catch_warnings():
         # The API also raises it as a Python warning; here it is one of result.warnings, printed once below.
@@ -104,3 +129,29 @@ def command(
     from ._errors import report_console
 
     result.render(report_console())
+
+
+def _sensitivity(model: Path, output: Path, calibration: Optional[Path], method: str, num_calibration: int,
+                 target: str, reduce_range: Optional[bool], json_output: bool) -> None:
+    """``--sensitivity``: the ranked per-unit table (JSON, Markdown, PNG) beside OUTPUT."""
+    from rich.markup import escape
+
+    from ..errors import InputError
+    from ..export.quantize.sensitivity import sensitivity
+    from ._errors import report_console
+
+    if calibration is None:
+        raise InputError("--sensitivity: received no --calibration; expected the data the errors are measured on")
+    base = output.with_suffix("")
+    base = base.with_name(base.name + ".sensitivity")
+    if model.resolve() in {base.with_name(base.name + s).resolve() for s in (".json", ".md", ".png")}:
+        raise InputError(f"--sensitivity: output {base}.* would overwrite the input model; expected another -o")
+    report = sensitivity(model, calibration, calibration_method=method, num_calibration=num_calibration,
+                         target=target, reduce_range=reduce_range)
+    paths = report.write(base)
+    if json_output:
+        typer.echo(json.dumps({**report.to_dict(), "written": {k: str(v) for k, v in paths.items()}}, indent=2))
+        return
+    console = report_console()
+    console.print(escape(report.to_markdown()))
+    console.print("wrote " + ", ".join(escape(str(p)) for p in paths.values()))
