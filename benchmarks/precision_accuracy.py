@@ -217,18 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[100, 500, 1000], help="calibration set sizes")
     parser.add_argument("--test-limit", type=int, default=None, help="first N per class of the test split only")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "edgeattn-precision-accuracy")
+    parser.add_argument("--cache", type=Path, default=None, help="npz of the decoded images (train.py --cache)")
     parser.add_argument("--full-grid", action="store_true", help="every calibration size for every policy")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if 500 not in args.sizes:
         parser.error("--sizes must include 500 (the size every method and NNCF are compared at)")
     args.work.mkdir(parents=True, exist_ok=True)
-    data, train = _example("data"), _example("train")
+    train = _example("train")
     started = time.perf_counter()
-    test_images, test_y = data.load_split(args.data, "test")
+    train_images, train_y, test_images, test_y = train.decoded(args.data, args.cache)
     if args.test_limit:
         test_images, test_y = class_balanced(test_images, test_y, args.test_limit), np.repeat(np.arange(10), args.test_limit)
-    train_images, train_y = data.load_split(args.data, "train")
     test_x = train.to_tensor(test_images).contiguous().numpy()
     calib = {k: train.to_tensor(class_balanced(train_images, train_y, k // 10)).contiguous().numpy() for k in args.sizes}
 
