@@ -29,8 +29,24 @@ def test_written_file_gets_umask_permissions_not_0600(tmp_path) -> None:
 
 
 def test_json_round_trip_and_hash(tmp_path) -> None:
-    path = write_json_atomic(tmp_path / "a" / "r.json", {"k": [1, 2]})
-    assert path.read_text().startswith("{")
-    import hashlib
+    import json
+    from pathlib import Path
 
-    assert sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    obj = {"k": [1, 2], "nested": {"s": "é"}, "path": Path("m.onnx")}
+    path = write_json_atomic(tmp_path / "a" / "r.json", obj)
+    assert path == tmp_path / "a" / "r.json"
+    # what comes back is what went in (a Path is written as its string)
+    assert json.loads(path.read_text(encoding="utf-8")) == {"k": [1, 2], "nested": {"s": "é"}, "path": "m.onnx"}
+    assert path.read_text(encoding="utf-8").endswith("}\n")
+
+
+def test_sha256_file_matches_known_digests_across_chunks(tmp_path) -> None:
+    # FIPS 180-2 test vectors: "abc", and one million "a" (read in many chunks here).
+    small = tmp_path / "abc"
+    small.write_bytes(b"abc")
+    assert sha256_file(small) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    big = tmp_path / "million"
+    big.write_bytes(b"a" * 1_000_000)
+    expected = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    assert sha256_file(big, chunk_size=4096) == expected
+    assert sha256_file(big) == expected

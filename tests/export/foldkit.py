@@ -8,7 +8,8 @@ import onnx.parser
 import onnx_ir as ir
 import onnxruntime as ort
 
-from edgeattn.export.fold import FoldReport, fold_attention
+from edgeattn.export.fold import BodyOptions, FoldReport, fold_attention
+from edgeattn.export.fold.functions import DEFAULT_OPTIONS
 
 
 def make_model(text: str, weights: dict[str, np.ndarray]) -> onnx.ModelProto:
@@ -27,18 +28,24 @@ def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray
     return session.run(None, feeds)
 
 
-def fold(model: onnx.ModelProto, mode: str = "functions") -> tuple[onnx.ModelProto, FoldReport]:
+def fold(
+    model: onnx.ModelProto, mode: str = "functions", options: BodyOptions = DEFAULT_OPTIONS
+) -> tuple[onnx.ModelProto, FoldReport]:
     ir_model = ir.from_proto(model)
-    report = fold_attention(ir_model, mode)
+    report = fold_attention(ir_model, mode, options=options)
     return ir.to_proto(ir_model), report
 
 
 def fold_and_compare(
-    model: onnx.ModelProto, x: np.ndarray, mode: str = "functions", input_name: str = "x"
+    model: onnx.ModelProto,
+    x: np.ndarray,
+    mode: str = "functions",
+    input_name: str = "x",
+    options: BodyOptions = DEFAULT_OPTIONS,
 ) -> tuple[onnx.ModelProto, FoldReport]:
     """Fold; check the result with the full checker and that ORT gives the same output."""
     before = run(model, {input_name: x})
-    folded, report = fold(model, mode)
+    folded, report = fold(model, mode, options)
     onnx.checker.check_model(folded, full_check=True)
     after = run(folded, {input_name: x})
     for b, a in zip(before, after):

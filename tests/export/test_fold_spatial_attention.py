@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeattn.export.fold import BodyOptions
 from foldkit import fold, fold_and_compare, make_model, op_types, rng_weights
 
 X = np.random.default_rng(0).standard_normal((2, 8, 6, 6)).astype(np.float32)
@@ -79,15 +80,13 @@ def test_two_means_do_not_fold() -> None:
     assert "expected mean and max" in report.refusals[0].reasons["SpatialAttentionRule"]
 
 
-def test_alternative_body_forms_are_equivalent() -> None:
-    """The benchmark's alternative bodies compute the same thing as the defaults."""
-    import onnx_ir as ir
-
-    from edgeattn.export.fold import BodyOptions, fold_attention
-    from foldkit import run
-
+@pytest.mark.parametrize("mode", ["functions", "inline"])
+def test_split_body_form_is_equivalent(mode: str) -> None:
+    """The benchmark's 'split' body: one 1-channel conv per descriptor and no Concat."""
     model = make_model(SA_OPSET18, rng_weights(6, w=(1, 2, 7, 7), b=(1,)))
-    ref = run(model, {"x": X})[0]
-    m = ir.from_proto(model)
-    fold_attention(m, "functions", options=BodyOptions(spatial_form="split"))
-    np.testing.assert_allclose(run(ir.to_proto(m), {"x": X})[0], ref, rtol=1e-5, atol=1e-6)
+    folded, report = fold_and_compare(model, X, mode, options=BodyOptions(spatial_form="split"))
+    assert report.counts == {"SpatialAttention": 1}
+    body = [n.op_type for n in folded.functions[0].node] if mode == "functions" else op_types(folded)
+    if mode == "functions":
+        assert op_types(folded) == ["edgeattn::SpatialAttention"]
+    assert body.count("Conv") == 2 and body.count("Slice") == 2 and "Concat" not in body
