@@ -180,7 +180,10 @@ def export(
     exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "legacy"
     with _timed(timings, "export"):
         notify("export", f"{exporter} exporter, opset {opset}")
-        ir_model = _torch_export(model, example, exporter, opset, in_names, out_names, dynamic_batch, max_batch)
+        try:
+            ir_model = _torch_export(model, example, exporter, opset, in_names, out_names, dynamic_batch, max_batch)
+        except ExportError as exc:
+            raise _explain_legacy_dynamic_failure(exc, model, example, opset, in_names, out_names, dynamic_batch) from exc
     written = ir_model.opset_imports.get("", ir_model.opset_imports.get("ai.onnx"))
     if written != opset:
         raise ExportError(
@@ -403,7 +406,10 @@ def _torch_export(
                 dynamic_axes=axes,
                 do_constant_folding=True,
             )
-            return ir.from_proto(onnx.load_model_from_string(buffer.getvalue()))
+            # The legacy exporter writes no value shapes; the folding rules need the static
+            # H x W of a feature map to recognise a whole-map AveragePool/MaxPool as global pooling.
+            proto = onnx.shape_inference.infer_shapes(onnx.load_model_from_string(buffer.getvalue()))
+            return ir.from_proto(proto)
     except Exception as exc:  # noqa: BLE001 - the exporters raise anything
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         other = "--opset 17 (legacy exporter)" if exporter == "dynamo" else "--opset 18 (dynamo exporter)"
@@ -414,6 +420,35 @@ def _torch_export(
             hint=f"try {other}, or --static-batch if the error is about the batch dimension "
             "(EDGEATTN_DEBUG=1 prints the exporter's log)",
         ) from exc
+
+
+def _explain_legacy_dynamic_failure(
+    exc: ExportError,
+    model: nn.Module,
+    example: Any,
+    opset: int,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_batch: bool,
+) -> ExportError:
+    """Name the one flag that works when the legacy exporter fails only because the batch is dynamic.
+
+    Code that takes a pooling window from ``x.size()`` (the official CBAM's
+    ``F.avg_pool2d(x, (x.size(2), x.size(3)))``) makes the legacy exporter see a computed kernel
+    once any axis is dynamic, and it refuses. The same export with a fixed batch is tried once;
+    when it works, the error says so instead of leaving the user to guess.
+    """
+    if opset >= DYNAMO_MIN_OPSET or not dynamic_batch:
+        return exc
+    try:
+        _torch_export(model, example, "legacy", opset, input_names, output_names, False, 0)
+    except ExportError:
+        return exc
+    return ExportError(
+        f"{exc.message} (the same export with a fixed batch works)",
+        hint=f"at --opset {opset} this model exports only with --static-batch (the legacy exporter cannot "
+        "keep the batch dynamic when a kernel size comes from x.size()); --opset 18 keeps it dynamic",
+    )
 
 
 def _strip_bulky_metadata(model: ir.Model) -> None:

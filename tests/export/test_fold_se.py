@@ -176,3 +176,74 @@ def test_gemm_body_form_is_equivalent() -> None:
     assert op_types(folded) == ["edgeattn::SqueezeExcite"]
     body = [n.op_type for n in folded.functions[0].node]
     assert body.count("Gemm") == 2 and "Conv" not in body
+
+
+# senet.pytorch: bias-free Linear FCs, then view(b, c, 1, 1) and x * y.expand_as(x).
+SE_EXPAND = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  p = GlobalAveragePool (x)
+  f = Flatten <axis = 1> (p)
+  h = Gemm <transB = 1> (f, w1)
+  r = Relu (h)
+  e = Gemm <transB = 1> (r, w2)
+  gt = Sigmoid (e)
+  shp = Constant <value = int64[4] {-1, 8, 1, 1}> ()
+  gr = Reshape (gt, shp)
+  xs = Shape (x)
+  ge = Expand (gr, xs)
+  y = Mul (x, ge)
+}
+"""
+
+
+def test_expand_as_x_folds() -> None:
+    model = make_model(SE_EXPAND, rng_weights(8, w1=(2, 8), w2=(8, 2)))
+    folded, report = fold_and_compare(model, X)
+    assert report.counts == {"SqueezeExcite": 1}
+    assert op_types(folded) == ["edgeattn::SqueezeExcite"]
+
+
+def test_expand_to_another_shape_is_not_skipped() -> None:
+    # Expanding the gate to [2, 8, 5, 5] grows a batch-1 product: not x * gate any more.
+    text = SE_EXPAND.replace("xs = Shape (x)", "xs = Constant <value = int64[4] {2, 8, 5, 5}> ()")
+    folded, report = fold(make_model(text, rng_weights(9, w1=(2, 8), w2=(8, 2))))
+    assert report.counts == {}
+    assert "Expand" in op_types(folded)
+
+
+# The official CBAM code's squeeze: F.avg_pool2d(x, (x.size(2), x.size(3))) -> AveragePool.
+SE_WHOLE_MAP_AVGPOOL = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  p = AveragePool <kernel_shape = [5, 5], strides = [5, 5]> (x)
+  h = Conv (p, w1, b1)
+  r = Relu (h)
+  e = Conv (r, w2, b2)
+  gt = Sigmoid (e)
+  y = Mul (x, gt)
+}
+"""
+
+
+def test_whole_map_average_pool_folds() -> None:
+    model = make_model(SE_WHOLE_MAP_AVGPOOL, rng_weights(10, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,)))
+    folded, report = fold_and_compare(model, X)
+    assert report.counts == {"SqueezeExcite": 1}
+    assert op_types(folded) == ["edgeattn::SqueezeExcite"]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "reason"),
+    [
+        ("kernel_shape = [3, 3], strides = [3, 3]", "not the whole 5x5 feature map"),
+        ("kernel_shape = [5, 5], pads = [1, 1, 1, 1]", "padded"),
+    ],
+)
+def test_partial_or_padded_average_pool_does_not_fold(attrs: str, reason: str) -> None:
+    text = SE_WHOLE_MAP_AVGPOOL.replace("kernel_shape = [5, 5], strides = [5, 5]", attrs)
+    text = text.replace("float[N,8,5,5] y", "float[N,8,5,5] y")
+    weights = rng_weights(11, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,))
+    folded, report = fold(make_model(text, weights))
+    assert report.counts == {}
+    assert reason in report.refusals[0].reasons["SqueezeExciteRule"]

@@ -90,3 +90,33 @@ def test_split_body_form_is_equivalent(mode: str) -> None:
     if mode == "functions":
         assert op_types(folded) == ["edgeattn::SpatialAttention"]
     assert body.count("Conv") == 2 and body.count("Slice") == 2 and "Concat" not in body
+
+
+# The official CBAM ChannelPool: torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1).unsqueeze(1).
+SA_UNSQUEEZED = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,6,6] x) => (float[N,8,6,6] y) {
+  ax = Constant <value = int64[1] {1}> ()
+  m0 = ReduceMax <keepdims = 0> (x, ax)
+  m = Unsqueeze (m0, ax)
+  a0 = ReduceMean <keepdims = 0> (x, ax)
+  a = Unsqueeze (a0, ax)
+  c = Concat <axis = 1> (m, a)
+  z = Conv <pads = [3, 3, 3, 3], kernel_shape = [7, 7]> (c, w, b)
+  gt = Sigmoid (z)
+  y = Mul (x, gt)
+}
+"""
+
+
+def test_reduce_then_unsqueeze_descriptors_fold() -> None:
+    folded, report = fold_and_compare(make_model(SA_UNSQUEEZED, rng_weights(7, w=(1, 2, 7, 7), b=(1,))), X)
+    assert report.counts == {"SpatialAttention": 1}
+    assert op_types(folded) == ["edgeattn::SpatialAttention"]
+    assert "swapped" in " ".join(report.blocks[0].notes)
+
+
+def test_unsqueeze_at_negative_channel_axis_folds() -> None:
+    text = SA_UNSQUEEZED.replace("m = Unsqueeze (m0, ax)", "neg = Constant <value = int64[1] {-3}> ()\n  m = Unsqueeze (m0, neg)")
+    folded, report = fold_and_compare(make_model(text, rng_weights(8, w=(1, 2, 7, 7), b=(1,))), X)
+    assert report.counts == {"SpatialAttention": 1}

@@ -19,7 +19,7 @@ from onnxscript.rewriter import pattern
 from onnxscript.rewriter._basics import MatchResult
 
 from . import functions
-from ._match import FC, Gate, Refusal, match_gate, module_path, only_used_inside, skip_noise
+from ._match import FC, Gate, Refusal, match_gate, module_path, only_used_inside, skip_expand
 
 
 FOLDED_TAG = "edgeattn.folded"
@@ -113,7 +113,7 @@ class AttentionRule(pattern.RewriteRuleClassBase):
         reason: str | None = None
         for x, g in ((a, b), (b, a)):
             noise: list[ir.Node] = []
-            g_inner = skip_noise(g, noise)
+            g_inner = skip_expand(g, x, noise)
             try:
                 gate = match_gate(g_inner)
             except Refusal:

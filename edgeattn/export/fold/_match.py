@@ -107,6 +107,33 @@ def skip_noise(value: ir.Value, visited: list[ir.Node]) -> ir.Value:
         value = node.inputs[0]  # type: ignore[assignment]
 
 
+def skip_expand(value: ir.Value, x: ir.Value, visited: list[ir.Node]) -> ir.Value:
+    """Walk back over noise and ``Expand(g, shape)`` to ``x``'s shape (``g.expand_as(x)``).
+
+    ``x * expand(g, shape(x))`` equals ``x * g`` whenever the Expand only broadcasts ``g`` to
+    ``x``'s own shape: its target is ``Shape(x)`` (the legacy exporter) or its output shape is
+    known and equal to ``x``'s (dynamo writes the target as a Concat of the sizes). Any other
+    Expand could grow the product and is left alone.
+    """
+    while True:
+        value = skip_noise(value, visited)
+        node = producer(value, "Expand")
+        if node is None or not _expands_to(node, x):
+            return value
+        visited.append(node)
+        value = node.inputs[0]  # type: ignore[assignment]
+
+
+def _expands_to(expand: ir.Node, x: ir.Value) -> bool:
+    shape_node = producer(expand.inputs[1], "Shape")
+    if shape_node is not None and shape_node.inputs[0] is x and not shape_node.attributes:
+        return True
+    out = expand.outputs[0].shape
+    if out is None or x.shape is None or len(out) != len(x.shape):
+        return False
+    return all(a == b for a, b in zip(out, x.shape))
+
+
 def channels_of(value: ir.Value) -> int | None:
     """Static channel count (axis 1) of an NCHW value, when known."""
     if value.shape is None or len(value.shape) < 2:
@@ -297,11 +324,15 @@ def match_global_pool(value: ir.Value, kind: str, x: ir.Value, opset: int) -> li
     """
     nodes: list[ir.Node] = []
     value = skip_noise(value, nodes)
-    global_op, reduce_op = ("GlobalAveragePool", "ReduceMean") if kind == "avg" else ("GlobalMaxPool", "ReduceMax")
-    node = producer(value, global_op, reduce_op)
+    global_op, reduce_op, pool_op = (
+        ("GlobalAveragePool", "ReduceMean", "AveragePool") if kind == "avg" else ("GlobalMaxPool", "ReduceMax", "MaxPool")
+    )
+    node = producer(value, global_op, reduce_op, pool_op)
     if node is None:
-        raise Refusal(f"squeeze is not {global_op}/{reduce_op} (found {_op(value)})")
-    if node.op_type == reduce_op:
+        raise Refusal(f"squeeze is not {global_op}/{reduce_op}/{pool_op} (found {_op(value)})")
+    if node.op_type == pool_op:
+        _check_whole_map_pool(node, x)
+    elif node.op_type == reduce_op:
         axes = _reduce_axes(node)
         rank = len(x.shape) if x.shape is not None else 4
         if axes is None or sorted(a % rank for a in axes) != [2, 3] or rank != 4:
@@ -311,17 +342,57 @@ def match_global_pool(value: ir.Value, kind: str, x: ir.Value, opset: int) -> li
     return [*nodes, node]
 
 
-def match_channel_pool(value: ir.Value, x: ir.Value) -> tuple[str, ir.Node]:
-    """``value`` is the channel-wise mean or max of ``x`` with keepdims (CBAM spatial branch)."""
+def _check_whole_map_pool(node: ir.Node, x: ir.Value) -> None:
+    """AveragePool/MaxPool whose window is the whole feature map: ``F.avg_pool2d(x, x.size()[2:])``.
+
+    The official CBAM code pools this way; with no padding, no ceil mode and a kernel equal to
+    ``x``'s static H x W it is exactly global pooling (one output per channel, any stride).
+    """
+    kernel = attr_ints(node, "kernel_shape")
+    spatial = list(x.shape)[2:] if x.shape is not None and len(x.shape) == 4 else None
+    if spatial is None or not all(isinstance(d, int) for d in spatial):
+        raise Refusal(f"{node.op_type} kernel {kernel} cannot be checked against the feature map (size unknown)")
+    if kernel != spatial:
+        raise Refusal(f"{node.op_type} kernel {kernel} is not the whole {spatial[0]}x{spatial[1]} feature map")
+    auto_pad = node.attributes.get("auto_pad")
+    if any(p != 0 for p in attr_ints(node, "pads", [0]) or [0]) or attr_int(node, "ceil_mode", 0) or (
+        auto_pad is not None and auto_pad.as_string() not in ("NOTSET", "VALID")
+    ) or any(d != 1 for d in attr_ints(node, "dilations", [1]) or [1]):
+        raise Refusal(f"{node.op_type} over the feature map is padded, dilated or in ceil mode")
+
+
+def match_channel_pool(value: ir.Value, x: ir.Value) -> tuple[str, list[ir.Node]]:
+    """``value`` is the channel-wise mean or max of ``x`` with the channel axis kept (CBAM spatial branch).
+
+    Kept either by ``keepdims=1`` or, as ``torch.max(x, 1)[0].unsqueeze(1)`` and
+    ``torch.mean(x, 1).unsqueeze(1)`` export, by ``keepdims=0`` then ``Unsqueeze`` at axis 1.
+    """
+    nodes: list[ir.Node] = []
+    unsqueeze = producer(value, "Unsqueeze")
+    if unsqueeze is not None:
+        axes = _unsqueeze_axes(unsqueeze)
+        if axes is None or [a % 4 for a in axes] != [1]:
+            raise Refusal(f"Unsqueeze before the spatial conv is not at the channel axis (axes={axes})")
+        nodes.append(unsqueeze)
+        value = unsqueeze.inputs[0]  # type: ignore[assignment]
     node = producer(value, "ReduceMean", "ReduceMax")
     if node is None:
         raise Refusal(f"spatial descriptor is not ReduceMean/ReduceMax (found {_op(value)})")
     axes = _reduce_axes(node)
-    if axes is None or [a % 4 for a in axes] != [1] or attr_int(node, "keepdims", 1) != 1:
-        raise Refusal(f"{node.op_type} is not over the channel axis with keepdims (axes={axes})")
+    axis_kept = (attr_int(node, "keepdims", 1) == 1) != bool(nodes)  # by keepdims or by the Unsqueeze
+    if axes is None or [a % 4 for a in axes] != [1] or not axis_kept:
+        raise Refusal(f"{node.op_type} is not over the channel axis with the axis kept (axes={axes})")
     if node.inputs[0] is not x:
         raise Refusal("channel pooling input is not the tensor the gate multiplies")
-    return ("mean" if node.op_type == "ReduceMean" else "max"), node
+    return ("mean" if node.op_type == "ReduceMean" else "max"), [*nodes, node]
+
+
+def _unsqueeze_axes(node: ir.Node) -> list[int] | None:
+    # Unsqueeze takes axes as an input from opset 13, as an attribute before.
+    if len(node.inputs) > 1 and node.inputs[1] is not None:
+        arr = const_array(node.inputs[1])
+        return None if arr is None else [int(a) for a in arr.reshape(-1)]
+    return attr_ints(node, "axes")
 
 
 def _reduce_axes(node: ir.Node) -> list[int] | None:

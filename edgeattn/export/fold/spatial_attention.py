@@ -73,7 +73,7 @@ class SpatialAttentionRule(AttentionRule):
         second, n1 = match_channel_pool(cat.inputs[1], x)  # type: ignore[arg-type]
         if {first, second} != {"mean", "max"}:
             raise Refusal(f"spatial descriptors are [{first}, {second}], expected mean and max")
-        nodes += [n0, n1]
+        nodes += [*n0, *n1]
         notes = []
         changed = False
         weight = w.astype(w.dtype, copy=True)

@@ -1,0 +1,188 @@
+"""The attention blocks as the papers' own code writes them, re-implemented small for the tests.
+
+Each class reproduces the forward pass (the torch ops, in order) of the named upstream file, so
+the exporters see the same graph the research code produces; names follow upstream so
+``find_attention_blocks`` recognises them as it would in a user's project. Nothing here is
+imported from those projects, and no pretrained weights are involved.
+
+- ``SELayer``: moskomule/senet.pytorch, ``senet/se_module.py`` (AdaptiveAvgPool2d, bias-free
+  Linear FCs, ``y.view(b, c, 1, 1)``, ``x * y.expand_as(x)``).
+- ``SEModule``: Cadene/pretrained-models.pytorch, ``pretrainedmodels/models/senet.py`` (1x1
+  conv FCs with bias).
+- ``BasicConv``, ``Flatten``, ``ChannelGate``, ``ChannelPool``, ``SpatialGate``, ``CBAM``:
+  Jongchan/attention-module, ``MODELS/cbam.py`` (the official CBAM code: ``F.avg_pool2d`` /
+  ``F.max_pool2d`` with the kernel taken from ``x.size()``, a Flatten + Linear MLP called once
+  per pooling, ``sigmoid(..).unsqueeze(2).unsqueeze(3).expand_as(x)``, ``[max, mean]`` channel
+  pooling by ``torch.max(x, 1)[0].unsqueeze(1)``, and a 7x7 conv + BatchNorm spatial gate).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SELayer(nn.Module):
+    """senet.pytorch ``SELayer``."""
+
+    def __init__(self, channel: int, reduction: int = 16) -> None:
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(
+            nn.Linear(channel, channel // reduction, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Linear(channel // reduction, channel, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, _, _ = x.size()
+        y = self.avg_pool(x).view(b, c)
+        y = self.fc(y).view(b, c, 1, 1)
+        return x * y.expand_as(x)
+
+
+class SEModule(nn.Module):
+    """pretrainedmodels ``senet.SEModule``."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, channels // reduction, kernel_size=1, padding=0)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(channels // reduction, channels, kernel_size=1, padding=0)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        module_input = x
+        x = self.avg_pool(x)
+        x = self.fc1(x)
+        x = self.relu(x)
+        x = self.fc2(x)
+        x = self.sigmoid(x)
+        return module_input * x
+
+
+class BasicConv(nn.Module):
+    """attention-module ``BasicConv``: conv, optional BatchNorm (momentum 0.01), optional ReLU."""
+
+    def __init__(self, in_planes: int, out_planes: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 relu: bool = True, bn: bool = True, bias: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_planes, out_planes, kernel_size, stride=stride, padding=padding, bias=bias)
+        self.bn = nn.BatchNorm2d(out_planes, eps=1e-5, momentum=0.01, affine=True) if bn else None
+        self.relu = nn.ReLU() if relu else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        if self.relu is not None:
+            x = self.relu(x)
+        return x
+
+
+class Flatten(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.size(0), -1)
+
+
+class ChannelGate(nn.Module):
+    """attention-module ``ChannelGate`` with its default ``pool_types=['avg', 'max']``."""
+
+    def __init__(self, gate_channels: int, reduction_ratio: int = 16) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            Flatten(),
+            nn.Linear(gate_channels, gate_channels // reduction_ratio),
+            nn.ReLU(),
+            nn.Linear(gate_channels // reduction_ratio, gate_channels),
+        )
+        self.pool_types = ["avg", "max"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channel_att_sum = None
+        for pool_type in self.pool_types:
+            if pool_type == "avg":
+                pooled = F.avg_pool2d(x, (x.size(2), x.size(3)), stride=(x.size(2), x.size(3)))
+            else:
+                pooled = F.max_pool2d(x, (x.size(2), x.size(3)), stride=(x.size(2), x.size(3)))
+            channel_att_raw = self.mlp(pooled)
+            channel_att_sum = channel_att_raw if channel_att_sum is None else channel_att_sum + channel_att_raw
+        scale = torch.sigmoid(channel_att_sum).unsqueeze(2).unsqueeze(3).expand_as(x)
+        return x * scale
+
+
+class ChannelPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat((torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1).unsqueeze(1)), dim=1)
+
+
+class SpatialGate(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        kernel_size = 7
+        self.compress = ChannelPool()
+        self.spatial = BasicConv(2, 1, kernel_size, stride=1, padding=(kernel_size - 1) // 2, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_compress = self.compress(x)
+        x_out = self.spatial(x_compress)
+        scale = torch.sigmoid(x_out)  # broadcasting
+        return x * scale
+
+
+class CBAM(nn.Module):
+    def __init__(self, gate_channels: int, reduction_ratio: int = 16) -> None:
+        super().__init__()
+        self.ChannelGate = ChannelGate(gate_channels, reduction_ratio)
+        self.SpatialGate = SpatialGate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.SpatialGate(self.ChannelGate(x))
+
+
+class TinyNet(nn.Module):
+    """Two stages (so the pooling kernel differs per stage), ``attention(channels)`` after each."""
+
+    def __init__(self, attention: type[nn.Module] | None, num_classes: int = 5, **kwargs: int) -> None:
+        super().__init__()
+        self.stem = BasicConv(3, 16, 3, stride=2, padding=1)
+        self.att1 = attention(16, **kwargs) if attention else nn.Identity()
+        self.down = BasicConv(16, 32, 3, stride=2, padding=1)
+        self.att2 = attention(32, **kwargs) if attention else nn.Identity()
+        self.head = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.att1(self.stem(x))
+        x = self.att2(self.down(x))
+        return self.head(x.mean((2, 3)))
+
+
+def randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm trained-looking statistics and affine terms (eval mode)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+    return model.eval()
+
+
+def se_layer_net() -> nn.Module:
+    torch.manual_seed(0)
+    return randomise_batchnorm(TinyNet(SELayer, reduction=4))
+
+
+def se_module_net() -> nn.Module:
+    torch.manual_seed(0)
+    return randomise_batchnorm(TinyNet(SEModule, reduction=4))
+
+
+def cbam_net() -> nn.Module:
+    torch.manual_seed(0)
+    return randomise_batchnorm(TinyNet(CBAM, reduction_ratio=4))
