@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..data import Preprocessing, Samples, load_samples, random_samples, read_metadata, read_provenance
-from ..errors import EdgeattnError, InputError, ParityError
+from ..errors import EdgeattnError, EdgeattnWarning, InputError, ParityError
 from .compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
+from .identity import check_weights
 from .probes import read_probes
 from .report import ArtifactResult, Localization, ProbeComparison, ValidationReport
 
@@ -58,41 +59,6 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
     return "fp32"
 
 
-def weights_agree(artifact: str | os.PathLike[str], module: Any) -> tuple[int, int, str | None]:
-    """Compare ONNX initializers with same-named, same-shaped tensors of the PyTorch model.
-
-    Returns (compared, equal, first differing name). Exporters keep parameter names
-    (``layer1.0.se.fc1.weight``); BatchNorm folding legitimately changes some conv weights, so
-    only "nothing matches" means the two sides hold different weights (a random re-initialised
-    reference, a wrong checkpoint).
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    if Path(artifact).suffix.lower() != ".onnx" or not hasattr(module, "state_dict"):
-        return 0, 0, None
-    state = {k: v for k, v in module.state_dict().items() if hasattr(v, "shape")}
-    proto = onnx.load(os.fspath(artifact), load_external_data=False)
-    compared = equal = 0
-    first = None
-    for init in proto.graph.initializer:
-        tensor = state.get(init.name)
-        if tensor is None or tuple(tensor.shape) != tuple(init.dims) or init.data_location == onnx.TensorProto.EXTERNAL:
-            continue
-        if init.data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE):
-            continue  # quantized weights are compared by the outputs, not here
-        compared += 1
-        ours = tensor.detach().cpu().float().numpy()
-        theirs = numpy_helper.to_array(init).astype(np.float32)
-        # FP16 storage rounds to ~5e-4 relative and flushes tiny values.
-        rtol, atol = (2e-3, 1e-4) if init.data_type == onnx.TensorProto.FLOAT16 else (1e-5, 1e-7)
-        if np.allclose(ours, theirs, rtol=rtol, atol=atol):
-            equal += 1
-        elif first is None:
-            first = init.name
-        if compared >= 64:
-            break
-    return compared, equal, first
 
 
 def _input_size(runner: Any, provenance: Mapping[str, Any] | None, reference: Any) -> tuple[int, int, int]:
@@ -215,15 +181,8 @@ def validate(
     first_runner = next((r for _, r, _ in candidates if r is not None), None)
     if first_runner is None:
         raise ParityError("no artifact could be loaded: " + "; ".join(f"{p}: {e}" for p, _, e in candidates))
-    for path, runner, _ in candidates:
-        compared, equal, differing = weights_agree(path, reference.model) if runner is not None else (0, 0, None)
-        if compared and not equal:
-            raise ParityError(
-                f"the PyTorch model's weights are not the ones in {Path(path).name} ({compared} same-named tensors "
-                f"compared, none equal, e.g. {differing})",
-                hint="pass --checkpoint with the weights the artifact was exported from"
-                + (" (it was exported without one: random weights cannot be re-created)" if not checkpoint else ""),
-            )
+    # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
+    identities = {path: check_weights(path, reference.model) for path, runner, _ in candidates if runner is not None}
     input_size = _input_size(first_runner, provenance, reference)
     # The reference takes the artifact's input size, in case the model defaults to another one.
     reference._input_shape = ("batch", *input_size)
@@ -245,6 +204,17 @@ def validate(
         art_precision = precision or infer_precision(path)
         result = ArtifactResult(artifact=path, backend=runner.backend if runner else backend, precision=art_precision)
         report.artifacts.append(result)
+        identity = identities.get(path)
+        if identity is not None:
+            result.weights = identity.to_dict()
+            if identity.verdict == "different":
+                note = (
+                    f"the PyTorch model's weights do not look like the ones in {Path(path).name} ({identity.summary()}): "
+                    "pass --checkpoint with the weights the artifact was exported from"
+                    + (" (it was exported without one: random weights cannot be re-created)" if not checkpoint else "")
+                )
+                result.notes.append(note)
+                warnings.warn(note, EdgeattnWarning, stacklevel=2)
         if runner is None:
             result.error = error
             continue

@@ -61,6 +61,8 @@ class ArtifactResult:
     accuracy: dict[str, float] | None = None
     localization: Localization | None = None
     error: str | None = None
+    weights: dict[str, Any] | None = None  # identity.WeightIdentity.to_dict(): advisory, outputs decide
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -80,6 +82,8 @@ class ArtifactResult:
             "accuracy": self.accuracy,
             "localization": self.localization.to_dict() if self.localization else None,
             "error": self.error,
+            "weights": self.weights,
+            "notes": self.notes,
         }
 
 
@@ -143,6 +147,8 @@ class ValidationReport:
             if failing:
                 lines += ["", f"## Why `{art.artifact}` failed", ""]
                 lines += [f"- {o.name}: {r}" for o in failing for r in o.reasons]
+            if art.notes:
+                lines += ["", f"## Notes on `{art.artifact}`", ""] + [f"- {n}" for n in art.notes]
             loc = art.localization
             if loc is not None:
                 lines += ["", f"### Block-by-block comparison (sample {loc.sample})", "", loc.message, "", f"> {loc.caveat}", ""]

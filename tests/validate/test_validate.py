@@ -126,15 +126,27 @@ def test_errors_are_clear(tiny_onnx, tmp_path):
         validate(path, model=model, inputs=tmp_path / "wrong.npy")
 
 
-def test_reference_with_other_weights_is_refused(tiny_onnx):
-    # A model re-created with another seed (no checkpoint recorded) must not be compared silently.
+def test_reference_with_other_weights_fails_on_the_numbers_and_says_why(tiny_onnx):
+    # A model re-created with another seed (no checkpoint recorded): the outputs decide (they
+    # differ), and the report says the weights are not the artifact's and how to fix it.
     import sys
     from pathlib import Path
+
+    from edgeattn.errors import EdgeattnWarning
 
     sys.path.insert(0, str(Path(__file__).parent))
     from _tiny_se import make_model
 
     path, _ = tiny_onnx
-    with pytest.raises(ParityError, match="weights") as info:
-        validate(path, model=make_model(seed=1), num_samples=1)
-    assert "--checkpoint" in info.value.hint
+    with pytest.warns(EdgeattnWarning, match="--checkpoint"):
+        report = validate(path, model=make_model(seed=1), num_samples=1)
+    result = report.artifacts[0]
+    assert not report and result.outputs and not result.passed
+    assert result.weights["verdict"] == "different" and result.weights["equal"] == 0
+    assert "--checkpoint" in result.notes[0] and "--checkpoint" in report.to_markdown()
+
+
+def test_same_weights_are_recognised(tiny_onnx):
+    path, model = tiny_onnx
+    report = validate(path, model=model, num_samples=1)
+    assert report and report.artifacts[0].weights["verdict"] == "same" and not report.artifacts[0].notes
