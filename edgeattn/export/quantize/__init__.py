@@ -172,6 +172,13 @@ def quantize(
                 progress=progress,
                 reader_hook=reader_hook,
             )
+            if settings["unprotected_gates"]:
+                names = settings["unprotected_gates"]
+                warnings.append(
+                    f"{len(names)} sigmoid-gated product(s) are not a recognised SE/CBAM gate path (the gate is not "
+                    f"computed from a pooling of the tensor it scales) and were quantized to INT8: "
+                    f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}; keep them in FP32 with --exclude-nodes"
+                )
             if not settings["reduce_range"] and cpu_saturates_int8():
                 warnings.append(
                     "this CPU has no VNNI: ONNX Runtime on it saturates full-range INT8 weights, so CPU "

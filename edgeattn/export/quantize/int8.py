@@ -35,7 +35,7 @@ import onnx
 from ...errors import InputError, QuantizationError
 from ._graph import attention_calls, consumers, ensure_node_names, inline_attention_functions, producers
 from .calibration import ArrayDataReader, CalibrationData, calibration_method
-from .policy import PrecisionPolicy, find_gate_paths, high_precision_nodes
+from .policy import PrecisionPolicy, find_gate_paths, high_precision_nodes, unprotected_gates
 from .report import NodePrecision, int8_node_report
 
 TARGETS = ("ort-cpu", "tensorrt")
@@ -146,6 +146,7 @@ def quantize_int8(
         prepared = prepare_for_int8(model, policy, workdir)
         paths = find_gate_paths(prepared)
         reasons = high_precision_nodes(prepared, policy, paths)
+        unprotected = [] if policy.quantize_attention else [n for n in unprotected_gates(prepared, paths) if n not in reasons]
         prepared_path = workdir / "model.onnx"
         onnx.save(prepared, prepared_path)
         input_name = prepared.graph.input[0].name
@@ -191,6 +192,7 @@ def quantize_int8(
     settings["gate_paths"] = [
         {"kind": p.kind, "scale_node": p.scale_node, "folded": p.folded, "nodes": len(p.nodes)} for p in paths
     ]
+    settings["unprotected_gates"] = unprotected
     return nodes, settings, cache_hit
 
 

@@ -9,10 +9,16 @@ multiply, stays in FP32. ``quantize_attention=True`` lifts that.
 Gate paths are found two ways:
 
 * folded graphs: every ``edgeattn::`` node (ONNX local function) *is* a gate path;
-* plain graphs (``--fold none``, a third-party export): a ``Mul(x, g)`` where ``g`` comes from
-  ``Sigmoid``/``HardSigmoid`` whose ancestors, walked back through MLP-like ops, all end in
-  reductions (``ReduceMean``/``ReduceMax``/``GlobalAveragePool``/``GlobalMaxPool``) of that same
-  ``x``. SiLU/Swish (``x * sigmoid(x)``, no reduction) does not match.
+* plain graphs (``--fold none``, a third-party export, a block the folding rules refused): a
+  ``Mul(x, g)`` where ``g`` comes from ``Sigmoid``/``HardSigmoid`` (through layout ops and an
+  ``Expand`` to ``x``'s shape: ``y.view(b, c, 1, 1)``, ``expand_as(x)``) whose ancestors, walked
+  back through MLP-like ops, all end in reductions (``ReduceMean``/``ReduceMax``/
+  ``GlobalAveragePool``/``GlobalMaxPool``, or an ``AveragePool``/``MaxPool`` as the official CBAM
+  code writes its global pooling) of that same ``x``. SiLU/Swish (``x * sigmoid(x)``, no
+  reduction) does not match.
+
+Every other sigmoid-gated product (``x * sigmoid(f(x))`` that is neither SiLU nor a recognised
+path, e.g. a gated conv) is listed by :func:`unprotected_gates`, so quantizing it is never silent.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ from ._graph import attention_calls, constant_outputs, initializer_names, produc
 
 GATE_OPS = frozenset({"Sigmoid", "HardSigmoid"})
 REDUCTION_OPS = frozenset({"ReduceMean", "ReduceMax", "GlobalAveragePool", "GlobalMaxPool"})
+# Windowed pooling ends a gate walk too (F.avg_pool2d(x, x.size()[2:]) in the official CBAM code);
+# kept apart from REDUCTION_OPS, which FP16 conversion keeps in FP32 everywhere.
+_POOL_OPS = frozenset({"AveragePool", "MaxPool"})
+# Layout ops between the gate and the scaling Mul (view(b, c, 1, 1), unsqueeze, expand_as(x)).
+_LAYOUT_OPS = frozenset({"Reshape", "Unsqueeze", "Squeeze", "Flatten", "Identity", "Expand"})
 # Ops allowed between the reductions and the gate (excitation MLP, spatial conv, layout glue).
 _PATH_OPS = frozenset(
     {
@@ -91,6 +102,7 @@ class PrecisionPolicy:
 
 def _guess_kind(reductions: list[NodeProto], graph_constants: dict[str, list[int]]) -> str:
     ops = {r.op_type for r in reductions}
+    ops = {{"AveragePool": "GlobalAveragePool", "MaxPool": "GlobalMaxPool"}.get(op, op) for op in ops}
     spatial = False
     for node in reductions:
         axes = [a.ints for a in node.attribute if a.name == "axes"]
@@ -131,8 +143,8 @@ def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
         if mul.op_type != "Mul" or len(mul.input) != 2:
             continue
         for gate_slot in (0, 1):
-            gate = made_by.get(mul.input[gate_slot])
-            if gate is None or gate.op_type not in GATE_OPS:
+            gate, layout = _gate_behind_layout(mul.input[gate_slot], made_by)
+            if gate is None:
                 continue
             feature = mul.input[1 - gate_slot]
             found = _walk_gate(gate, made_by, leaves, graph_inputs)
@@ -141,11 +153,44 @@ def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
             nodes, reductions = found
             if not reductions or any(r.input[0] != feature for r in reductions):
                 continue
-            on_path = {m.name for m in nodes}  # built once, not once per graph node
+            on_path = {m.name for m in [*nodes, *layout]}  # built once, not once per graph node
             ordered = [n.name for n in graph.node if n.name in on_path]
             paths.append(GatePath(_guess_kind(reductions, constants), (*ordered, mul.name), mul.name))
             break
     return paths
+
+
+def _gate_behind_layout(name: str, made_by: dict[str, NodeProto]) -> tuple[NodeProto | None, list[NodeProto]]:
+    """The Sigmoid/HardSigmoid behind ``name`` and the layout ops passed on the way, or ``(None, [])``."""
+    layout: list[NodeProto] = []
+    node = made_by.get(name)
+    while node is not None and node.op_type in _LAYOUT_OPS and len(layout) < 8:
+        layout.append(node)
+        node = made_by.get(node.input[0])
+    if node is None or node.op_type not in GATE_OPS:
+        return None, []
+    return node, layout
+
+
+def unprotected_gates(model: onnx.ModelProto, paths: Sequence[GatePath]) -> list[str]:
+    """Scaling Muls of sigmoid-gated products that are not gate paths (and not SiLU/Swish).
+
+    ``x * sigmoid(g(x))`` outside any recognised SE/CBAM path: a block the folding rules and the
+    plain-graph walk did not recognise, or a gate of another kind (a gated conv). Quantize lists
+    them in a warning instead of putting them in INT8 silently.
+    """
+    made_by = producers(model.graph)
+    covered = {path.scale_node for path in paths}
+    found: list[str] = []
+    for mul in model.graph.node:
+        if mul.op_type != "Mul" or len(mul.input) != 2 or mul.name in covered:
+            continue
+        for gate_slot in (0, 1):
+            gate, _ = _gate_behind_layout(mul.input[gate_slot], made_by)
+            if gate is not None and gate.input[0] != mul.input[1 - gate_slot]:  # x * sigmoid(x) is SiLU
+                found.append(mul.name)
+                break
+    return found
 
 
 def _walk_gate(
@@ -157,9 +202,11 @@ def _walk_gate(
     stack = [gate]
     while stack:
         node = stack.pop()
-        if node.op_type in REDUCTION_OPS:
+        if node.op_type in REDUCTION_OPS or node.op_type in _POOL_OPS:
             reductions.append(node)
             continue  # the reduction's input is the feature map itself: stop here
+        if node.op_type == "Shape":
+            continue  # reads x's shape (expand_as(x), view(b, c)), not its values
         for name in node.input:
             if not name or name in leaves:
                 continue
@@ -170,7 +217,7 @@ def _walk_gate(
                 return None
             if parent.name in nodes:
                 continue
-            if parent.op_type not in _PATH_OPS and parent.op_type not in REDUCTION_OPS:
+            if parent.op_type not in _PATH_OPS and parent.op_type not in REDUCTION_OPS | _POOL_OPS | _LAYOUT_OPS:
                 return None
             nodes[parent.name] = parent
             if len(nodes) > _MAX_PATH_NODES:
