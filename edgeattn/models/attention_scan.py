@@ -5,8 +5,10 @@ The result is what the ONNX folding pass must account for: one ``SqueezeExcite``
 composites are listed as their channel and spatial halves, each with its own path.
 
 Recognised: edgeattn's own layers, timm (``SEModule``, EfficientNet/MobileNetV3 ``SqueezeExcite``,
-``CbamModule``/``LightCbamModule`` halves), torchvision ``ops.SqueezeExcitation``, and by class name
-the official codes' ``SELayer``/``ChannelGate``/``SpatialGate``.
+``CbamModule`` halves), torchvision ``ops.SqueezeExcitation``, and by class name the official codes'
+``SELayer``/``ChannelGate``/``SpatialGate``. timm's ``LightCbamModule`` halves are listed as
+``LightChannelAttention``/``LightSpatialAttention``: a different block, not folded (see
+:data:`FOLDABLE_KINDS`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,22 @@ from typing import Literal
 import torch
 from torch import nn
 
-BlockKind = Literal["SqueezeExcite", "ChannelAttention", "SpatialAttention"]
+BlockKind = Literal[
+    "SqueezeExcite", "ChannelAttention", "SpatialAttention", "LightChannelAttention", "LightSpatialAttention"
+]
+# The kinds the export folds into one edgeattn:: node each (the CBAM paper's channel and spatial
+# attention, the SE paper's block).
+FOLDABLE_KINDS: frozenset[str] = frozenset({"SqueezeExcite", "ChannelAttention", "SpatialAttention"})
 
 # Class names, not imports: timm and torchvision are optional and the official codes are copied
 # into user projects under their original class names.
 _SE_NAMES = frozenset({"SqueezeExcite", "SEModule", "SqueezeExcitation", "SELayer", "SEBlock", "SqueezeExcitation2d"})
-_CHANNEL_NAMES = frozenset({"ChannelAttention", "ChannelAttn", "LightChannelAttn", "ChannelGate"})
-_SPATIAL_NAMES = frozenset({"SpatialAttention", "SpatialAttn", "LightSpatialAttn", "SpatialGate"})
+_CHANNEL_NAMES = frozenset({"ChannelAttention", "ChannelAttn", "ChannelGate"})
+_SPATIAL_NAMES = frozenset({"SpatialAttention", "SpatialAttn", "SpatialGate"})
+# timm's "light" CBAM (timm/layers/cbam.py) is another block: it averages the two descriptors
+# (0.5 * mean + 0.5 * max) before ONE MLP / a 1-channel conv instead of summing two MLP outputs /
+# convolving the [mean, max] pair, so it computes something the CBAM functions do not.
+_LIGHT_NAMES = {"LightChannelAttn": "LightChannelAttention", "LightSpatialAttn": "LightSpatialAttention"}
 _CBAM_NAMES = frozenset({"CBAM", "CbamModule", "LightCbamModule"})
 
 
@@ -50,6 +61,8 @@ def _class_name(module: nn.Module) -> str:
 
 def _kind_of(module: nn.Module) -> BlockKind | None:
     name = _class_name(module)
+    if name in _LIGHT_NAMES:
+        return _LIGHT_NAMES[name]  # type: ignore[return-value]
     if name in _SE_NAMES:
         return "SqueezeExcite"
     if name in _CHANNEL_NAMES:
@@ -92,4 +105,6 @@ def attention_type(blocks: list[AttentionBlock]) -> str:
     has_cbam = bool(kinds & {"ChannelAttention", "SpatialAttention"})
     if has_se and has_cbam:
         return "se+cbam"
+    if not has_se and not has_cbam and kinds & {"LightChannelAttention", "LightSpatialAttention"}:
+        return "light-cbam"
     return "se" if has_se else "cbam" if has_cbam else "none"

@@ -77,3 +77,18 @@ def test_torchscript_keeps_class_names() -> None:
         warnings.simplefilter("ignore")
         scripted = torch.jit.trace(model, torch.randn(1, 3, 32, 32))
     assert [b.path for b in find_attention_blocks(scripted)] == [b.path for b in find_attention_blocks(model)]
+
+
+def test_timm_light_cbam_is_named_for_what_it_is_and_not_folded(tmp_path) -> None:
+    # timm's LightCbamModule averages the two descriptors before one MLP / conv: not CBAM.
+    timm = pytest.importorskip("timm")
+    from edgeattn.export import export
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet10t", block_args={"attn_layer": "lcbam"}, num_classes=4).eval()
+    blocks = find_attention_blocks(model)
+    assert count_by_kind(blocks) == {"LightChannelAttention": 4, "LightSpatialAttention": 4}
+    assert attention_type(blocks) == "light-cbam"
+    result = export(model, tmp_path / "m.onnx", input_shape=(1, 3, 64, 64), max_batch=2)
+    assert result.fold.counts == {} and result.fold.expected == 0 and result.fold.complete
+    assert not any("not folded" in w for w in result.warnings)

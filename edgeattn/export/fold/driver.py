@@ -134,7 +134,7 @@ def _name_blocks(
                 f"folded {f.op_type} {final!r} does not correspond to an attention module of the model"
             )
     if expected is not None:
-        report.expected = len(expected)
+        report.expected = sum(1 for b in expected if b.kind in functions.OP_TYPES)
         for kind, paths in remaining.items():
             for path in paths:
                 report.missing.append({"name": path, "op_type": kind})
