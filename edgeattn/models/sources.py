@@ -13,12 +13,15 @@ A source is one of (tried in this order):
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import importlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
 from torch import nn
@@ -268,26 +271,44 @@ def _from_file_factory(
     if spec is None or spec.loader is None:
         raise ModelSourceError(f"cannot import {file} as Python source")
     module = importlib.util.module_from_spec(spec)
-    # The file's own folder on sys.path lets it import its sibling modules, as `python file.py` would.
     folder = str(path.resolve().parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with _on_sys_path(folder):
+            spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - user code
         sys.modules.pop(module_name, None)
         raise ModelSourceError(f"importing {file} failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        if added:
-            sys.path.remove(folder)
     if not hasattr(module, factory):
         names = [n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise ModelSourceError(
             f"{file} has no {factory!r}", hint=f"callables in it: {', '.join(names[:8]) or 'none'}"
         )
-    return _call_factory(getattr(module, factory), f"{file}:{factory}", num_classes, kwargs)
+    fn = getattr(module, factory)
+    if not callable(fn):
+        return _call_factory(fn, f"{file}:{factory}", num_classes, kwargs)
+
+    @functools.wraps(fn)
+    def in_its_folder(*args: Any, **kw: Any) -> Any:
+        # Research code often imports its sibling modules inside the factory (`from helper import
+        # ...` in `def build():`), so the folder stays importable while the factory runs too.
+        with _on_sys_path(folder):
+            return fn(*args, **kw)
+
+    return _call_factory(in_its_folder, f"{file}:{factory}", num_classes, kwargs)
+
+
+@contextlib.contextmanager
+def _on_sys_path(folder: str) -> Iterator[None]:
+    """``folder`` first on ``sys.path`` for the block, as ``python file.py`` would have it."""
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
 
 
 def _from_module_factory(

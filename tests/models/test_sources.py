@@ -206,3 +206,19 @@ def test_exported_artifact_is_not_a_model_source(tmp_path: Path) -> None:
     path.write_bytes(b"\x08\x07")
     with pytest.raises(ModelSourceError, match="exported artifact"):
         load_model(str(path))
+
+
+def test_file_factory_importing_a_sibling_inside_the_factory(tmp_path: Path) -> None:
+    # Research code imports its helpers inside the factory, after the file itself was imported.
+    (tmp_path / "rw_sibling_helper.py").write_text(
+        "import torch.nn as nn\n\ndef head(n):\n    return nn.Linear(4, n)\n"
+    )
+    (tmp_path / "net.py").write_text(
+        "def build(num_classes=3):\n"
+        "    import torch.nn as nn\n"
+        "    from rw_sibling_helper import head\n"
+        "    return nn.Sequential(nn.Flatten(), head(num_classes))\n"
+    )
+    model = load_model(f"{tmp_path / 'net.py'}:build", num_classes=5)
+    assert model[1].out_features == 5
+    assert str(tmp_path) not in sys.path  # the folder is importable only while the factory runs
