@@ -399,7 +399,7 @@ def load_state_dict_into(
     path: str | None = None,
 ) -> LoadReport:
     """Fit ``state_dict`` to ``model`` (prefix stripping, layout conversion) and copy it in."""
-    from .convert import convert_state_dict
+    from .convert import convert_state_dict, legacy_senet_model
 
     label = path or "the checkpoint"
     sd = strip_prefixes(_tensor_items(state_dict))
@@ -429,11 +429,18 @@ def load_state_dict_into(
         line = describe_mismatch(diff.missing, diff.unexpected, diff.mismatched)
         if strict:
             classes = classes_in_checkpoint(model, sd)
-            hint = (
-                f"the checkpoint's classifier has {classes} classes: pass num_classes={classes} (CLI --num-classes {classes})"
-                if classes is not None and diff.size <= 2 and not diff.missing and not diff.unexpected
-                else "wrong architecture or options? --non-strict (API: strict=False) loads the matching part"
-            )
+            legacy = legacy_senet_model(list(sd), {k: tuple(v.shape) for k, v in sd.items()})
+            if legacy is not None:
+                # --non-strict would load only the backbone convs and leave the stem, the SE blocks
+                # and the classifier random: never suggest it for this layout.
+                hint = (
+                    f"this is a Cadene pretrainedmodels / timm legacy SENet checkpoint (layer0 stem, se_module, "
+                    f"last_linear): load it with {legacy}; --non-strict would leave the stem, SE blocks and classifier random"
+                )
+            elif classes is not None and diff.size <= 2 and not diff.missing and not diff.unexpected:
+                hint = f"the checkpoint's classifier has {classes} classes: pass num_classes={classes} (CLI --num-classes {classes})"
+            else:
+                hint = "wrong architecture or options? --non-strict (API: strict=False) loads the matching part"
             raise CheckpointError(f"{label} does not fit the model: {line}", hint=hint)
         warnings.warn(
             f"non-strict load of {label}: {line}; those weights keep their initial values",

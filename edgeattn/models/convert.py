@@ -109,3 +109,41 @@ def _fill_zero_biases(out: StateDict, target: Mapping[str, torch.Tensor]) -> Non
             continue
         if re.search(r"\.(se|channel)\.fc[12]\.bias$", key) and key[: -len("bias")] + "weight" in out:
             out[key] = torch.zeros_like(value, device="cpu")
+
+
+# Layouts recognised but not converted: the hint names the model that loads them as they are.
+_LEGACY_SENET_DEPTHS = {
+    ("basic", (2, 2, 2, 2)): "legacy_seresnet18",
+    ("basic", (3, 4, 6, 3)): "legacy_seresnet34",
+    ("bottleneck", (3, 4, 6, 3)): "legacy_seresnet50",
+    ("bottleneck", (3, 4, 23, 3)): "legacy_seresnet101",
+    ("bottleneck", (3, 8, 36, 3)): "legacy_seresnet152",
+    ("resnext", (2, 2, 2, 2)): "legacy_seresnext26_32x4d",
+    ("resnext", (3, 4, 6, 3)): "legacy_seresnext50_32x4d",
+    ("resnext", (3, 4, 23, 3)): "legacy_seresnext101_32x4d",
+    ("senet154", (3, 8, 36, 3)): "legacy_senet154",
+}
+
+
+def legacy_senet_model(keys: list[str], shapes: Mapping[str, tuple[int, ...]]) -> str | None:
+    """The timm model that loads a Cadene ``pretrainedmodels`` / timm ``legacy_*senet`` checkpoint.
+
+    That layout (``layer0`` stem, ``layerL.B.se_module.fc1``, ``last_linear``; pretrainedmodels
+    ``models/senet.py``) differs from edgeattn's SE-ResNets in more than names (the stride sits on
+    the first 1x1 conv, SENet-154 has a three-conv stem), so it is pointed at, not converted.
+    Returns ``timm:<name>`` or ``None`` when the keys are not that layout.
+    """
+    if not any(k.startswith("layer0.") for k in keys) or not any(".se_module." in k for k in keys):
+        return None
+    if "last_linear.weight" not in keys:
+        return None
+    blocks = tuple(len({k.split(".")[1] for k in keys if k.startswith(f"layer{i}.")}) for i in range(1, 5))
+    if "layer0.conv2.weight" in keys:
+        kind = "senet154"
+    elif "layer1.0.conv3.weight" not in keys:
+        kind = "basic"
+    else:
+        # SE-ResNeXt's first bottleneck conv is twice as wide as SE-ResNet's (128 vs 64 channels).
+        kind = "resnext" if shapes.get("layer1.0.conv1.weight", (0,))[0] == 128 else "bottleneck"
+    name = _LEGACY_SENET_DEPTHS.get((kind, blocks))
+    return f"timm:{name}" if name else "timm:legacy_seresnet50 (or the legacy_se* model of its depth)"

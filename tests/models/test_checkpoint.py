@@ -297,3 +297,19 @@ def test_create_model_with_checkpoint(tmp_path: Path, trained: nn.Module) -> Non
     assert _same_weights(model, trained) and not model.training
     with pytest.raises(CheckpointError):
         create_model("se_resnet_tiny", checkpoint=path)  # 1000 classes: does not fit
+
+
+@pytest.mark.parametrize(("timm_name", "ours"), [("legacy_seresnet18", "se_resnet18"), ("legacy_seresnet50", "se_resnet50")])
+def test_cadene_layout_points_to_timm_legacy_not_non_strict(tmp_path: Path, timm_name: str, ours: str) -> None:
+    # The Cadene pretrainedmodels / timm legacy SENet layout (layer0 stem, se_module, last_linear):
+    # --non-strict would load only the backbone convs, so the hint names the model that loads it.
+    timm = pytest.importorskip("timm")
+    path = tmp_path / "cadene.pth"
+    torch.save(timm.create_model(timm_name, num_classes=10).state_dict(), path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(create_model(ours, num_classes=10), path)
+    assert f"timm:{timm_name}" in (info.value.hint or "")
+    assert "--non-strict would leave" in info.value.hint
+    # and that model does load it
+    report = load_checkpoint(timm.create_model(timm_name, num_classes=10), path)
+    assert not report.missing and not report.unexpected
