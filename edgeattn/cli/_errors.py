@@ -6,11 +6,14 @@ Set ``EDGEATTN_DEBUG=1`` to get the full traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 import sys
 import warnings
-from typing import Any, Callable, TypeVar
+from collections.abc import Iterator
+from typing import Any, Callable, TextIO, TypeVar
 
 import typer
 
@@ -31,14 +34,56 @@ def print_error(message: str, hint: str | None = None) -> None:
         console.print(f"[dim]Hint:[/] {escape(hint)}", markup=True)
 
 
+# Where ``echo_json`` writes while a --json command runs: the real stdout, kept apart from what
+# libraries print (ONNX Runtime's provider-fallback banner is a plain print()).
+_json_stream: list[TextIO] = []
+
+
+def echo_json(data: Any) -> None:
+    """Print the one JSON document of a ``--json`` command on stdout."""
+    stream = _json_stream[-1] if _json_stream else sys.stdout
+    stream.write(json.dumps(data, indent=2, default=str) + "\n")
+    stream.flush()
+
+
+@contextlib.contextmanager
+def _stdout_for_json_only() -> Iterator[None]:
+    """Send everything else written to stdout (Python prints and C-level writes to fd 1) to stderr."""
+    sys.stdout.flush()
+    try:
+        out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream (tests): Python level only
+        _json_stream.append(sys.stdout)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        finally:
+            _json_stream.pop()
+        return
+    saved = os.dup(out_fd)
+    os.dup2(err_fd, out_fd)
+    real = open(saved, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 - closed below
+    _json_stream.append(real)
+    try:
+        yield
+    finally:
+        _json_stream.pop()
+        real.flush()
+        sys.stdout.flush()
+        os.dup2(saved, out_fd)
+        real.close()
+        os.close(saved)
+
+
 def handle_errors(func: F) -> F:
     """Decorator for command functions: EdgeattnError -> ``Error: ...`` on stderr, exit 1;
-    EdgeattnWarning -> ``Warning: ...`` on stderr."""
+    EdgeattnWarning -> ``Warning: ...`` on stderr; with ``--json``, stdout carries the JSON only."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_only = bool(kwargs.get("json_output") or kwargs.get("as_json"))
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), (_stdout_for_json_only() if json_only else contextlib.nullcontext()):
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
                 return func(*args, **kwargs)
         except EdgeattnError as exc:

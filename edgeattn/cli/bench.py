@@ -9,12 +9,12 @@ of the ONNX Runtime time each folded SE/CBAM block takes, next to its share of t
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import CheckpointOpt, JsonOpt, ThreadsOpt
 
 
@@ -88,7 +88,7 @@ def command(
         )
     data = write_reports(report, report_json, report_md, chart)
     if json_output:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        echo_json(data)
         return
     _print(report)
 

@@ -10,12 +10,12 @@ Example: edgeattn build model.onnx -o model.engine --max-batch 8 --timing-cache 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import JsonOpt
 
 
@@ -120,7 +120,7 @@ def command(
     engine = output or onnx_path.with_suffix(".engine")
     result = build(onnx_path, engine, options=options)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        echo_json(result.to_dict())
         return
     typer.echo(f"engine    {result.engine_path}  (TensorRT {result.tensorrt_version}, {result.build_seconds:.1f} s)")
     typer.echo(f"sidecar   {result.sidecar_path}")

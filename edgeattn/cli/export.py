@@ -12,11 +12,11 @@ Example: edgeattn export timm:seresnet50 -o seresnet50.onnx
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import CheckpointOpt, JsonOpt, ModelArg, NonStrictOpt, OutputOpt, UnsafePickleOpt
 
 
@@ -93,7 +93,7 @@ def command(
     for warning in result.warnings:
         print_warning(escape(warning))
     if json_output:
-        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        echo_json(result.to_dict())
         return
     # Plain text from here on: block variants print as "[relu_hardsigmoid]", which rich would
     # otherwise take for a style tag and drop.

@@ -8,12 +8,12 @@ that does not fit the model is reported here before any export.
 
 from __future__ import annotations
 
-import json
 import warnings
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import CheckpointOpt, JsonOpt, ModelArg, NoEmaOpt, NonStrictOpt, UnsafePickleOpt
 
 NumClassesOpt = Annotated[
@@ -113,7 +113,7 @@ def command(
         if issubclass(item.category, EdgeattnWarning):
             print_warning(escape(str(item.message)))
     if json_output:
-        typer.echo(json.dumps(data, indent=2))
+        echo_json(data)
         return
     _print_human(data)
 

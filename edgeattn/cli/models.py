@@ -5,10 +5,9 @@ GFLOPs follow the SENet/CBAM papers: multiply-adds of the conv and linear layers
 
 from __future__ import annotations
 
-import json
-
 import typer
 
+from ._errors import echo_json
 from ._options import JsonOpt
 
 AttentionFilter = typer.Option(
@@ -27,7 +26,7 @@ def command(
         raise InputError(f"--attention must be se, cbam or none, got {attention!r}")
     rows = [r for r in zoo_table() if attention is None or r["attention"] == attention]
     if json_output:
-        typer.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     from ._errors import report_console
     from rich.table import Table

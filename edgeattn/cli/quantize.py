@@ -11,12 +11,12 @@ Example: edgeattn quantize model.onnx --precision int8 --calibration val_images/
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import JsonOpt, OutputOpt
 
 
@@ -124,7 +124,7 @@ def command(
     if json_output:
         for warning in result.warnings:
             print_warning(escape(warning))
-        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        echo_json(result.to_dict())
         return
     from ._errors import report_console
 

@@ -9,12 +9,12 @@ reported (marking extra outputs can itself change results).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import CheckpointOpt, JsonOpt, NoEmaOpt, NonStrictOpt, ThreadsOpt, UnsafePickleOpt
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
@@ -106,7 +106,7 @@ def command(
         )
     data = write_reports(report, report_json, report_md)
     if json_output:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        echo_json(data)
     else:
         _print(report)
     if not report.passed:

@@ -59,8 +59,6 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
     return "fp32"
 
 
-
-
 def _input_size(runner: Any, provenance: Mapping[str, Any] | None, reference: Any) -> tuple[int, int, int]:
     spec = runner.inputs[0]
     dims = spec.shape[1:]

@@ -188,3 +188,46 @@ def test_inspect_torchscript(tmp_path: Path) -> None:
     assert data["params"] == sum(p.numel() for p in create_model("se_resnet_tiny", num_classes=3).parameters())
     # Blocks are found in TorchScript archives by their original class names.
     assert data["attention"] == "se" and data["attention_counts"]["SqueezeExcite"] == 4
+
+
+def test_json_stdout_stays_json_when_a_library_prints(monkeypatch) -> None:
+    # ONNX Runtime prints its provider-fallback banner with print(): with --json it goes to stderr.
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from edgeattn.cli import app
+    from edgeattn.models import zoo
+
+    real = zoo.zoo_table
+
+    def noisy_table():
+        print("EP Error: ... Falling back to ['CPUExecutionProvider'] and retrying.")
+        return real()
+
+    monkeypatch.setattr(zoo, "zoo_table", noisy_table)
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json_module.loads(result.stdout)
+    assert rows and "name" in rows[0]
+    assert "Falling back" in result.stderr
+
+
+def test_json_stdout_stays_json_when_native_code_writes_to_fd_1() -> None:
+    # Native libraries write to file descriptor 1 directly, below Python's sys.stdout.
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from edgeattn.models import zoo\n"
+        "real = zoo.zoo_table\n"
+        "zoo.zoo_table = lambda: (os.write(1, b'native banner\\n'), print('python banner'), real())[2]\n"
+        "from edgeattn.cli import main\n"
+        "sys.argv = ['edgeattn', 'models', '--json']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["name"]
+    assert "native banner" in done.stderr and "python banner" in done.stderr
