@@ -247,3 +247,70 @@ def test_partial_or_padded_average_pool_does_not_fold(attrs: str, reason: str) -
     folded, report = fold(make_model(text, weights))
     assert report.counts == {}
     assert reason in report.refusals[0].reasons["SqueezeExciteRule"]
+
+
+# dynamo writes expand_as(x)'s target as a Concat of sizes: the Expand is dropped only when its
+# output shape is known to be x's own.
+SE_EXPAND_CONCAT = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) <float[OUT_SHAPE] ge> {
+  p = GlobalAveragePool (x)
+  h = Conv (p, w1)
+  r = Relu (h)
+  e = Conv (r, w2)
+  gt = Sigmoid (e)
+  xs = Shape <start = 0, end = 1> (x)
+  rest = Constant <value = int64[3] {8, 5, 5}> ()
+  target = Concat <axis = 0> (xs, rest)
+  ge = Expand (gt, target)
+  y = Mul (x, ge)
+}
+"""
+
+
+def test_expand_whose_output_is_x_shaped_folds() -> None:
+    model = make_model(SE_EXPAND_CONCAT.replace("OUT_SHAPE", "N,8,5,5"), rng_weights(12, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1)))
+    folded, report = fold_and_compare(model, X)
+    assert report.counts == {"SqueezeExcite": 1}
+    assert op_types(folded) == ["edgeattn::SqueezeExcite"]
+
+
+@pytest.mark.parametrize("out_shape", ["2,8,5,5", "N,8,5", "N,8,5,1"])
+def test_expand_whose_output_is_not_x_shaped_is_kept(out_shape: str) -> None:
+    text = SE_EXPAND_CONCAT.replace("OUT_SHAPE", out_shape)
+    folded, report = fold(make_model(text, rng_weights(13, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1))))
+    assert report.counts == {}
+    assert "Expand" in op_types(folded)
+
+
+@pytest.mark.parametrize(
+    "attrs", ["kernel_shape = [5, 5], ceil_mode = 1", "kernel_shape = [5, 5], auto_pad = \"SAME_UPPER\""]
+)
+def test_whole_map_pool_in_ceil_mode_or_auto_padded_does_not_fold(attrs: str) -> None:
+    text = SE_WHOLE_MAP_AVGPOOL.replace("kernel_shape = [5, 5], strides = [5, 5]", attrs)
+    weights = rng_weights(14, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,))
+    folded, report = fold(make_model(text, weights))
+    assert report.counts == {}
+    assert "ceil mode" in report.refusals[0].reasons["SqueezeExciteRule"]
+
+
+def test_whole_map_max_pool_is_the_max_branch_of_channel_attention() -> None:
+    text = """
+<ir_version: 10, opset_import: ["" : 18]>
+g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
+  a = AveragePool <kernel_shape = [5, 5], strides = [5, 5]> (x)
+  m = MaxPool <kernel_shape = [5, 5], strides = [5, 5]> (x)
+  ha = Conv (a, w1)
+  ra = Relu (ha)
+  ea = Conv (ra, w2)
+  hm = Conv (m, w1)
+  rm = Relu (hm)
+  em = Conv (rm, w2)
+  s = Add (ea, em)
+  gt = Sigmoid (s)
+  y = Mul (x, gt)
+}
+"""
+    folded, report = fold_and_compare(make_model(text, rng_weights(15, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1))), X)
+    assert report.counts == {"ChannelAttention": 1}
+    assert op_types(folded) == ["edgeattn::ChannelAttention"]
