@@ -9,6 +9,7 @@ random inputs alone can mislead (TensorRT#1565), so real inputs are preferred wh
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
