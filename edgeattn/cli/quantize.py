@@ -150,7 +150,7 @@ def _sensitivity(model: Path, output: Path, calibration: Optional[Path], method:
                          target=target, reduce_range=reduce_range)
     paths = report.write(base)
     if json_output:
-        typer.echo(json.dumps({**report.to_dict(), "written": {k: str(v) for k, v in paths.items()}}, indent=2))
+        echo_json({**report.to_dict(), "written": {k: str(v) for k, v in paths.items()}})
         return
     console = report_console()
     console.print(escape(report.to_markdown()))
