@@ -2,7 +2,9 @@
 
 Batch 1, 224x224, 2 threads (PyTorch intra-op and ORT intra-op), every variant in ONE
 ``edgeattn.bench.benchmark`` call, so rounds are interleaved and the ratios are taken from the
-same minutes of a machine whose speed drifts. Variants per model (resnet50, se_resnet50,
+same minutes of a machine whose speed drifts. Idle variants do not spin (ORT
+``allow_spinning=0``, ``OMP_WAIT_POLICY=PASSIVE`` set before torch is imported;
+``--spinning`` restores both defaults to show what spinning does to an interleaved run). Variants per model (resnet50, se_resnet50,
 cbam_resnet50, random weights, same module for all three):
 
 - ``eager``: the PyTorch module (``torch.inference_mode``);
@@ -38,8 +40,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=None, help="Keep exports here and reuse them on the next run.")
+    parser.add_argument("--spinning", action="store_true", help="Leave ORT and OpenMP thread spinning on (their defaults).")
     args = parser.parse_args()
 
+    from edgeattn.runtime.spinning import passive_openmp
+
+    if not args.spinning:
+        passive_openmp()  # before torch loads OpenMP
     import torch
 
     from edgeattn._io import write_json_atomic, write_text_atomic
@@ -76,7 +83,7 @@ def main() -> int:
         ]
     report = benchmark(
         variants, batch_sizes=[1], iterations=args.iterations, warmup=args.warmup, rounds=args.rounds,
-        threads=args.threads, input_size=(3, 224, 224),
+        threads=args.threads, input_size=(3, 224, 224), spinning=args.spinning,
     )
     profiles = {}
     for name in ("se_resnet50", "cbam_resnet50"):
@@ -113,7 +120,9 @@ def main() -> int:
         "# CPU latency: PyTorch eager vs plain ONNX export vs edgeattn export (ORT CPU)",
         "",
         f"Batch 1, 3x224x224, {args.threads} threads, p50 of {args.iterations} runs per variant in {args.rounds} "
-        f"interleaved rounds after {args.warmup} warm-up runs; random weights. CPU: {report.environment.get('cpu')}, "
+        f"interleaved rounds after {args.warmup} warm-up runs; random weights; "
+        f"{'thread spinning ON (ORT and OpenMP defaults)' if args.spinning else 'ORT spinning off, OMP_WAIT_POLICY=' + str(os.environ.get('OMP_WAIT_POLICY'))}. "
+        f"CPU: {report.environment.get('cpu')}, "
         f"{os.cpu_count()} logical cores; 1-minute load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
         + (" -- the machine was busy with other work: absolute figures are inflated, ratios less reliable."
            if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5 else "."),

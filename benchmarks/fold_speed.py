@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
+    from edgeattn.runtime.spinning import passive_openmp
+
+    passive_openmp()  # idle PyTorch threads sleep too (set before torch loads OpenMP)
     import numpy as np
     import onnxruntime as ort
     import torch

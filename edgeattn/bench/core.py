@@ -171,15 +171,20 @@ def benchmark(
     seed: int = 0,
     progress: Progress | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
+    spinning: bool = False,
 ) -> BenchmarkReport:
     """Time every target on its backend(s) for each batch size; see the module docstring.
 
     ``iterations`` (per variant and batch size) or ``duration`` (seconds per variant and batch
     size); default 50 iterations. ``threads`` sets the CPU threads of every backend and is
     recorded. ``per_block`` adds an ORT-profiled attention-block breakdown of each folded .onnx.
-    ``checkpoint`` is loaded into the PyTorch (model-spec) targets only.
+    ``checkpoint`` is loaded into the PyTorch (model-spec) targets only. ``spinning=False``
+    (default) keeps idle worker threads from busy-waiting while another variant is timed: ORT's
+    ``allow_spinning`` off and ``OMP_WAIT_POLICY=PASSIVE`` for PyTorch when torch is not imported
+    yet (``runtime/spinning.py``); the setting in effect is recorded.
     """
     from ..runtime import load
+    from ..runtime.spinning import passive_openmp
 
     if isinstance(targets, (str, os.PathLike)) or not isinstance(targets, Sequence):
         targets = [targets]
@@ -199,12 +204,15 @@ def benchmark(
     if warmup < 0 or rounds < 1:
         raise InputError(f"warm-up must be >= 0 and rounds >= 1 (received {warmup}, {rounds})")
 
+    openmp = passive_openmp() if not spinning else {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "applies": True}
     variants = _resolve_variants(list(targets), backend)
     runners: list[Any] = []
     options = dict(runner_options or {})
     try:  # inside: runners loaded before a failing one are closed too
         for v in variants:
             opts = {**options, **v.options}
+            if v.backend == "onnxruntime":
+                opts.setdefault("spinning", spinning)
             if threads is not None and v.backend in ("onnxruntime", "torch"):
                 opts.setdefault("threads", threads)
             if input_size is not None and v.backend == "torch":
@@ -221,6 +229,8 @@ def benchmark(
                 "rounds": rounds,
                 "threads": threads,
                 "interleaved": True,
+                "spinning": {"onnxruntime": spinning, "openmp_wait_policy": openmp["omp_wait_policy"],
+                             "openmp_policy_applies": openmp["applies"]},
                 "timed": "backend call only (Runner.last_inference_time)",
             },
             environment=collect_environment(threads),

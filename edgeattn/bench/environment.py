@@ -28,6 +28,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_isa(flags: set[str] | None = None) -> str:
+    """The widest SIMD extension the CPU reports (``AVX-512 + VNNI``, ``AVX2``, ...): the same
+    model on an AVX2 and an AVX-512 machine gives different figures and even different winners."""
+    if flags is None:
+        flags = set()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if line.lower().startswith(("flags", "features")):
+                        flags = set(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            return "unknown"
+    if "avx512f" in flags:
+        extras = [name for flag, name in (("avx512_vnni", "VNNI"), ("avx512_bf16", "BF16"), ("amx_tile", "AMX")) if flag in flags]
+        return "AVX-512" + (" + " + ", ".join(extras) if extras else "")
+    if "avx2" in flags:
+        return "AVX2" + (" + AVX-VNNI" if "avx_vnni" in flags else "")
+    if "asimd" in flags:
+        return "NEON" + (" + dot product" if "asimddp" in flags else "")
+    return "AVX" if "avx" in flags else ("SSE4.2" if "sse4_2" in flags else "unknown")
+
+
 def physical_cores() -> int | None:
     """Distinct (physical id, core id) pairs from /proc/cpuinfo; None when unknown."""
     pairs: set[tuple[str, str]] = set()
@@ -97,6 +120,7 @@ def collect_environment(threads: int | None = None) -> dict[str, Any]:
     """A JSON-ready description of this machine and the software stack."""
     env: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_isa": cpu_isa(),
         "logical_cores": os.cpu_count(),
         "physical_cores": physical_cores(),
         "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

@@ -9,16 +9,28 @@ if TYPE_CHECKING:
     from .._io import OutputSet
 
 
+def _spinning_text(spin: dict[str, Any]) -> str:
+    if not spin:
+        return "thread spinning not recorded"
+    omp = spin.get("openmp_wait_policy") or "default (active)"
+    if not spin.get("openmp_policy_applies", True):
+        omp += " (set after torch was imported: not in effect)"
+    return f"ORT thread spinning {'on' if spin.get('onnxruntime') else 'off'}, OMP_WAIT_POLICY {omp}"
+
+
 def benchmark_markdown(report: Any) -> str:
     s = report.settings
     env = report.environment
     lines = [
         "# Latency benchmark",
         "",
-        f"CPU: {env.get('cpu')} ({env.get('logical_cores')} logical cores); threads: {s.get('threads') or 'default'}; "
+        f"CPU: {env.get('cpu')}, {env.get('cpu_isa', 'ISA not recorded')} ({env.get('logical_cores')} logical cores); threads: {s.get('threads') or 'default'}; "
         f"warm-up {s.get('warmup')}, "
         + (f"{s['iterations']} iterations" if s.get("iterations") else f"{s.get('duration_s')} s")
-        + f" per variant in {s.get('rounds')} interleaved rounds.",
+        + f" per variant in {s.get('rounds')} interleaved rounds; "
+        + _spinning_text(s.get("spinning") or {})
+        + (f"; 1-minute load average {env['load_average'][0]:.1f}" if env.get("load_average") else "")
+        + ".",
         "",
         "| variant | backend | batch | mean ms | p50 ms | p90 ms | p99 ms | min ms | max ms | samples/s | p50 vs first |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

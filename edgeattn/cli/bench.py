@@ -44,6 +44,7 @@ def command(
     providers: Annotated[Optional[str], typer.Option("--providers", help="ONNX Runtime execution providers, e.g. tensorrt,cuda (CPU is always the fallback).", show_default=False)] = None,
     input_size: Annotated[Optional[str], typer.Option("--input-size", help="C,H,W when the model does not say.", show_default=False)] = None,
     per_block: Annotated[bool, typer.Option("--per-block", help="Profile the time of each attention block (ONNX Runtime).")] = False,
+    spinning: Annotated[bool, typer.Option("--spinning", help="Let idle ORT/OpenMP threads busy-wait (off: they would steal cores from the variant being timed).")] = False,
     json_output: JsonOpt = False,
     report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Write the results as JSON.", show_default=False)] = None,
     report_md: Annotated[Optional[Path], typer.Option("--report-md", help="Write the results as Markdown.", show_default=False)] = None,
@@ -85,6 +86,7 @@ def command(
             per_block=per_block,
             progress=progress,
             checkpoint=checkpoint,
+            spinning=spinning,
         )
     data = write_reports(report, report_json, report_md, chart)
     if json_output:
@@ -99,7 +101,8 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
 
     console = report_console()
     env = report.environment
-    table = Table(title=f"Latency (ms) - {env.get('cpu')}, threads {report.settings.get('threads') or 'default'}, interleaved rounds")
+    spin = "on" if report.settings["spinning"]["onnxruntime"] else "off"
+    table = Table(title=f"Latency (ms) - {env.get('cpu')} ({env.get('cpu_isa')}), threads {report.settings.get('threads') or 'default'}, interleaved rounds, spinning {spin}")
     for col in ("variant", "backend", "batch", "mean", "p50", "p90", "p99", "min", "max", "samples/s", "p50 vs first"):
         table.add_column(col, justify="left" if col in ("variant", "backend") else "right")
     for batch in report.settings["batch_sizes"]:

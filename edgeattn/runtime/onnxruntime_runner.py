@@ -118,6 +118,7 @@ class OnnxRuntimeRunner(Runner):
         extra_outputs: Sequence[str] | None = None,
         session_config: Mapping[str, str] | None = None,
         log_severity: int | None = None,
+        spinning: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(model, (str, os.PathLike)) and not Path(model).exists():
@@ -136,6 +137,7 @@ class OnnxRuntimeRunner(Runner):
         self._extra_outputs = list(extra_outputs or [])
         self._session_config = dict(session_config or {})
         self._log_severity = log_severity
+        self._spinning = bool(spinning)
         self.session: Any = None
         self.used_providers: list[str] = []
         self.fallback: list[str] = []
@@ -175,6 +177,13 @@ class OnnxRuntimeRunner(Runner):
             options.optimized_model_filepath = os.fspath(self._optimized_model_path)
         if self._log_severity is not None:
             options.log_severity_level = int(self._log_severity)  # 0 verbose ... 3 error, 4 fatal
+        # ORT's thread pools busy-wait after each run by default: the fastest for one model alone
+        # on the machine, but an idle session then steals cores from every other session and
+        # process (issue 15 measured 2x on se_resnet50 with five sessions interleaved on 2 cores).
+        # Off unless asked for; an explicit session_config entry still wins.
+        flag = "1" if self._spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", flag)
+        options.add_session_config_entry("session.inter_op.allow_spinning", flag)
         for key, value in self._session_config.items():
             options.add_session_config_entry(key, str(value))
         available = ort.get_available_providers()
@@ -237,6 +246,7 @@ class OnnxRuntimeRunner(Runner):
             "fallback": self.fallback,
             "intra_op_threads": threads if threads is not None else "default (one per physical core)",
             "optimization_level": self._opt_level,
+            "spinning": self._session_config.get("session.intra_op.allow_spinning", "1" if self._spinning else "0") == "1",
             "model": self.model_path,
         }
         if self.session is not None:

@@ -109,6 +109,8 @@ class TorchRunner(Runner):
         details: dict[str, Any] = {
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            # Read by OpenMP when torch was imported; PASSIVE = idle threads sleep (runtime/spinning.py).
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (active)"),
             "model_class": type(self.model).__name__ if self.model is not None else None,
             "source": self._source if isinstance(self._source, str) else type(self._source).__name__,
         }
