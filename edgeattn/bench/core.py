@@ -93,7 +93,7 @@ class BenchmarkReport:
 
 
 def _resolve_variants(targets: Sequence[Any], backend: str | Sequence[str]) -> list[Variant]:
-    from ..runtime.selection import ALIASES, BACKENDS, backend_for
+    from ..runtime.selection import ALIASES, BACKENDS, ONNX_READERS, backend_for
 
     backends = [backend] if isinstance(backend, str) else list(backend)
     backends = [ALIASES.get(b.lower(), b.lower()) for b in backends] or ["auto"]
@@ -110,9 +110,11 @@ def _resolve_variants(targets: Sequence[Any], backend: str | Sequence[str]) -> l
             target, explicit = target.rsplit("@", 1)
             explicit = ALIASES.get(explicit.lower(), explicit.lower())
         natural = backend_for(target)
-        # A backend runs the targets it can read: .onnx on onnxruntime, engines on tensorrt,
-        # models on torch; --backend onnxruntime,torch over an .onnx and a model spec times each once.
-        chosen = [explicit] if explicit else [b for b in backends if b in ("auto", natural)]
+        readers = ONNX_READERS if natural == "onnxruntime" else (natural,)
+        # A backend runs the targets it can read: .onnx on onnxruntime or openvino, engines on
+        # tensorrt, models on torch; --backend onnxruntime,torch over an .onnx and a model spec
+        # times each once.
+        chosen = [explicit] if explicit else [b for b in backends if b == "auto" or b in readers]
         if not chosen:
             raise InputError(f"no requested backend ({', '.join(backends)}) can run {target}")
         for b in chosen:

@@ -1,7 +1,8 @@
 """Backend registry and selection: by name, or ``auto`` from what the artifact is.
 
 ``auto``: ``.onnx`` -> onnxruntime; ``.engine`` / ``.plan`` -> tensorrt; an ``nn.Module`` or any
-other model source -> torch. A backend whose library is missing stays listed by
+other model source -> torch. ``openvino`` runs ``.onnx`` too, on request (``benchmarks/
+precision_cpu.py`` measures which of the two is faster on a machine; see docs/performance.md). A backend whose library is missing stays listed by
 :func:`available_backends` with the reason, as Polygraphy does, and is only imported when used.
 """
 
@@ -19,7 +20,8 @@ from ..errors import BackendUnavailableError, InputError
 from .base import Runner
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-ORT_ONLY_OPTIONS = ("providers", "provider_options", "optimization_level", "inter_op_threads")
+ORT_ONLY_OPTIONS = ("providers", "provider_options", "optimization_level", "inter_op_threads", "spinning")
+ONNX_READERS = ("onnxruntime", "openvino")  # backends that take an .onnx file
 # The TensorRT package sits above the runtime layer (it builds engines as well as running them), so
 # its runner is named here and imported only when the backend is asked for, never at import time.
 TENSORRT_RUNNER = "edgeattn.tensorrt.runner"
@@ -77,6 +79,12 @@ def _ort_status() -> BackendStatus:
     return BackendStatus("onnxruntime", True, reason, _version("onnxruntime"))
 
 
+def _openvino_status() -> BackendStatus:
+    if not _installed("openvino"):
+        return BackendStatus("openvino", False, "OpenVINO is not installed (pip install 'edgeattn[bench]')")
+    return BackendStatus("openvino", True, "OpenVINO (CPU; .onnx with edgeattn:: functions inlined)", _version("openvino"))
+
+
 def _tensorrt_status() -> BackendStatus:
     if not _installed("tensorrt"):
         return BackendStatus("tensorrt", False, "TensorRT is not installed")
@@ -107,6 +115,12 @@ def _make_ort(artifact: Any, **opts: Any) -> Runner:
     return OnnxRuntimeRunner(artifact, **opts)
 
 
+def _make_openvino(artifact: Any, **opts: Any) -> Runner:
+    from .openvino_runner import OpenVINORunner
+
+    return OpenVINORunner(artifact, **opts)
+
+
 def _make_tensorrt(artifact: Any, **opts: Any) -> Runner:
     status = _tensorrt_status()
     if not status.available:
@@ -124,8 +138,9 @@ BACKENDS: dict[str, tuple[Callable[..., Runner], Callable[[], BackendStatus]]] =
     "torch": (_make_torch, _torch_status),
     "onnxruntime": (_make_ort, _ort_status),
     "tensorrt": (_make_tensorrt, _tensorrt_status),
+    "openvino": (_make_openvino, _openvino_status),
 }
-ALIASES = {"pytorch": "torch", "ort": "onnxruntime", "trt": "tensorrt"}
+ALIASES = {"pytorch": "torch", "ort": "onnxruntime", "trt": "tensorrt", "ov": "openvino"}
 
 
 def register_backend(name: str, factory: Callable[..., Runner], status: Callable[[], BackendStatus]) -> None:
@@ -162,10 +177,12 @@ def load(artifact_or_model: Any, backend: str = "auto", **opts: Any) -> Runner:
         name = backend_for(artifact_or_model)
     if name not in BACKENDS:
         raise InputError(f"backend: received {backend!r}, expected 'auto' or one of {sorted(BACKENDS)}")
-    if name == "onnxruntime" and isinstance(artifact_or_model, (str, os.PathLike)):
+    if name in ONNX_READERS and isinstance(artifact_or_model, (str, os.PathLike)):
         suffix = Path(os.fspath(artifact_or_model)).suffix.lower()
         if suffix in ENGINE_SUFFIXES:
-            raise InputError(f"backend onnxruntime: received a TensorRT engine {artifact_or_model}, expected a .onnx file")
+            raise InputError(f"backend {name}: received a TensorRT engine {artifact_or_model}, expected a .onnx file")
+    if name == "openvino" and not isinstance(artifact_or_model, (str, os.PathLike, bytes, bytearray)):
+        raise InputError(f"backend openvino: received {type(artifact_or_model).__name__}, expected an .onnx file or its bytes")
     if name != "onnxruntime":
         # Execution-provider settings only mean something to ONNX Runtime; dropping them lets one
         # option set serve a mix of .onnx, engines and PyTorch models (validate, bench).
