@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                     result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
                     for name, ms in result.items():
                         runs.setdefault(f"{mode}/{name}/{'on' if spin else 'off'}", []).append(ms)
-            print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+            print(f"repeat {repeat + 1}/{args.repeats}, spinning {'on' if spin else 'off'} done", file=sys.stderr)
         load.append(os.getloadavg()[0])
     summary = {key: statistics.median(v) for key, v in runs.items()}
     print(f"\nCPU: {cpu_model()} ({cpu_isa()}), {os.cpu_count()} logical cores, {args.threads} ORT threads, batch 1; "

@@ -95,3 +95,20 @@ def test_twice_body_form_is_equivalent() -> None:
     assert op_types(folded) == ["edgeattn::ChannelAttention"]
     body = [n.op_type for n in folded.functions[0].node]
     assert body.count("Conv") == 4 and "Concat" not in body and "ReduceSum" not in body
+
+
+
+@pytest.mark.parametrize("channel_form", ["stacked", "twice"])
+def test_full_gate_layout_is_equivalent(channel_form) -> None:
+    import onnx_ir as ir
+
+    from edgeattn.export.fold import BodyOptions, fold_attention
+    from foldkit import run
+
+    model = make_model(CA_OPSET18, rng_weights(9, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1)))
+    ref = run(model, {"x": X})[0]
+    m = ir.from_proto(model)
+    fold_attention(m, "functions", options=BodyOptions(channel_form=channel_form, gate_layout="full"))
+    proto = ir.to_proto(m)
+    assert "Resize" in {n.op_type for f in proto.functions for n in f.node}
+    np.testing.assert_allclose(run(proto, {"x": X})[0], ref, rtol=1e-5, atol=1e-6)

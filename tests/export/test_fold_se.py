@@ -314,3 +314,26 @@ g (float[N,8,5,5] x) => (float[N,8,5,5] y) {
     folded, report = fold_and_compare(make_model(text, rng_weights(15, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1))), X)
     assert report.counts == {"ChannelAttention": 1}
     assert op_types(folded) == ["edgeattn::ChannelAttention"]
+
+
+
+@pytest.mark.parametrize(("text", "shapes"), [
+    (SE_CONV_OPSET18, {"w1": (2, 8, 1, 1), "b1": (2,), "w2": (8, 2, 1, 1), "b2": (8,)}),
+    (SE_GEMM_OPSET17, {"w1": (2, 8), "b1": (2,), "w2": (8, 2), "b2": (8,)}),
+])
+def test_full_gate_layout_is_equivalent(text, shapes) -> None:
+    """gate_layout='full' (gate repeated to X's shape by a nearest Resize) computes the same Y."""
+    import onnx_ir as ir
+
+    from edgeattn.export.fold import BodyOptions, fold_attention
+    from foldkit import run
+
+    model = make_model(text, rng_weights(8, **shapes))
+    ref = run(model, {"x": X})[0]
+    m = ir.from_proto(model)
+    report = fold_attention(m, "functions", options=BodyOptions(gate_layout="full"))
+    assert report.counts == {"SqueezeExcite": 1}
+    proto = ir.to_proto(m)
+    assert "Resize" in {n.op_type for f in proto.functions for n in f.node}
+    np.testing.assert_allclose(run(proto, {"x": X})[0], ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run(proto, {"x": X[:1]})[0], ref[:1], rtol=1e-5, atol=1e-6)  # batch stays dynamic

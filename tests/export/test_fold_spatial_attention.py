@@ -120,3 +120,27 @@ def test_unsqueeze_at_negative_channel_axis_folds() -> None:
     text = SA_UNSQUEEZED.replace("m = Unsqueeze (m0, ax)", "neg = Constant <value = int64[1] {-3}> ()\n  m = Unsqueeze (m0, neg)")
     folded, report = fold_and_compare(make_model(text, rng_weights(8, w=(1, 2, 7, 7), b=(1,))), X)
     assert report.counts == {"SpatialAttention": 1}
+
+
+
+@pytest.mark.parametrize(("text", "shapes"), [
+    (SA_OPSET18, {"w": (1, 2, 7, 7), "b": (1,)}),
+    (SA_MAX_MEAN_BN_OPSET17, {"w": (1, 2, 3, 3), "gamma": (1,), "beta": (1,), "mean": (1,), "var": (1,)}),
+])
+def test_full_gate_layout_is_equivalent(text, shapes) -> None:
+    """gate_layout='full': the [N, 1, H, W] gate repeated over C by a 1x1 Conv of ones."""
+    import onnx_ir as ir
+
+    from edgeattn.export.fold import BodyOptions, fold_attention
+    from foldkit import run
+
+    weights = rng_weights(10, **shapes)
+    if "var" in weights:
+        weights["var"] = np.abs(weights["var"]) + 0.5
+    model = make_model(text, weights)
+    ref = run(model, {"x": X})[0]
+    m = ir.from_proto(model)
+    fold_attention(m, "functions", options=BodyOptions(gate_layout="full"))
+    proto = ir.to_proto(m)
+    assert [n.op_type for f in proto.functions for n in f.node].count("Conv") == 2
+    np.testing.assert_allclose(run(proto, {"x": X})[0], ref, rtol=1e-5, atol=1e-6)

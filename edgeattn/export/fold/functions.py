@@ -21,6 +21,12 @@ after the conv is folded into ``W, B``::
 
     Y = X * gate(Conv(Concat(ReduceMean_c(X), ReduceMax_c(X)), W, B, auto_pad=SAME_UPPER))
 
+``gate_layout="full"`` (``BodyOptions``) repeats each gate to X's shape before the Mul (a nearest
+Resize for [N, C, 1, 1] gates, a 1x1 Conv of ones for the [N, 1, H, W] spatial gate): the same
+values, but ONNX Runtime's NCHWc pass then keeps the Mul, and the residual Add and ReLU after it,
+in its blocked layout instead of reordering the whole tensor to NCHW and back around each block
+(docs/performance.md has the measurements).
+
 Variants (activation inside the MLP, gate) are ONNX function overloads: the papers' ReLU +
 sigmoid has the empty overload, others are named ``<act>_<gate>`` (``relu_hardsigmoid`` for
 MobileNetV3, ``silu_sigmoid`` for EfficientNet). ``benchmarks/fold_speed.py`` measures the
@@ -44,6 +50,7 @@ DEFAULT_VARIANT = {"SqueezeExcite": "relu_sigmoid", "ChannelAttention": "relu_si
 SE_FORMS = ("conv", "gemm")
 CHANNEL_FORMS = ("stacked", "twice")
 SPATIAL_FORMS = ("concat", "split")
+GATE_LAYOUTS = ("broadcast", "full")
 
 
 @dataclass
@@ -53,6 +60,7 @@ class BodyOptions:
     se_form: str = "conv"
     channel_form: str = "stacked"
     spatial_form: str = "concat"
+    gate_layout: str = "broadcast"
 
 
 DEFAULT_OPTIONS = BodyOptions()
@@ -115,7 +123,48 @@ def se_body(op: Any, x: ir.Value, w1: ir.Value, b1: ir.Value, w2: ir.Value, b2: 
         scale = op.Unsqueeze(_gate(op, e, gate), _const(op, _ints([2, 3])))
         return op.Mul(x, scale)
     h = _act(op, op.Conv(pooled, w1, b1), act)
-    return op.Mul(x, _gate(op, op.Conv(h, w2, b2), gate))
+    return _apply(op, x, _gate(op, op.Conv(h, w2, b2), gate), options, opset)
+
+
+def _apply(op: Any, x: ir.Value, gate: ir.Value, options: BodyOptions, opset: int, spatial: bool = False) -> ir.Value:
+    """``x * gate``; with ``gate_layout="full"`` the gate is first repeated to ``x``'s shape."""
+    if options.gate_layout == "full":
+        gate = _full_spatial(op, gate, x, opset) if spatial else _full_channel(op, gate, x, opset)
+    return op.Mul(x, gate)
+
+
+def _dims(op: Any, x: ir.Value, start: int, end: int, opset: int) -> ir.Value:
+    # Shape's start/end attributes (opset 15+) leave out the batch dimension, so the result is
+    # constant-folded even when the batch is dynamic.
+    if opset >= 15:
+        return op.Shape(x, start=start, end=end)
+    return op.Slice(op.Shape(x), _const(op, _ints([start])), _const(op, _ints([end])))
+
+
+def _full_spatial(op: Any, gate: ir.Value, x: ir.Value, opset: int) -> ir.Value:
+    """A spatial gate [N, 1, H, W] repeated over ``x``'s C channels by a 1x1 Conv with weights 1.
+
+    The weights [C, 1, 1, 1] are built from ``Shape(x)`` and constant-folded when C is static, so
+    ONNX Runtime runs the Conv in the blocked layout and the Mul that follows stays there.
+    """
+    channels = _dims(op, x, 1, 2, opset)
+    ones = op.Expand(_const(op, np.ones((1, 1, 1, 1), np.float32)), op.Concat(channels, _const(op, _ints([1, 1, 1])), axis=0))
+    return op.Conv(gate, ones)
+
+
+def _full_channel(op: Any, gate: ir.Value, x: ir.Value, opset: int) -> ir.Value:
+    """``gate`` [N, C, 1, 1] repeated to ``x``'s [N, C, H, W] by a nearest Resize.
+
+    ONNX Runtime's NCHWc layout pass keeps a Mul in the blocked layout only when both operands
+    have the same shape (a broadcast [N, C, 1, 1] operand sends ``x`` back to NCHW and the result
+    forward again: two reorders of the whole tensor), and it runs a nearest, asymmetric, floor
+    Resize with constant integer scales as a blocked Upsample. The scales come from
+    ``x``'s shape, constant-folded when H and W are static. Exact: every output element
+    is the single input element of its channel.
+    """
+    hw = op.Cast(_dims(op, x, 2, 4, opset), to=ir.DataType.FLOAT)
+    scales = op.Concat(_const(op, np.array([1.0, 1.0], np.float32)), hw, axis=0)
+    return op.Resize(gate, None, scales, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
 
 def channel_body(op: Any, x: ir.Value, w1: ir.Value, b1: ir.Value, w2: ir.Value, b2: ir.Value,
@@ -126,11 +175,11 @@ def channel_body(op: Any, x: ir.Value, w1: ir.Value, b1: ir.Value, w2: ir.Value,
     if options.channel_form == "twice":
         e_avg = op.Conv(_act(op, op.Conv(avg, w1, b1), act), w2, b2)
         e_max = op.Conv(_act(op, op.Conv(mx, w1, b1), act), w2, b2)
-        return op.Mul(x, _gate(op, op.Add(e_avg, e_max), gate))
+        return _apply(op, x, _gate(op, op.Add(e_avg, e_max), gate), options, opset)
     stacked = op.Concat(avg, mx, axis=0)
     e = op.Conv(_act(op, op.Conv(stacked, w1, b1), act), w2, b2)
     summed = op.ReduceSum(op.Reshape(e, _const(op, _ints([2, -1]))), _const(op, _ints([0])), keepdims=0)
-    return op.Mul(x, _gate(op, op.Reshape(summed, op.Shape(avg)), gate))
+    return _apply(op, x, _gate(op, op.Reshape(summed, op.Shape(avg)), gate), options, opset)
 
 
 def spatial_body(op: Any, x: ir.Value, w: ir.Value, b: ir.Value, variant: str, opset: int,
@@ -143,9 +192,9 @@ def spatial_body(op: Any, x: ir.Value, w: ir.Value, b: ir.Value, variant: str, o
         w_mean = op.Slice(w, _const(op, _ints([0])), one, axis)
         w_max = op.Slice(w, one, two, axis)
         z = op.Add(op.Conv(mean, w_mean, b, auto_pad="SAME_UPPER"), op.Conv(mx, w_max, auto_pad="SAME_UPPER"))
-        return op.Mul(x, _gate(op, z, variant))
+        return _apply(op, x, _gate(op, z, variant), options, opset, spatial=True)
     z = op.Conv(op.Concat(mean, mx, axis=1), w, b, auto_pad="SAME_UPPER")
-    return op.Mul(x, _gate(op, z, variant))
+    return _apply(op, x, _gate(op, z, variant), options, opset, spatial=True)
 
 
 _BODIES = {"SqueezeExcite": se_body, "ChannelAttention": channel_body, "SpatialAttention": spatial_body}
