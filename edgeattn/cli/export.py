@@ -51,6 +51,10 @@ def command(
         str,
         typer.Option("--fold", help="functions (edgeattn:: nodes), inline (same canonical ops, no functions), none (raw)."),
     ] = "functions",
+    optimize_for: Annotated[
+        str,
+        typer.Option("--optimize-for", help="any (portable attention bodies) or ort-cpu (bodies that keep ONNX Runtime's blocked CPU layout)."),
+    ] = "any",
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the ONNX Runtime vs PyTorch check.")] = False,
     unsafe_pickle: UnsafePickleOpt = False,
@@ -82,6 +86,7 @@ def command(
             max_batch=max_batch,
             opset=opset,
             fold=fold,
+            optimize_for=optimize_for,
             simplify=not no_simplify,
             unsafe_pickle=unsafe_pickle,
             strict=not non_strict,

@@ -100,6 +100,7 @@ def export(
     max_batch: int = 32,
     opset: int = 18,
     fold: str = "functions",
+    optimize_for: str = "any",
     simplify: bool = True,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
@@ -121,6 +122,8 @@ def export(
         dynamic_batch: batch axis dynamic (1..``max_batch``) instead of fixed at N.
         opset: 18+ uses the dynamo exporter, 14-17 the legacy one (TensorRT 8.5/8.6: 17).
         fold: ``functions`` (default), ``inline`` or ``none`` (see ``edgeattn.export.fold``).
+        optimize_for: ``any`` (default, portable bodies) or ``ort-cpu`` (bodies that keep ONNX
+            Runtime's blocked CPU layout; same values, see ``fold.functions.OPTIMIZE_FOR``).
         simplify: run onnxsim after folding.
         input_names / output_names: default ``["input"]`` and ``["logits"]`` (``output_<i>``
             when the model returns several tensors).
@@ -139,6 +142,10 @@ def export(
     from .simplify import simplify as run_simplify
 
     _validate_options(fold, opset, max_batch, input_shape)
+    from .fold.functions import OPTIMIZE_FOR
+
+    if optimize_for not in OPTIMIZE_FOR:
+        raise InputError(f"optimize for: received {optimize_for!r}, expected one of {', '.join(OPTIMIZE_FOR)}")
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise InputError(f"output {os.fspath(output)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
@@ -199,7 +206,7 @@ def export(
     probes = find_probes(ir_model)
     with _timed(timings, "fold"):
         notify("fold", fold)
-        report = fold_attention(ir_model, fold, expected_blocks)
+        report = fold_attention(ir_model, fold, expected_blocks, OPTIMIZE_FOR[optimize_for])
     _strip_bulky_metadata(ir_model)
     proto = ir.to_proto(ir_model)
 
@@ -242,6 +249,7 @@ def export(
         opset=opset,
         fold=fold,
     )
+    provenance["optimize_for"] = optimize_for  # which function bodies (fold.functions.OPTIMIZE_FOR)
     set_metadata(proto, {PROVENANCE: provenance, BLOCKS: blocks, PROBES: probes})
     proto.producer_name = "edgeattn"
 

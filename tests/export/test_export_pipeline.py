@@ -158,3 +158,22 @@ def test_edgeattn_export_stays_callable(tmp_path) -> None:
     for _ in range(2):  # the first access returns the function, later ones the package
         with pytest.raises(InputError, match="fold"):
             edgeattn.export("se_resnet_tiny", tmp_path / "x.onnx", fold="bogus")
+
+
+def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> None:
+    from edgeattn.data import read_provenance
+
+    portable, blocked = tmp_path / "any.onnx", tmp_path / "ort.onnx"
+    export(tiny, portable, input_shape=(1, 3, 32, 32))
+    export(tiny, blocked, input_shape=(1, 3, 32, 32), optimize_for="ort-cpu")
+    body_ops = {n.op_type for f in onnx.load(str(blocked)).functions for n in f.node}
+    assert "Resize" in body_ops and "Resize" not in {n.op_type for f in onnx.load(str(portable)).functions for n in f.node}
+    x = np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)  # dynamic batch
+    with torch.inference_mode():
+        ref = tiny(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(_ort(blocked, x), ref, rtol=1e-4, atol=1e-5)
+    assert read_provenance(blocked)["optimize_for"] == "ort-cpu"
+    assert read_provenance(portable)["optimize_for"] == "any"
+    with pytest.raises(InputError, match="optimize for: received 'gpu'"):
+        export(tiny, tmp_path / "bad.onnx", optimize_for="gpu")
+    assert not (tmp_path / "bad.onnx").exists()

@@ -65,6 +65,14 @@ class BodyOptions:
 
 DEFAULT_OPTIONS = BodyOptions()
 
+# ``export(optimize_for=...)``: ``any`` is the portable default (the gate broadcast in the Mul);
+# ``ort-cpu`` keeps ONNX Runtime's NCHWc blocked layout through each block (the CBAM MLP runs twice
+# so its output stays blocked too). Measured in docs/performance.md.
+OPTIMIZE_FOR = {
+    "any": DEFAULT_OPTIONS,
+    "ort-cpu": BodyOptions(channel_form="twice", gate_layout="full"),
+}
+
 
 def overload_for(op_type: str, variant: str) -> str:
     return "" if variant == DEFAULT_VARIANT[op_type] else variant
