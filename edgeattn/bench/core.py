@@ -48,9 +48,13 @@ class BenchResult:
     stats: LatencyStats | None = None
     runner: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
+    # Median CPU time of this process per run (all its threads), ms. On a machine shared with
+    # other work the wall-clock time includes waiting for a core; the CPU time mostly does not.
+    cpu_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "cpu_ms": self.cpu_ms,
             "variant": self.variant,
             "target": self.target,
             "backend": self.backend,
@@ -296,6 +300,7 @@ def _time_interleaved(
         for _ in range(warmup):
             runners[index].run({name: x})
     times: dict[int, list[float]] = {index: [] for index, _, _ in active}
+    cpu: dict[int, list[float]] = {index: [] for index, _, _ in active}
     rounds = min(rounds, iterations) if iterations is not None else rounds
     per_round = math.ceil(iterations / rounds) if iterations is not None else None
     slice_s = duration / rounds if duration is not None else None
@@ -307,12 +312,16 @@ def _time_interleaved(
             if per_round is not None:
                 todo = min(per_round, iterations - len(times[index]))  # type: ignore[operator]
                 for _ in range(todo):
+                    start = time.process_time()
                     runner.run({name: x})
+                    cpu[index].append(time.process_time() - start)
                     times[index].append(runner.last_inference_time)
             else:
                 end = time.perf_counter() + slice_s  # type: ignore[operator]
                 while True:
+                    start = time.process_time()
                     runner.run({name: x})
+                    cpu[index].append(time.process_time() - start)
                     times[index].append(runner.last_inference_time)
                     if time.perf_counter() >= end:
                         break
@@ -322,3 +331,4 @@ def _time_interleaved(
     batch_results = [res for res in report.results if res.batch_size == batch]
     for index, _, _ in active:
         batch_results[index].stats = latency_stats(times[index], batch)
+        batch_results[index].cpu_ms = 1e3 * float(np.median(cpu[index]))

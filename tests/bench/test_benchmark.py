@@ -1,3 +1,4 @@
+import time
 import json
 
 import numpy as np
@@ -213,3 +214,25 @@ def test_real_onnx_and_torch_side_by_side(folded_model, tmp_path):
 
     write_chart(report, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _CpuOrSleep(FakeRunner):
+    def _run_impl(self, feed):
+        if self.target == "burn":
+            end = time.process_time() + 0.003
+            while time.process_time() < end:
+                pass
+        else:
+            time.sleep(0.003)
+        return {"y": feed["x"].sum(axis=(1, 2, 3))}
+
+
+def test_cpu_time_per_run_is_recorded_beside_wall_time():
+    register_backend("cpuorsleep", lambda t, **o: _CpuOrSleep(t, **o), lambda: BackendStatus("cpuorsleep", True, "test double"))
+    try:
+        report = benchmark([Variant("burn", "cpuorsleep", "burn"), Variant("sleep", "cpuorsleep", "sleep")], iterations=6, warmup=0, rounds=2)
+    finally:
+        BACKENDS.pop("cpuorsleep", None)
+    burn, sleep = report.results
+    assert burn.cpu_ms >= 3.0 and sleep.cpu_ms < 1.5  # a sleeping backend waits without using a core
+    assert sleep.stats.p50_ms >= 3.0 and burn.to_dict()["cpu_ms"] == burn.cpu_ms
