@@ -17,7 +17,7 @@ import typer
 from ._errors import echo_json
 from ._options import CheckpointOpt, JsonOpt, NoEmaOpt, NonStrictOpt, ThreadsOpt, UnsafePickleOpt
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 
 
 def parse_tolerances(values: list[str] | None, option: str) -> float | dict[str, float] | None:
@@ -45,7 +45,7 @@ def command(
     artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model (default: the artifact's provenance).", show_default=False)] = None,
     checkpoint: CheckpointOpt = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime or tensorrt.")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime, openvino or tensorrt.")] = "auto",
     inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
     num_samples: Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples to compare (default: 8 random, or every --inputs sample).", min=1, show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,

@@ -82,3 +82,11 @@ def test_bench_times_an_onnx_on_both_cpu_backends(folded_se):
         ("se_tiny.onnx [onnxruntime]", "onnxruntime"), ("se_tiny.onnx [openvino]", "openvino"),
     ]
     assert all(r.stats and r.stats.count == 2 for r in report.results)
+
+
+def test_validate_runs_an_artifact_on_openvino(folded_se, tiny_se_model):
+    from edgeattn.validate import validate
+
+    report = validate([folded_se], model=tiny_se_model, backend="openvino", num_samples=2, localize=False)
+    assert bool(report) and report.artifacts[0].backend == "openvino"
+    assert report.artifacts[0].runner["inference_precision"] == "f32"
