@@ -207,6 +207,12 @@ def export(
     with _timed(timings, "fold"):
         notify("fold", fold)
         report = fold_attention(ir_model, fold, expected_blocks, OPTIMIZE_FOR[optimize_for])
+    if optimize_for == "ort-cpu" and dynamic_batch and report.counts:
+        # ORT folds the gate's Resize scales (Shape(x, start=2)) only when the whole shape is static.
+        report.warnings.append(
+            "--optimize-for ort-cpu keeps ONNX Runtime's blocked layout only with a static input shape "
+            "(--static-batch); with a dynamic batch its attention blocks run slower than the default bodies"
+        )
     _strip_bulky_metadata(ir_model)
     proto = ir.to_proto(ir_model)
 

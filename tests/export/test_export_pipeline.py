@@ -165,7 +165,8 @@ def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> No
 
     portable, blocked = tmp_path / "any.onnx", tmp_path / "ort.onnx"
     export(tiny, portable, input_shape=(1, 3, 32, 32))
-    export(tiny, blocked, input_shape=(1, 3, 32, 32), optimize_for="ort-cpu")
+    dynamic = export(tiny, blocked, input_shape=(1, 3, 32, 32), optimize_for="ort-cpu")
+    assert any("static input shape" in w for w in dynamic.warnings)  # ORT cannot fold the scales then
     body_ops = {n.op_type for f in onnx.load(str(blocked)).functions for n in f.node}
     assert "Resize" in body_ops and "Resize" not in {n.op_type for f in onnx.load(str(portable)).functions for n in f.node}
     x = np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)  # dynamic batch
@@ -173,6 +174,8 @@ def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> No
         ref = tiny(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(_ort(blocked, x), ref, rtol=1e-4, atol=1e-5)
     assert read_provenance(blocked)["optimize_for"] == "ort-cpu"
+    static = export(tiny, tmp_path / "static.onnx", input_shape=(1, 3, 32, 32), dynamic_batch=False, optimize_for="ort-cpu")
+    assert not any("static input shape" in w for w in static.warnings)
     assert read_provenance(portable)["optimize_for"] == "any"
     with pytest.raises(InputError, match="optimize for: received 'gpu'"):
         export(tiny, tmp_path / "bad.onnx", optimize_for="gpu")

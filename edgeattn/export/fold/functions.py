@@ -67,7 +67,7 @@ DEFAULT_OPTIONS = BodyOptions()
 
 # ``export(optimize_for=...)``: ``any`` is the portable default (the gate broadcast in the Mul);
 # ``ort-cpu`` keeps ONNX Runtime's NCHWc blocked layout through each block (the CBAM MLP runs twice
-# so its output stays blocked too). Measured in docs/performance.md.
+# so its output stays blocked too); it needs a static input shape. Measured in docs/performance.md.
 OPTIMIZE_FOR = {
     "any": DEFAULT_OPTIONS,
     "ort-cpu": BodyOptions(channel_form="twice", gate_layout="full"),
@@ -142,8 +142,8 @@ def _apply(op: Any, x: ir.Value, gate: ir.Value, options: BodyOptions, opset: in
 
 
 def _dims(op: Any, x: ir.Value, start: int, end: int, opset: int) -> ir.Value:
-    # Shape's start/end attributes (opset 15+) leave out the batch dimension, so the result is
-    # constant-folded even when the batch is dynamic.
+    # Shape's start/end attributes (opset 15+) leave out the batch dimension. ORT 1.32 still folds
+    # the result only when the whole input shape is static (docs/performance.md).
     if opset >= 15:
         return op.Shape(x, start=start, end=end)
     return op.Slice(op.Shape(x), _const(op, _ints([start])), _const(op, _ints([end])))
@@ -167,7 +167,8 @@ def _full_channel(op: Any, gate: ir.Value, x: ir.Value, opset: int) -> ir.Value:
     have the same shape (a broadcast [N, C, 1, 1] operand sends ``x`` back to NCHW and the result
     forward again: two reorders of the whole tensor), and it runs a nearest, asymmetric, floor
     Resize with constant integer scales as a blocked Upsample. The scales come from
-    ``x``'s shape, constant-folded when H and W are static. Exact: every output element
+    ``x``'s shape, which ONNX Runtime constant-folds only when the whole input shape is static
+(with a dynamic batch it does not, and this form is slower than the broadcast Mul). Exact: every output element
     is the single input element of its channel.
     """
     hw = op.Cast(_dims(op, x, 2, 4, opset), to=ir.DataType.FLOAT)
