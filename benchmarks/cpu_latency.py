@@ -139,7 +139,7 @@ def main() -> int:
         f"Batch 1, 3x224x224, {args.threads} threads, p50 of {args.iterations} runs per variant in {args.rounds} "
         f"interleaved rounds after {args.warmup} warm-up runs; random weights; "
         f"{'thread spinning ON (ORT and OpenMP defaults)' if args.spinning else 'ORT spinning off, OMP_WAIT_POLICY=' + str(os.environ.get('OMP_WAIT_POLICY'))}. "
-        f"CPU: {report.environment.get('cpu')}, "
+        f"CPU: {report.environment.get('cpu')} ({report.environment.get('cpu_isa')}), "
         f"{os.cpu_count()} logical cores; 1-minute load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
         + (" -- the machine was busy with other work: absolute figures are inflated, ratios less reliable."
            if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5 else "."),
