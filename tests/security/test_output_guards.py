@@ -174,3 +174,35 @@ def test_atomic_outputs_commit_all_or_nothing(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_output_set_reuses_one_temporary_per_destination_and_forgets_discarded_files(tmp_path):
+    from edgeattn._io import OutputSet
+
+    outputs = OutputSet()
+    first = outputs.path(tmp_path / "a.txt")
+    assert outputs.path(tmp_path / "a.txt") == first  # asked twice, still one temporary file
+    outputs.write_text(tmp_path / "a.txt", "größe ✓")  # written as UTF-8 whatever the locale says
+    assert len([p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]) == 1
+    first.unlink()  # a temporary file already gone is not an error when discarding
+    outputs.discard()
+    assert _no_temp_files(tmp_path)
+    outputs.commit()  # nothing left to rename after a discard
+    assert not (tmp_path / "a.txt").exists()
+
+    outputs.write_text(tmp_path / "b.txt", "größe ✓")
+    outputs.commit()
+    assert (tmp_path / "b.txt").read_bytes() == "größe ✓".encode("utf-8")
+    assert outputs.path(tmp_path / "b.txt") != first and _no_temp_files(tmp_path) is False
+    outputs.discard()
+    assert _no_temp_files(tmp_path)
+
+
+def test_json_files_are_readable_indented_in_order_and_end_with_a_newline(tmp_path):
+    from edgeattn._io import write_json_atomic
+
+    target = write_json_atomic(tmp_path / "r.json", {"zeta": 1, "alpha": {"path": tmp_path}})
+    text = target.read_text(encoding="utf-8")
+    assert text.endswith("}\n") and text.count("\n") == 6  # one key per line, two-space indents
+    assert text.splitlines()[1] == '  "zeta": 1,'  # the caller's order, not sorted
+    assert json.loads(text) == {"zeta": 1, "alpha": {"path": str(tmp_path)}}  # a Path is written as text
