@@ -49,6 +49,10 @@ class BackendUnavailableError(EdgeattnError):
     """A runtime backend (ONNX Runtime, TensorRT, CUDA) is not installed or has no device."""
 
 
+class MissingExtraError(BackendUnavailableError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+
 class EngineCompatibilityError(EdgeattnError):
     """A TensorRT engine was built for another TensorRT version, GPU or platform."""
 

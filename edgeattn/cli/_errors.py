@@ -91,6 +91,15 @@ def handle_errors(func: F) -> F:
                 raise
             print_error(exc.message, exc.hint)
             raise typer.Exit(1) from None
+        except ModuleNotFoundError as exc:
+            # An optional module imported deep inside a command: name the extra, not the traceback.
+            from .._lazy import missing_extra
+
+            error = missing_extra(exc)
+            if error is None or os.environ.get("EDGEATTN_DEBUG"):
+                raise
+            print_error(error.message, error.hint)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             print_error("interrupted")
             raise typer.Exit(130) from None

@@ -8,7 +8,6 @@ of the ONNX Runtime time each folded SE/CBAM block takes, next to its share of t
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -61,9 +60,10 @@ def command(
     check_outputs(
         input_files(*targets, checkpoint), {"--report-json": report_json, "--report-md": report_md, "--chart": chart}
     )
-    if chart is not None and importlib.util.find_spec("matplotlib") is None:
-        # Said before the run, not after it: the figures would be lost with the chart.
-        raise InputError("--chart needs matplotlib, which is not installed", hint="pip install 'edgeattn[bench]'")
+    if chart is not None:
+        from .._lazy import check
+
+        check("matplotlib", "--chart")  # said before the run, not after it: the figures would be lost
     sizes = _ints(batch_sizes, "--batch-sizes")
     shape = _ints(input_size, "--input-size", 3) if input_size else None
     backends = [b.strip() for b in backend.split(",") if b.strip()]

@@ -64,6 +64,10 @@ def command(
     from rich.console import Console
     from rich.markup import escape
 
+    from .._lazy import require
+
+    for module in ("torch", "onnx_ir", "onnxscript"):
+        require(module, "export")
     from ..export import export
     from ._errors import print_warning
 

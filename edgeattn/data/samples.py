@@ -54,6 +54,12 @@ def random_samples(
     return Samples(arrays=arrays, source=f"random(seed={seed})")
 
 
+def reads_images(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`load_samples` decodes images for ``path`` (a folder or an image file: Pillow)."""
+    src = Path(path)
+    return src.is_dir() or src.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def load_samples(
     path: str | os.PathLike[str],
     input_size: Sequence[int] | None = (3, 224, 224),
@@ -76,6 +82,10 @@ def load_samples(
     size = tuple(int(d) for d in input_size) if input_size is not None else None
     if size is not None and len(size) != 3:
         raise InputError(f"input_size: received {list(size)}, expected (C, H, W)")
+    if reads_images(src):
+        from .._lazy import require
+
+        require("PIL", "reading images")
     if src.is_dir():
         if preprocessing is None:
             preprocessing = Preprocessing(input_size=size or (3, 224, 224))

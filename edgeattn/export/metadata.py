@@ -19,10 +19,12 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnx
-import onnx_ir as ir
+
+if TYPE_CHECKING:  # quantize writes metadata in the torch-free install, which has no onnx-ir
+    import onnx_ir as ir
 
 from .._io import sha256_file
 

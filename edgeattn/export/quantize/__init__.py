@@ -98,6 +98,7 @@ def quantize(
         raise InputError(f"--calibration-method: received {calibration_method!r}, expected one of {list(METHODS)}")
     src, dest = Path(onnx_path), Path(output)
     calibration_file = calibration if isinstance(calibration, (str, os.PathLike)) else None
+    _require_backends(precision, calibration_file)
     check_outputs([src, calibration_file], {"--output": dest, "the output's sidecar": sidecar_path(dest)})
     if dest.is_dir():  # checked before the conversion work, not when the rename fails after it
         raise InputError(f"output {dest} is a directory; expected a file path", hint="pass -o NEW.onnx")
@@ -246,6 +247,19 @@ def _even_batch(samples: int, batch: int) -> int:
 def _preprocessing(model: Any) -> dict[str, Any] | None:
     pre = (read_provenance(model) or {}).get("preprocessing")
     return pre if isinstance(pre, dict) else None
+
+
+def _require_backends(precision: str, calibration: str | os.PathLike[str] | None) -> None:
+    """Check the optional modules this conversion needs before any work (not after calibrating)."""
+    from ..._lazy import require
+    from ...data.samples import reads_images
+
+    if precision == "fp16":
+        require("onnxconverter_common", "FP16 conversion")
+        return
+    require("onnxruntime", "INT8 quantization")
+    if calibration is not None and reads_images(calibration):
+        require("PIL", "reading calibration images")
 
 
 def _finish(

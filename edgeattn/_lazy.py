@@ -1,0 +1,69 @@
+"""Optional dependencies: which extra provides which module, and a one-line error when one is missing.
+
+The runtime install (``pip install "edgeattn[cpu]"``) has no PyTorch; every command that needs a
+module from another extra says which one to install instead of ending in a ModuleNotFoundError.
+:func:`require` checks up front (before a long calibration or benchmark); :func:`missing_extra`
+turns a ModuleNotFoundError raised deeper down into the same message (the CLI's error boundary).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import MissingExtraError
+
+# Top-level import name -> (what it is, the extra that installs it). Keep in step with pyproject.toml.
+EXTRA_OF: dict[str, tuple[str, str]] = {
+    "torch": ("PyTorch", "export"),
+    "onnxscript": ("onnxscript", "export"),
+    "onnx_ir": ("onnx-ir", "export"),
+    "onnxsim": ("onnxsim", "export"),
+    "safetensors": ("safetensors", "export"),
+    "onnxconverter_common": ("onnxconverter-common", "quantize"),
+    "PIL": ("Pillow", "images"),
+    "timm": ("timm", "thirdparty"),
+    "torchvision": ("torchvision", "thirdparty"),
+    "matplotlib": ("matplotlib", "bench"),
+    "openvino": ("OpenVINO", "bench"),
+    "onnxruntime": ("ONNX Runtime", "cpu"),
+}
+
+
+def _error(module: str, purpose: str | None) -> MissingExtraError:
+    name, extra = EXTRA_OF[module]
+    need = f"{purpose} needs {name}" if purpose else f"{name} is needed here"
+    return MissingExtraError(
+        f"{need}, which is not installed: pip install \"edgeattn[{extra}]\"",
+        hint=None if extra != "cpu" else 'on an NVIDIA machine install "edgeattn[gpu]" instead (never both)',
+    )
+
+
+def require(module: str, purpose: str | None = None) -> ModuleType:
+    """Import ``module`` (a key of :data:`EXTRA_OF`) or raise MissingExtraError naming its extra."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != module:
+            raise  # the module is there but one of its own dependencies is broken: keep the traceback
+        raise _error(module, purpose) from None
+
+
+def available(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def check(module: str, purpose: str | None = None) -> None:
+    """Raise MissingExtraError unless ``module`` is installed, without importing it (a slow import
+    that is only needed at the end of a run, e.g. matplotlib for a chart)."""
+    if not available(module):
+        raise _error(module, purpose)
+
+
+def missing_extra(exc: ModuleNotFoundError, purpose: str | None = None) -> MissingExtraError | None:
+    """The MissingExtraError for a ModuleNotFoundError of a known optional module, else None."""
+    top = (exc.name or "").split(".")[0]
+    return _error(top, purpose) if top in EXTRA_OF else None
