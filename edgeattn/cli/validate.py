@@ -1,6 +1,8 @@
 """Check an exported artifact against its PyTorch model: per-output error statistics, exit 1 on failure.
 
-MODEL and CHECKPOINT default to the provenance recorded in the artifact. Inputs are seeded random
+MODEL and CHECKPOINT default to the provenance recorded in the artifact. --reference REF compares
+against another artifact instead (e.g. an INT8 model or an engine against the FP32 ONNX it came
+from), on ONNX Runtime / TensorRT, with no PyTorch installed. Inputs are seeded random
 tensors unless --inputs gives real data (an image folder, flat or one sub-folder per class, .npy
 or .npz). Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
 set per output: --atol logits=0.05. On failure the first diverging attention block or stage is
@@ -45,6 +47,7 @@ def command(
     artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model (default: the artifact's provenance).", show_default=False)] = None,
     checkpoint: CheckpointOpt = None,
+    reference: Annotated[Optional[Path], typer.Option("--reference", "-r", help="Compare against this artifact (e.g. the FP32 .onnx) instead of PyTorch; needs no torch.", show_default=False)] = None,
     backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime, openvino or tensorrt.")] = "auto",
     inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
     num_samples: Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples to compare (default: 8 random, or every --inputs sample).", min=1, show_default=False)] = None,
@@ -71,7 +74,7 @@ def command(
         raise InputError(f"--backend: received {backend!r}, expected one of {list(BACKENDS)}")
     if precision is not None and precision not in ("fp32", "fp16", "int8"):
         raise InputError(f"--precision: received {precision!r}, expected fp32, fp16 or int8")
-    check_outputs(input_files(*artifacts, inputs, checkpoint, model), {"--report-json": report_json, "--report-md": report_md})
+    check_outputs(input_files(*artifacts, inputs, checkpoint, model, reference), {"--report-json": report_json, "--report-md": report_md})
     atol_value = parse_tolerances(atol, "--atol")
     rtol_value = parse_tolerances(rtol, "--rtol")
     model_options: dict[str, object] = {}
@@ -103,6 +106,7 @@ def command(
             model_options=model_options,
             progress=progress,
             trust_provenance=trust_provenance,
+            reference=reference,
         )
     data = write_reports(report, report_json, report_md)
     if json_output:
@@ -182,7 +186,9 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     console = report_console()
-    table = Table(title=f"Parity vs PyTorch {report.reference.get('model')} on {report.inputs['count']} sample(s) ({report.inputs['source']})")
+    against = (f"reference {Path(report.reference['artifact']).name}" if report.reference.get("artifact")
+               else f"PyTorch {report.reference.get('model')}")
+    table = Table(title=f"Parity vs {against} on {report.inputs['count']} sample(s) ({report.inputs['source']})")
     for col in ("artifact", "precision", "output", "max abs", "mean abs", "max rel", "cosine", "top-1", "top-5", "would pass atol", "result"):
         table.add_column(col, justify="right" if col not in ("artifact", "output", "result") else "left")
     for art in report.artifacts:
@@ -199,7 +205,8 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
             )
     console.print(table)
     if report.reference_accuracy is not None:
-        line = f"Accuracy (top-1): PyTorch {100 * report.reference_accuracy['top1']:.1f}%"
+        ref_name = Path(report.reference["artifact"]).name if report.reference.get("artifact") else "PyTorch"
+        line = f"Accuracy (top-1): {ref_name} {100 * report.reference_accuracy['top1']:.1f}%"
         for art in report.artifacts:
             if art.accuracy:
                 line += f", {Path(art.artifact).name} {100 * art.accuracy['top1']:.1f}%"

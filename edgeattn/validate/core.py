@@ -1,7 +1,9 @@
-"""Parity validation: run artifacts and the PyTorch model on the same inputs and compare.
+"""Parity validation: run artifacts and a reference on the same inputs and compare.
 
 The reference is the PyTorch model the artifact was exported from (``edgeattn.provenance``
-metadata: source model + checkpoint) unless ``model``/``checkpoint`` are given. Inputs are seeded
+metadata: source model + checkpoint) unless ``model``/``checkpoint`` are given, or another
+artifact (``reference=``: e.g. the FP32 ONNX an INT8 model or an engine was made from), which runs
+on its runtime and needs no PyTorch: an artifact is data, not code, so it needs no opt-in. Inputs are seeded
 random tensors by default or real data (image folder with the model's preprocessing, .npy, .npz);
 random inputs alone can mislead (TensorRT#1565), so real inputs are preferred when available.
 """
@@ -132,6 +134,7 @@ def validate(
     model_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     trust_provenance: bool = False,
+    reference: str | os.PathLike[str] | None = None,
 ) -> ValidationReport:
     """Compare each artifact (ONNX, TensorRT engine) with its PyTorch model; see the module docstring.
 
@@ -141,10 +144,11 @@ def validate(
     Without ``model``, the model recorded in the artifact's provenance is used when it is a registry
     name or a ``timm:``/``torchvision:`` source; one that would run code from a file or module runs
     only with ``trust_provenance`` and after the checks in :mod:`edgeattn.validate.reference`.
+    ``reference``: an artifact to compare against instead of PyTorch (run on ONNX Runtime for
+    ``.onnx``, TensorRT for an engine); ``model``/``checkpoint`` must then be None.
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.
     """
     from ..runtime import load
-    from ..runtime.torch_runner import TorchRunner
 
     paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
     if not paths:
@@ -157,18 +161,30 @@ def validate(
     if batch_size < 1 or (num_samples is not None and num_samples < 1):
         raise InputError(f"batch size and number of samples must be >= 1 (received {batch_size}, {num_samples})")
 
+    if reference is not None and (model is not None or checkpoint is not None):
+        raise InputError("received both a reference artifact and a PyTorch model/checkpoint; expected one reference",
+                         hint="drop --model/--checkpoint to compare against --reference, or drop --reference")
+    if reference is not None and not Path(reference).is_file():
+        raise InputError(f"reference artifact not found: {os.fspath(reference)}", hint="pass an .onnx or engine file")
+
     provenance = read_provenance(paths[0])
-    if model is None:
-        from .reference import recorded_checkpoint, resolve_reference
-
-        model = resolve_reference(provenance, paths[0], trust_provenance=trust_provenance)
-        if checkpoint is None:
-            checkpoint = recorded_checkpoint(provenance or {})
-
     runner_opts = dict(runner_options or {})
     if threads is not None:
         runner_opts.setdefault("threads", threads)
-    reference = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
+    if reference is not None:
+        reference_runner: Any = ArtifactReference(reference, backend, runner_opts)
+    else:
+        _require_torch()
+        from ..runtime.torch_runner import TorchRunner
+
+        if model is None:
+            from .reference import recorded_checkpoint, resolve_reference
+
+            model = resolve_reference(provenance, paths[0], trust_provenance=trust_provenance)
+            if checkpoint is None:
+                checkpoint = recorded_checkpoint(provenance or {})
+        reference_runner = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
+    reference = reference_runner
     candidates: list[tuple[str, Any, str | None]] = []
     for p in paths:
         try:
@@ -183,15 +199,17 @@ def validate(
     # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
     identities = {path: check_weights(path, reference.model) for path, runner, _ in candidates if runner is not None}
     input_size = _input_size(first_runner, provenance, reference)
-    # The reference takes the artifact's input size, in case the model defaults to another one.
-    reference._input_shape = ("batch", *input_size)
+    if not isinstance(reference, ArtifactReference):
+        # The reference takes the artifact's input size, in case the model defaults to another one.
+        reference._input_shape = ("batch", *input_size)
 
     samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner)
-    ref_outputs = _run_all(reference, samples.arrays, batch_size, progress, "PyTorch reference")
+    ref_outputs = _run_all(reference, samples.arrays, batch_size, progress, getattr(reference, "label", "PyTorch reference"))
     ref_names = list(ref_outputs)
 
     report = ValidationReport(
-        reference={"model": model if isinstance(model, str) else type(model).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
+        reference=reference.describe() if isinstance(reference, ArtifactReference) else
+        {"model": model if isinstance(model, str) else type(model).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
         inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
                 "shape": [len(samples), *input_size], "labelled": samples.labels is not None},
         environment=_environment(reference),
@@ -227,7 +245,7 @@ def validate(
             continue
         names = list(outputs)
         if len(names) != len(ref_names):
-            result.error = f"the artifact has {len(names)} output(s) {names}, the PyTorch model returns {len(ref_names)}"
+            result.error = f"the artifact has {len(names)} output(s) {names}, the {getattr(reference, 'label', 'PyTorch model')} returns {len(ref_names)}"
             runner.close()
             continue
         # Outputs pair up by position (export keeps the order); report them by the artifact's names.
@@ -257,6 +275,8 @@ def _resolve_samples(
         samples = Samples(arrays=inputs.astype(np.float32)[None] if inputs.ndim == 3 else inputs.astype(np.float32), source="array")
     else:
         pre = Preprocessing.from_onnx(artifact, input_size=input_size) if Path(artifact).suffix == ".onnx" else None
+        if pre is None and isinstance(reference, ArtifactReference) and reference.path.suffix == ".onnx":
+            pre = Preprocessing.from_onnx(reference.path, input_size=input_size)
         if pre is None:
             try:
                 pre = Preprocessing.from_model(reference.model, input_size=input_size)
@@ -288,24 +308,31 @@ def localize_divergence(
     if not probes:
         loc.message = "the artifact carries no edgeattn.blocks / edgeattn.probes metadata: nothing to compare block by block"
         return loc
-    modules = dict(reference.model.named_modules())
-    usable = [p for p in probes if p.module in modules]
-    skipped = [p.module for p in probes if p.module not in modules]
-    from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
-
     opts = {k: v for k, v in runner_options.items() if k in ("threads", "providers", "provider_options")}
+    if isinstance(reference, ArtifactReference):
+        if reference.path.suffix.lower() != ".onnx":
+            loc.message = "block-by-block comparison needs an ONNX reference; pass the .onnx the engine was built from"
+            return loc
+        # Quantizers keep the FP32 tensor names (Q/DQ and Cast nodes are added beside them).
+        have = reference.tensor_names()
+        usable = [p for p in probes if p.tensor in have]
+        skipped = [p.module for p in probes if p.tensor not in have]
+    else:
+        modules = dict(reference.model.named_modules())
+        usable = [p for p in probes if p.module in modules]
+        skipped = [p.module for p in probes if p.module not in modules]
     try:
-        with OnnxRuntimeRunner(artifact, extra_outputs=[p.tensor for p in usable], **opts) as runner:
-            spec = runner.inputs[0]
-            fixed = spec.fixed_batch
-            batch = np.repeat(sample, fixed, axis=0) if fixed else sample
-            onnx_out = runner.run({spec.name: batch.astype(spec.dtype)})
+        onnx_out = _run_with_probes(artifact, [p.tensor for p in usable], sample, opts)
+        if isinstance(reference, ArtifactReference):
+            by_tensor = _run_with_probes(reference.path, [p.tensor for p in usable], sample, opts)
+            ref_out = {p.module: np.asarray(by_tensor[p.tensor])[: sample.shape[0]] for p in usable if p.tensor in by_tensor}
     except EdgeattnError as exc:
         loc.message = f"could not run the ONNX model with extra outputs: {exc.message}"
         return loc
-    _, torch_out = reference.run_with_hooks(sample, [p.module for p in usable])
+    if not isinstance(reference, ArtifactReference):
+        _, ref_out = reference.run_with_hooks(sample, [p.module for p in usable])
     for probe in usable:
-        ref = torch_out.get(probe.module)
+        ref = ref_out.get(probe.module)
         got = onnx_out.get(probe.tensor)
         if ref is None or got is None:
             continue
@@ -329,6 +356,66 @@ def localize_divergence(
     if skipped:
         loc.message += f" (not in the PyTorch model, skipped: {', '.join(skipped[:5])})"
     return loc
+
+
+def _run_with_probes(model: str | os.PathLike[str], tensors: list[str], sample: np.ndarray, opts: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one sample through ``model`` on ONNX Runtime with ``tensors`` marked as extra outputs."""
+    from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
+
+    with OnnxRuntimeRunner(model, extra_outputs=tensors, **opts) as runner:
+        spec = runner.inputs[0]
+        fixed = spec.fixed_batch
+        batch = np.repeat(sample, fixed, axis=0) if fixed else sample
+        return runner.run({spec.name: batch.astype(spec.dtype)})
+
+
+def _require_torch() -> None:
+    """A PyTorch reference needs torch: say so up front, with the torch-free alternative."""
+    from .._lazy import require
+    from ..errors import MissingExtraError
+
+    try:
+        require("torch", "validating against the PyTorch model")
+    except MissingExtraError as exc:
+        exc.hint = "or compare against another artifact without PyTorch: --reference MODEL_FP32.onnx"
+        raise
+
+
+class ArtifactReference:
+    """An artifact (ONNX on ONNX Runtime, or an engine) as the reference side of a comparison."""
+
+    def __init__(self, path: str | os.PathLike[str], backend: str, runner_options: Mapping[str, Any]) -> None:
+        from ..runtime import load
+
+        self.path = Path(path)
+        self.model = None  # no PyTorch module: weights_agree and from_model are skipped
+        self.label = f"reference {self.path.name}"
+        # An ONNX reference runs on ONNX Runtime even when the artifacts are engines.
+        ref_backend = "onnxruntime" if self.path.suffix.lower() == ".onnx" else backend
+        self._runner = load(self.path, backend=ref_backend, **dict(runner_options))
+        self.backend = self._runner.backend
+
+    @property
+    def inputs(self) -> Any:
+        return self._runner.inputs
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._runner.run(feeds)
+
+    def info(self) -> Any:
+        return self._runner.info()
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"artifact": os.fspath(self.path), "backend": self.backend, "precision": infer_precision(self.path)}
+
+    def tensor_names(self) -> set[str]:
+        import onnx
+
+        proto = onnx.load(os.fspath(self.path), load_external_data=False)
+        return {out for node in proto.graph.node for out in node.output} | {i.name for i in proto.graph.input}
 
 
 def _environment(reference: Any) -> dict[str, Any]:

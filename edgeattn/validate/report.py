@@ -114,12 +114,19 @@ class ValidationReport:
             "environment": self.environment,
         }
 
+    def reference_name(self) -> str:
+        """``PyTorch `model``` or ``artifact `path``` (validate --reference)."""
+        if self.reference.get("artifact"):
+            return f"artifact `{self.reference['artifact']}` ({self.reference.get('precision')}, {self.reference.get('backend')})"
+        return f"PyTorch `{self.reference.get('model')}`" + (
+            f" with checkpoint `{self.reference['checkpoint']}`" if self.reference.get("checkpoint") else ""
+        )
+
     def to_markdown(self) -> str:
         lines = [
             f"# Parity validation: {'PASS' if self.passed else 'FAIL'}",
             "",
-            f"Reference: PyTorch `{self.reference.get('model')}`"
-            + (f" with checkpoint `{self.reference['checkpoint']}`" if self.reference.get("checkpoint") else ""),
+            f"Reference: {self.reference_name()}",
             f"Inputs: {self.inputs.get('source')} ({self.inputs.get('count')} samples, batch {self.inputs.get('batch_size')})",
             "",
             "| artifact | backend | precision | output | max abs | mean abs | median abs | max rel | cosine | top-1 agr. | top-5 agr. | NaN/Inf | atol / rtol | would pass atol | result |",
@@ -138,7 +145,7 @@ class ValidationReport:
                 )
         if self.reference_accuracy is not None:
             lines += ["", "## Accuracy on the labelled inputs", "", "| model | top-1 | top-5 |", "|---|---|---|"]
-            lines.append(f"| PyTorch (reference) | {_pct(self.reference_accuracy.get('top1'))} | {_pct(self.reference_accuracy.get('top5'))} |")
+            lines.append(f"| {'reference artifact' if self.reference.get('artifact') else 'PyTorch'} (reference) | {_pct(self.reference_accuracy.get('top1'))} | {_pct(self.reference_accuracy.get('top5'))} |")
             for art in self.artifacts:
                 if art.accuracy:
                     lines.append(f"| `{art.artifact}` ({art.precision}) | {_pct(art.accuracy.get('top1'))} | {_pct(art.accuracy.get('top5'))} |")
