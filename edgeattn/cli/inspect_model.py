@@ -1,5 +1,7 @@
 """Inspect a model: parameters, GFLOPs, input configuration and the SE/CBAM blocks found.
 
+An ``.onnx`` file is inspected as an artifact instead (no PyTorch needed): see inspect_artifact.
+
 MODEL is any model source: a registry name (se_resnet50), timm:NAME, torchvision:NAME,
 path/file.py:factory, package.module:factory or a TorchScript archive. With --checkpoint the
 weights are loaded first (safely: --unsafe-pickle only for files you trust), so a checkpoint
@@ -99,6 +101,15 @@ def command(
 
     from ._errors import print_warning
 
+    from .inspect_artifact import inspect_artifact, is_artifact, print_artifact
+
+    if is_artifact(model):
+        data = inspect_artifact(model)
+        if json_output:
+            typer.echo(json.dumps(data, indent=2, default=str))
+        else:
+            print_artifact(data)
+        return
     size = parse_input_size(input_size) if input_size else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
