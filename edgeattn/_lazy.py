@@ -53,7 +53,10 @@ def available(module: str) -> bool:
     """Whether ``module`` can be found, without importing it."""
     import importlib.util
 
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses the module, or a broken parent package
+        return False
 
 
 def check(module: str, purpose: str | None = None) -> None:

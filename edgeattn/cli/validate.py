@@ -2,9 +2,12 @@
 
 MODEL and CHECKPOINT default to the provenance recorded in the artifact. --reference REF compares
 against another artifact instead (e.g. an INT8 model or an engine against the FP32 ONNX it came
-from), on ONNX Runtime / TensorRT, with no PyTorch installed. Inputs are seeded random
-tensors unless --inputs gives real data (an image folder, flat or one sub-folder per class, .npy
-or .npz). Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
+from), on ONNX Runtime / TensorRT, with no PyTorch installed, or against recorded outputs
+(--reference model_int8.onnx.reference.npz, written by quantize with calibration data). Without
+--inputs, that recorded set beside the artifact gives the inputs (and, without torch, the
+reference). With neither, inputs are seeded random tensors, on which an INT8 artifact is not
+judged (only NaN/Inf fails: random inputs leave the calibrated ranges). --inputs gives real data
+(an image folder, flat or one sub-folder per class, .npy or .npz). Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
 set per output: --atol logits=0.05. On failure the first diverging attention block or stage is
 reported (marking extra outputs can itself change results).
 """
@@ -47,7 +50,7 @@ def command(
     artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model (default: the artifact's provenance).", show_default=False)] = None,
     checkpoint: CheckpointOpt = None,
-    reference: Annotated[Optional[Path], typer.Option("--reference", "-r", help="Compare against this artifact (e.g. the FP32 .onnx) instead of PyTorch; needs no torch.", show_default=False)] = None,
+    reference: Annotated[Optional[Path], typer.Option("--reference", "-r", help="Compare against this artifact (e.g. the FP32 .onnx) or recorded outputs (.reference.npz) instead of PyTorch; needs no torch.", show_default=False)] = None,
     backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime, openvino or tensorrt.")] = "auto",
     inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
     num_samples: Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples to compare (default: 8 random, or every --inputs sample).", min=1, show_default=False)] = None,
@@ -183,10 +186,12 @@ class _progress:
 
 def _print(report) -> None:  # type: ignore[no-untyped-def]
     from ._errors import report_console
+    from rich.markup import escape
     from rich.table import Table
 
     console = report_console()
     against = (f"reference {Path(report.reference['artifact']).name}" if report.reference.get("artifact")
+               else f"recorded {Path(report.reference['recorded']).name}" if report.reference.get("recorded")
                else f"PyTorch {report.reference.get('model')}")
     table = Table(title=f"Parity vs {against} on {report.inputs['count']} sample(s) ({report.inputs['source']})")
     for col in ("artifact", "precision", "output", "max abs", "mean abs", "max rel", "cosine", "top-1", "top-5", "would pass atol", "result"):
@@ -201,21 +206,27 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
             table.add_row(
                 name, art.precision, out.name, f"{out.max_abs:.3g}", f"{out.mean_abs:.3g}", f"{out.max_rel:.3g}",
                 f"{out.cosine:.6f}", pct(out.top1_agreement), pct(out.top5_agreement), f"{out.required_atol:.3g}",
-                "[green]pass[/]" if out.passed else "[red]FAIL[/]",
+                "[yellow]not judged[/]" if art.unjudged and not out.nonfinite else "[green]pass[/]" if out.passed and not art.unjudged else "[red]FAIL[/]",
             )
     console.print(table)
     if report.reference_accuracy is not None:
-        ref_name = Path(report.reference["artifact"]).name if report.reference.get("artifact") else "PyTorch"
+        ref_name = Path(report.reference.get("artifact") or report.reference.get("recorded") or "PyTorch").name
         line = f"Accuracy (top-1): {ref_name} {100 * report.reference_accuracy['top1']:.1f}%"
         for art in report.artifacts:
             if art.accuracy:
                 line += f", {Path(art.artifact).name} {100 * art.accuracy['top1']:.1f}%"
         console.print(line)
     for art in report.artifacts:
+        if art.unjudged:
+            console.print(f"[yellow]{escape(Path(art.artifact).name)} not judged:[/] {escape(art.unjudged)}")
+            continue
         for out in art.outputs:
             for reason in out.reasons:
                 console.print(f"[red]{Path(art.artifact).name}[/] {out.name}: {reason}")
         if art.localization is not None:
             console.print(f"Localisation: {art.localization.message}")
             console.print(f"[dim]{art.localization.caveat}[/]")
-    console.print("[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]")
+    if not report.passed:
+        console.print("[bold red]FAIL[/]")
+    else:
+        console.print("[bold yellow]NOT JUDGED[/] (no NaN/Inf; nothing else is judged on random inputs)" if any(a.unjudged for a in report.artifacts) else "[bold green]PASS[/]")

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .._lazy import available
 from ..data import Preprocessing, Samples, load_samples, random_samples, read_metadata, read_provenance
+from ..data.reference_set import ReferenceSet, read_reference_set, reference_set_path
 from ..errors import EdgeattnError, EdgeattnWarning, InputError, ParityError
 from .compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
 from .identity import check_weights
@@ -165,14 +167,17 @@ def validate(
         raise InputError("received both a reference artifact and a PyTorch model/checkpoint; expected one reference",
                          hint="drop --model/--checkpoint to compare against --reference, or drop --reference")
     if reference is not None and not Path(reference).is_file():
-        raise InputError(f"reference artifact not found: {os.fspath(reference)}", hint="pass an .onnx or engine file")
+        raise InputError(f"reference artifact not found: {os.fspath(reference)}", hint="pass an .onnx, an engine or a .reference.npz")
+    recorded, reference = _recorded_set(paths[0], reference, inputs, model)
 
     provenance = read_provenance(paths[0])
     runner_opts = dict(runner_options or {})
     if threads is not None:
         runner_opts.setdefault("threads", threads)
-    if reference is not None:
-        reference_runner: Any = ArtifactReference(reference, backend, runner_opts)
+    if recorded is not None and reference is not None and Path(reference).suffix.lower() == ".npz":
+        reference_runner: Any = RecordedReference(recorded, reference)
+    elif reference is not None:
+        reference_runner = ArtifactReference(reference, backend, runner_opts)
     else:
         _require_torch()
         from ..runtime.torch_runner import TorchRunner
@@ -199,16 +204,27 @@ def validate(
     # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
     identities = {path: check_weights(path, reference.model) for path, runner, _ in candidates if runner is not None}
     input_size = _input_size(first_runner, provenance, reference)
-    if not isinstance(reference, ArtifactReference):
+    if not isinstance(reference, (ArtifactReference, RecordedReference)):
         # The reference takes the artifact's input size, in case the model defaults to another one.
         reference._input_shape = ("batch", *input_size)
 
-    samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner)
-    ref_outputs = _run_all(reference, samples.arrays, batch_size, progress, getattr(reference, "label", "PyTorch reference"))
+    if recorded is not None:
+        count = min(len(recorded.inputs), num_samples or len(recorded.inputs))
+        samples = Samples(arrays=recorded.inputs[:count], source=f"recorded {recorded.meta.get('file', 'reference set')} ({recorded.meta.get('inputs', 'real inputs')})")
+        if tuple(samples.arrays.shape[1:]) != tuple(input_size):
+            raise InputError(f"{recorded.meta.get('file')}: received inputs {list(samples.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]",
+                             hint="the reference set belongs to another model")
+    else:
+        samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner)
+    if isinstance(reference, RecordedReference):
+        ref_outputs = {k: v[: len(samples)] for k, v in recorded.outputs.items()}  # type: ignore[union-attr]
+    else:
+        ref_outputs = _run_all(reference, samples.arrays, batch_size, progress, getattr(reference, "label", "PyTorch reference"))
+    synthetic = inputs is None and recorded is None
     ref_names = list(ref_outputs)
 
     report = ValidationReport(
-        reference=reference.describe() if isinstance(reference, ArtifactReference) else
+        reference=reference.describe() if isinstance(reference, (ArtifactReference, RecordedReference)) else
         {"model": model if isinstance(model, str) else type(model).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
         inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
                 "shape": [len(samples), *input_size], "labelled": samples.labels is not None},
@@ -255,6 +271,12 @@ def validate(
         if samples.labels is not None and is_classifier_output(outputs[names[0]].shape):
             result.accuracy = _accuracy(outputs[names[0]].astype(np.float64), samples.labels)
         runner.close()
+        if synthetic and art_precision == "int8" and atol is None and rtol is None and min_cosine is None:
+            result.unjudged = (
+                "INT8 on random inputs: they fall outside the calibrated ranges, so even a correct model "
+                "diverges on them; only NaN/Inf is judged (pass --inputs with real data, or keep the "
+                ".reference.npz that quantize writes beside the model)"
+            )
         if not result.passed and localize:
             worst = max(result.outputs, key=lambda o: (not o.passed, o.max_abs)).worst_sample
             result.localization = localize_divergence(
@@ -262,6 +284,31 @@ def validate(
             )
     reference.close()
     return report
+
+
+def _recorded_set(
+    artifact: str | os.PathLike[str], reference: str | os.PathLike[str] | None, inputs: Any, model: Any
+) -> tuple[ReferenceSet | None, str | os.PathLike[str] | None]:
+    """(recorded reference set to take the inputs from, the reference to compare against).
+
+    ``--reference X.npz`` compares with its recorded outputs. Without ``--inputs``, the set beside
+    the artifact (written by quantize) gives real inputs; its recorded outputs are the reference
+    unless PyTorch (or another artifact) is there to compute the reference on them."""
+    path: Path | None = None
+    if reference is not None and Path(reference).suffix.lower() == ".npz":
+        if inputs is not None:
+            raise InputError("received --inputs with a recorded reference set; expected one: recorded outputs are "
+                             "only for their own inputs", hint="drop --inputs, or compare with --reference MODEL.onnx")
+        path = Path(reference)
+    elif inputs is None and reference_set_path(artifact).is_file():
+        path = reference_set_path(artifact)
+        if reference is None and model is None and not available("torch"):
+            reference = path
+    if path is None:
+        return None, reference
+    recorded = read_reference_set(path)
+    recorded.meta.setdefault("file", path.name)
+    return recorded, reference
 
 
 def _resolve_samples(
@@ -309,6 +356,9 @@ def localize_divergence(
         loc.message = "the artifact carries no edgeattn.blocks / edgeattn.probes metadata: nothing to compare block by block"
         return loc
     opts = {k: v for k, v in runner_options.items() if k in ("threads", "providers", "provider_options")}
+    if isinstance(reference, RecordedReference):
+        loc.message = "recorded outputs hold no intermediate tensors: pass --reference MODEL_FP32.onnx to compare block by block"
+        return loc
     if isinstance(reference, ArtifactReference):
         if reference.path.suffix.lower() != ".onnx":
             loc.message = "block-by-block comparison needs an ONNX reference; pass the .onnx the engine was built from"
@@ -379,6 +429,26 @@ def _require_torch() -> None:
     except MissingExtraError as exc:
         exc.hint = "or compare against another artifact without PyTorch: --reference MODEL_FP32.onnx"
         raise
+
+
+class RecordedReference:
+    """Recorded outputs (a ``.reference.npz``) as the reference side: nothing to run."""
+
+    def __init__(self, recorded: ReferenceSet, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.model = None
+        self.recorded = recorded
+        self.label = f"recorded outputs in {self.path.name}"
+
+    def info(self) -> Any:
+        raise NotImplementedError  # no runtime of its own: _environment skips it
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"recorded": os.fspath(self.path), "producer": self.recorded.producer,
+                "parent_sha256": self.recorded.meta.get("parent_sha256")}
 
 
 class ArtifactReference:

@@ -63,10 +63,15 @@ class ArtifactResult:
     error: str | None = None
     weights: dict[str, Any] | None = None  # identity.WeightIdentity.to_dict(): advisory, outputs decide
     notes: list[str] = field(default_factory=list)
+    unjudged: str | None = None  # why tolerances were not applied (INT8 on random inputs); NaN/Inf still fail
 
     @property
     def passed(self) -> bool:
-        return self.error is None and bool(self.outputs) and all(o.passed for o in self.outputs)
+        if self.error is not None or not self.outputs:
+            return False
+        if self.unjudged:
+            return all(o.nonfinite == 0 for o in self.outputs)
+        return all(o.passed for o in self.outputs)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -84,6 +89,7 @@ class ArtifactResult:
             "error": self.error,
             "weights": self.weights,
             "notes": self.notes,
+            "unjudged": self.unjudged,
         }
 
 
@@ -116,6 +122,8 @@ class ValidationReport:
 
     def reference_name(self) -> str:
         """``PyTorch `model``` or ``artifact `path``` (validate --reference)."""
+        if self.reference.get("recorded"):
+            return f"recorded outputs `{self.reference['recorded']}` ({self.reference.get('producer')})"
         if self.reference.get("artifact"):
             return f"artifact `{self.reference['artifact']}` ({self.reference.get('precision')}, {self.reference.get('backend')})"
         return f"PyTorch `{self.reference.get('model')}`" + (
@@ -141,7 +149,7 @@ class ValidationReport:
                     f"| `{art.artifact}` | {art.backend} | {art.precision} | {out.name} | {out.max_abs:.3g} | {out.mean_abs:.3g} | "
                     f"{out.median_abs:.3g} | {out.max_rel:.3g} | {out.cosine:.6f} | {_pct(out.top1_agreement)} | "
                     f"{_pct(out.top5_agreement)} | {out.nonfinite} | {out.tolerance.atol:g} / {out.tolerance.rtol:g} | "
-                    f"{out.required_atol:.3g} | {'pass' if out.passed else 'FAIL'} |"
+                    f"{out.required_atol:.3g} | {_verdict(art, out)} |"
                 )
         if self.reference_accuracy is not None:
             lines += ["", "## Accuracy on the labelled inputs", "", "| model | top-1 | top-5 |", "|---|---|---|"]
@@ -150,6 +158,9 @@ class ValidationReport:
                 if art.accuracy:
                     lines.append(f"| `{art.artifact}` ({art.precision}) | {_pct(art.accuracy.get('top1'))} | {_pct(art.accuracy.get('top5'))} |")
         for art in self.artifacts:
+            if art.unjudged:
+                lines += ["", f"## `{art.artifact}`: not judged", "", f"- {art.unjudged}"]
+                continue
             failing = [o for o in art.outputs if not o.passed]
             if failing:
                 lines += ["", f"## Why `{art.artifact}` failed", ""]
@@ -171,3 +182,10 @@ class ValidationReport:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100.0 * value:.1f}%"
+
+
+def _verdict(art: ArtifactResult, out: Any) -> str:
+    """pass / FAIL, or 'not judged' when tolerances were not applied (NaN/Inf still FAIL)."""
+    if art.unjudged:
+        return "FAIL" if out.nonfinite else "not judged"
+    return "pass" if out.passed else "FAIL"

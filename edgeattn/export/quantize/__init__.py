@@ -22,6 +22,7 @@ import numpy as np
 from ..._io import atomic_outputs, check_outputs, sha256_file, sidecar_path
 from ...errors import CalibrationError, InputError, QuantizationError
 from ...data import read_json_metadata, read_metadata, read_provenance
+from ...data.reference_set import MAX_SAMPLES, record_outputs, reference_set_path
 from ._graph import load_onnx
 from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
 from .int8 import TARGETS
@@ -99,7 +100,8 @@ def quantize(
     src, dest = Path(onnx_path), Path(output)
     calibration_file = calibration if isinstance(calibration, (str, os.PathLike)) else None
     _require_backends(precision, calibration_file)
-    check_outputs([src, calibration_file], {"--output": dest, "the output's sidecar": sidecar_path(dest)})
+    check_outputs([src, calibration_file], {"--output": dest, "the output's sidecar": sidecar_path(dest),
+                                            "the output's reference set": reference_set_path(dest)})
     if dest.is_dir():  # checked before the conversion work, not when the rename fails after it
         raise InputError(f"output {dest} is a directory; expected a file path", hint="pass -o NEW.onnx")
     model = load_onnx(src)
@@ -205,6 +207,14 @@ def quantize(
             warnings=warnings,
         )
         _check_runs(tmp)
+        if precision == "int8" and not data.synthetic:
+            # Real inputs and what the FP32 parent gives for them: validate checks this artifact (or an
+            # engine built from it) on them later, with neither PyTorch nor the dataset at hand.
+            recorded = record_outputs(src, data.arrays[:MAX_SAMPLES], {
+                "producer": f"FP32 parent {src.name} on ONNX Runtime CPU", "parent": src.name,
+                "parent_sha256": source_sha, "inputs": data.source,
+            })
+            outputs.write_bytes(reference_set_path(dest), recorded.to_bytes())
         result.seconds = time.perf_counter() - started
         outputs.write_json(sidecar_path(dest), _sidecar(src, tmp, result))
     return result
