@@ -182,3 +182,18 @@ def test_a_file_that_is_not_a_reference_set_is_one_error_line(cli, artifacts, tm
     result = cli("validate", artifacts / "digits_int8.onnx", "--reference", bad)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "expected 'inputs' and 'output/<name>'" in result.stderr
+
+
+def test_build_without_tensorrt_is_one_error_line(cli, artifacts, tmp_path):
+    result = cli("build", artifacts / "digits.onnx", "-o", tmp_path / "m.engine")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+        "Error: TensorRT is not installed (import tensorrt failed: No module named 'tensorrt')"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_models_lists_the_zoo_without_torch(cli):
+    result = cli("models", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "se_resnet_tiny" in {m["name"] for m in json.loads(result.stdout)}
