@@ -78,9 +78,10 @@ def read_reference_set(path: str | os.PathLike[str]) -> ReferenceSet:
     return ReferenceSet(inputs=inputs.astype(np.float32, copy=False), outputs=outputs, meta=meta if isinstance(meta, dict) else {})
 
 
-def record_outputs(model: str | os.PathLike[str], inputs: np.ndarray, meta: Mapping[str, Any]) -> ReferenceSet:
-    """Run ``inputs`` through the ONNX ``model`` on ONNX Runtime CPU, one sample at a time (the
-    model may have a fixed batch of 1) and keep the outputs as a :class:`ReferenceSet`."""
+def record_outputs(model: str | os.PathLike[str], inputs: np.ndarray, meta: Mapping[str, Any]) -> ReferenceSet | None:
+    """Run ``inputs`` through the ONNX ``model`` on ONNX Runtime CPU (in whole batches when the
+    model has a fixed batch) and keep the outputs as a :class:`ReferenceSet`; None when there are
+    fewer inputs than one fixed batch."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -92,6 +93,8 @@ def record_outputs(model: str | os.PathLike[str], inputs: np.ndarray, meta: Mapp
     rows: dict[str, list[np.ndarray]] = {n: [] for n in names}
     step = batch or 8
     usable = len(inputs) - len(inputs) % step if batch else len(inputs)
+    if usable == 0:
+        return None
     for start in range(0, usable, step):
         for name, value in zip(names, session.run(names, {spec.name: inputs[start : start + step]})):
             rows[name].append(np.asarray(value))

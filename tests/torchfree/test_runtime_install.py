@@ -197,3 +197,21 @@ def test_models_lists_the_zoo_without_torch(cli):
     result = cli("models", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "se_resnet_tiny" in {m["name"] for m in json.loads(result.stdout)}
+
+
+def test_recording_needs_one_whole_fixed_batch(artifacts, tmp_path):
+    import numpy as np
+    from edgeattn.data.reference_set import read_reference_set, record_outputs
+
+    model = onnx.load(str(artifacts / "digits.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4  # a fixed batch of 4
+    fixed = tmp_path / "fixed4.onnx"
+    onnx.save(model, str(fixed))
+    x = np.load(artifacts / "heldout.npz")["x"]
+    assert record_outputs(fixed, x[:3], {}) is None
+    recorded = record_outputs(fixed, x[:10], {"producer": "test"})
+    assert len(recorded.inputs) == 8 and recorded.outputs["logits"].shape == (8, 10)
+    path = tmp_path / "set.reference.npz"
+    path.write_bytes(recorded.to_bytes())
+    again = read_reference_set(path)
+    assert np.array_equal(again.inputs, x[:8]) and again.producer == "test"

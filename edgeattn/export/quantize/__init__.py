@@ -214,7 +214,8 @@ def quantize(
                 "producer": f"FP32 parent {src.name} on ONNX Runtime CPU", "parent": src.name,
                 "parent_sha256": source_sha, "inputs": data.source,
             })
-            outputs.write_bytes(reference_set_path(dest), recorded.to_bytes())
+            if recorded is not None:
+                outputs.write_bytes(reference_set_path(dest), recorded.to_bytes())
         result.seconds = time.perf_counter() - started
         outputs.write_json(sidecar_path(dest), _sidecar(src, tmp, result))
     return result
