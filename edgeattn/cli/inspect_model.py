@@ -106,7 +106,7 @@ def command(
     if is_artifact(model):
         data = inspect_artifact(model)
         if json_output:
-            typer.echo(json.dumps(data, indent=2, default=str))
+            echo_json(data)
         else:
             print_artifact(data)
         return
