@@ -128,7 +128,6 @@ def build_config(
         accel = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
         accel.parameters["precision_mode"] = tensorrt_accelerator
         accel.parameters["max_workspace_size_bytes"] = str(1 << 30)
-        accel.parameters["trt_engine_cache_enable"] = "1"
     return config
 
 

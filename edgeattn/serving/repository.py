@@ -135,7 +135,7 @@ def write_repository(
     planned: list[_Planned] = []
     for artifact in artifacts:
         info = describe_artifact(artifact)
-        name = check_model_name(options.name or default_model_name(artifact))
+        name = check_model_name(options.name if options.name is not None else default_model_name(artifact))
         planned.extend(_plan_models(name, info, options))
     names = [p.name for p in planned]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -19,6 +19,7 @@ made by scripts/setup_triton.sh), and our ``model.py`` files append this interpr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -223,7 +224,12 @@ class TritonServer:
         return path.read_text(encoding="utf-8", errors="replace") if path and path.is_file() else ""
 
     def _last_error(self) -> str:
-        lines = [line for line in self.log().splitlines() if line.startswith("E") or "error" in line.lower()]
+        """The reason to show: the first model that failed to load, else the last error line."""
+        log = self.log()
+        failed = re.search(r"failed to load '([^']+)' version \d+: (.*?)(?:\\n|\"$)", log, flags=re.MULTILINE)
+        if failed:
+            return f"model {failed.group(1)!r} failed to load: {failed.group(2).strip()}"
+        lines = [line for line in log.splitlines() if line.startswith("E") or "error" in line.lower()]
         return lines[-1].strip() if lines else "(no error line in the log)"
 
     def metrics(self) -> str:
