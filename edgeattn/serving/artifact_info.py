@@ -131,7 +131,7 @@ def _onnx_tensor(value: Any) -> TensorInfo:
 
 # -- TensorRT engine ---------------------------------------------------------------------------
 def _describe_engine(path: Path) -> ArtifactInfo:
-    from ..export.tensorrt import read_sidecar, sidecar_path
+    from ..tensorrt import read_sidecar, sidecar_path
 
     sidecar = read_sidecar(path)
     if sidecar is None:
