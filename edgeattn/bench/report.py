@@ -32,6 +32,16 @@ def benchmark_markdown(report: Any) -> str:
         + (f"; 1-minute load average {env['load_average'][0]:.1f}" if env.get("load_average") else "")
         + ".",
         "",
+    ]
+    if s.get("triton"):
+        # Client-side timing of a server (edgeattn.bench.triton_client): say what was measured where.
+        lines[2] = (
+            f"Client CPU: {env.get('cpu')} ({env.get('logical_cores')} logical cores); server {s['triton']}, model "
+            f"`{s.get('model')}`; concurrency {s.get('concurrency')}; warm-up {s.get('warmup')} requests per client, then "
+            + (f"{s['iterations']} requests" if s.get("iterations") else f"{s.get('duration_s')} s")
+            + " per row; samples/s = samples answered / wall time."
+        )
+    lines += [
         "| variant | backend | batch | mean ms | p50 ms | p90 ms | p99 ms | min ms | max ms | samples/s | p50 vs first |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]

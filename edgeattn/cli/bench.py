@@ -4,6 +4,8 @@ Each TARGET is an .onnx / .engine artifact or a PyTorch model spec (se_resnet50,
 append @BACKEND to force one (model.onnx@onnxruntime). Variants are timed in interleaved rounds
 after a warm-up, so their ratios hold on a machine whose speed drifts. --per-block adds how much
 of the ONNX Runtime time each folded SE/CBAM block takes, next to its share of the FLOPs.
+--triton URL --model NAME times a model on a running Triton server from the client side instead,
+at each --concurrency (threads with one client each), in the same report format.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _ints(text: str, option: str, count: int | None = None) -> list[int]:
 
 
 def command(
-    targets: Annotated[list[str], typer.Argument(help="Artifacts (.onnx, .engine) or model specs; TARGET@BACKEND forces a backend.", show_default=False)],
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Artifacts (.onnx, .engine) or model specs; TARGET@BACKEND forces a backend.", show_default=False)] = None,
     backend: Annotated[str, typer.Option("--backend", "-b", help="auto, torch, onnxruntime, tensorrt; comma-separated for several.")] = "auto",
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to sweep, e.g. 1,8.")] = "1",
     iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Timed runs per variant and batch size (default 50).", min=1, show_default=False)] = None,
@@ -48,10 +50,23 @@ def command(
     report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Write the results as JSON.", show_default=False)] = None,
     report_md: Annotated[Optional[Path], typer.Option("--report-md", help="Write the results as Markdown.", show_default=False)] = None,
     chart: Annotated[Optional[Path], typer.Option("--chart", help="Write a PNG bar chart.", show_default=False)] = None,
+    triton: Annotated[Optional[str], typer.Option("--triton", help="A running Triton server: http://HOST:PORT or grpc://HOST:PORT.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="With --triton: the model to time.", show_default=False)] = None,
+    concurrency: Annotated[str, typer.Option("--concurrency", help="With --triton: requests in flight, e.g. 1,4,16.")] = "1",
+    inputs: Annotated[Optional[Path], typer.Option("--inputs", help="With --triton: image folder for a model that takes encoded bytes.", show_default=False)] = None,
 ) -> None:
     from .._io import check_outputs
     from ..errors import InputError
     from .validate import input_files
+
+    if triton is not None:
+        _bench_triton(triton, model, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,
+                      json_output, report_json, report_md)
+        return
+    if not targets:
+        raise InputError("received no TARGET, expected an artifact or model spec (or --triton URL --model NAME)")
+    if model is not None or inputs is not None:
+        raise InputError("--model and --inputs go with --triton URL")
 
     if iterations is not None and duration is not None:
         raise InputError("--iterations and --duration: received both, expected one")
@@ -91,6 +106,31 @@ def command(
     data = write_reports(report, report_json, report_md, chart)
     if json_output:
         echo_json(data)
+        return
+    _print(report)
+
+
+def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,  # type: ignore[no-untyped-def]
+                  json_output, report_json, report_md) -> None:
+    from ..errors import InputError
+
+    if targets:
+        raise InputError(f"--triton: received targets {targets}, expected none (the server holds the model; name it with --model)")
+    if not model:
+        raise InputError("--triton: received no --model, expected the name of a model on the server")
+    if iterations is not None and duration is not None:
+        raise InputError("--iterations and --duration: received both, expected one")
+    from ..bench.triton_client import benchmark_triton
+    from .validate import _progress, write_reports
+
+    with _progress() as progress:
+        report = benchmark_triton(
+            url, model, concurrency=_ints(concurrency, "--concurrency"), batch_sizes=_ints(batch_sizes, "--batch-sizes"),
+            requests=iterations, duration=duration, warmup=warmup, inputs=inputs, progress=progress,
+        )
+    data = write_reports(report, report_json, report_md)
+    if json_output:
+        typer.echo(json.dumps(data, indent=2, default=str))
         return
     _print(report)
 

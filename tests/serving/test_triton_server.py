@@ -173,3 +173,35 @@ def test_a_model_that_cannot_load_is_a_server_error_with_its_reason(tmp_path):
     with pytest.raises(ServerError, match="exited with code 1 before it was ready") as info:
         TritonServer(tmp_path / "repo", home=home, ready_timeout=60).start()
     assert "broken" in str(info.value)
+
+
+def test_bench_triton_times_the_served_model_at_each_concurrency(server):
+    from edgeattn.bench.triton_client import benchmark_triton
+
+    report = benchmark_triton(f"http://{server.http_url}", "digits", concurrency=(1, 4), batch_sizes=(2,), requests=40, warmup=2)
+    rows = [(r.variant, r.backend, r.batch_size, r.stats.count, r.runner["requests"]) for r in report.results]
+    assert rows == [("digits c=1", "triton-http", 2, 40, 40), ("digits c=4", "triton-http", 2, 40, 40)]
+    for result in report.results:
+        # Throughput is answered samples over wall time: at most concurrency x batch / mean latency.
+        level = result.runner["concurrency"]
+        assert 0 < result.stats.throughput <= 1.05 * level * 2 * 1e3 / result.stats.mean_ms
+    assert "server http://" in report.to_markdown() and "| digits c=4 | triton-http | 2 |" in report.to_markdown()
+
+
+def test_bench_triton_cli_sends_images_to_the_ensemble_over_grpc(server, digits):
+    import json
+
+    from typer.testing import CliRunner
+
+    from edgeattn.cli import app
+
+    images = digits[1][0].parent.parent  # the held-out folder (one sub-folder per digit)
+    result = CliRunner().invoke(app, ["bench", "--triton", f"grpc://{server.grpc_url}", "--model", "digits_ensemble",
+                                      "--concurrency", "2", "-n", "20", "--warmup", "1", "--inputs", str(images), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [(r["variant"], r["stats"]["count"]) for r in data["results"]] == [("digits_ensemble c=2", 20)]
+    missing = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "nope"])
+    assert missing.exit_code == 1 and "Error: model 'nope' is not ready" in missing.output
+    no_images = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "digits_ensemble", "-n", "2"])
+    assert no_images.exit_code == 1 and "takes encoded bytes: received no --inputs" in no_images.output
