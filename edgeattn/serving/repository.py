@@ -125,7 +125,8 @@ def write_repository(
 ) -> RepositoryResult:
     """Serve each artifact as a Triton model in ``repository`` (created or updated)."""
     options = options or RepositoryOptions()
-    repo = Path(repository)
+    # Resolved, so that the staging folder lands beside REPO even when REPO is ".".
+    repo = Path(repository).resolve()
     if not artifacts:
         raise InputError("received no artifact, expected one or more .onnx or .engine files")
     if options.name is not None and len(artifacts) > 1:

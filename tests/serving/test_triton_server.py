@@ -121,7 +121,7 @@ def test_model_answers_match_the_runner_and_requests_are_batched(server, referen
     samples = after["inferences"] - before["inferences"]
     assert requests == REQUESTS and samples == sum(len(b) for b in batches)
     # Dynamic batching formed batches of several requests: fewer model executions than requests.
-    assert executions < requests and samples / executions > 1.5, (requests, executions, samples)
+    assert executions < requests and requests / executions >= 1.5, (requests, executions, samples)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
