@@ -61,7 +61,7 @@ def command(
 
     if triton is not None:
         _bench_triton(triton, model, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,
-                      json_output, report_json, report_md)
+                      json_output, report_json, report_md, chart)
         return
     if not targets:
         raise InputError("received no TARGET, expected an artifact or model spec (or --triton URL --model NAME)")
@@ -111,7 +111,8 @@ def command(
 
 
 def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,  # type: ignore[no-untyped-def]
-                  json_output, report_json, report_md) -> None:
+                  json_output, report_json, report_md, chart) -> None:
+    from .._io import check_outputs
     from ..errors import InputError
 
     if targets:
@@ -120,6 +121,10 @@ def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, dur
         raise InputError("--triton: received no --model, expected the name of a model on the server")
     if iterations is not None and duration is not None:
         raise InputError("--iterations and --duration: received both, expected one")
+    if chart is not None and chart.suffix.lower() != ".png":
+        raise InputError(f"--chart: received {chart.name}, expected a .png file")
+    images = sorted(p for p in inputs.rglob("*") if p.is_file()) if inputs is not None and inputs.is_dir() else []
+    check_outputs(images, {"--report-json": report_json, "--report-md": report_md, "--chart": chart})
     from ..bench.triton_client import benchmark_triton
     from .validate import _progress, write_reports
 
@@ -128,7 +133,7 @@ def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, dur
             url, model, concurrency=_ints(concurrency, "--concurrency"), batch_sizes=_ints(batch_sizes, "--batch-sizes"),
             requests=iterations, duration=duration, warmup=warmup, inputs=inputs, progress=progress,
         )
-    data = write_reports(report, report_json, report_md)
+    data = write_reports(report, report_json, report_md, chart)
     if json_output:
         typer.echo(json.dumps(data, indent=2, default=str))
         return

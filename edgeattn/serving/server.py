@@ -164,6 +164,8 @@ class TritonServer:
             self._wait_ready()
         except BaseException:
             self.stop()
+            # Keep the log the error points to; the copied backends are not needed any more.
+            shutil.rmtree(self._workdir / "backends", ignore_errors=True)
             raise
         return self
 
@@ -178,6 +180,8 @@ class TritonServer:
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
+        # NumPy's OpenBLAS starts a thread per core in every stub process; the models do not use it.
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
         libdirs = [sysconfig.get_config_var("LIBDIR") or "", *map(os.fspath, self.install.libs)]
         env["LD_LIBRARY_PATH"] = os.pathsep.join([d for d in libdirs if d] + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else []))
         # The stub embeds this interpreter's libpython (found through LD_LIBRARY_PATH) and takes its

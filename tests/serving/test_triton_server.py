@@ -188,7 +188,7 @@ def test_bench_triton_times_the_served_model_at_each_concurrency(server):
     assert "server http://" in report.to_markdown() and "| digits c=4 | triton-http | 2 |" in report.to_markdown()
 
 
-def test_bench_triton_cli_sends_images_to_the_ensemble_over_grpc(server, digits):
+def test_bench_triton_cli_sends_images_to_the_ensemble_over_grpc(server, digits, tmp_path):
     import json
 
     from typer.testing import CliRunner
@@ -197,10 +197,18 @@ def test_bench_triton_cli_sends_images_to_the_ensemble_over_grpc(server, digits)
 
     images = digits[1][0].parent.parent  # the held-out folder (one sub-folder per digit)
     result = CliRunner().invoke(app, ["bench", "--triton", f"grpc://{server.grpc_url}", "--model", "digits_ensemble",
-                                      "--concurrency", "2", "-n", "20", "--warmup", "1", "--inputs", str(images), "--json"])
+                                      "--concurrency", "2", "-n", "20", "--warmup", "1", "--inputs", str(images), "--json",
+                                      "--report-md", str(tmp_path / "t.md"), "--chart", str(tmp_path / "t.png")])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [(r["variant"], r["stats"]["count"]) for r in data["results"]] == [("digits_ensemble c=2", 20)]
+    assert "| digits_ensemble c=2 | triton-grpc | 1 |" in (tmp_path / "t.md").read_text()
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    image = digits[1][0]
+    clash = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "digits_ensemble", "--inputs", str(images),
+                                     "--report-md", str(image)])
+    assert clash.exit_code == 1 and f"--report-md: received {image}, which is the input" in clash.output
+    assert image.read_bytes()[:4] == b"\x89PNG"
     missing = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "nope"])
     assert missing.exit_code == 1 and "Error: model 'nope' is not ready" in missing.output
     no_images = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "digits_ensemble", "-n", "2"])
