@@ -135,7 +135,7 @@ def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, dur
         )
     data = write_reports(report, report_json, report_md, chart)
     if json_output:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        echo_json(data)
         return
     _print(report)
 

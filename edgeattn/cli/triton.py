@@ -12,12 +12,12 @@ Example: edgeattn triton models/ digits.onnx --backend python --preferred-batch 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ._errors import echo_json
 from ._options import JsonOpt, ThreadsOpt
 
 
@@ -73,7 +73,7 @@ def command(
     )
     result = write_repository(repository, artifacts, options)
     if json_output:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        echo_json(result.to_dict())
         return
     from rich.console import Console
     from rich.markup import escape
