@@ -7,6 +7,29 @@ traceback.
 
 from __future__ import annotations
 
+import errno
+
+# errno -> the cause named in a one-line error.
+_OS_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.ENOTDIR: "a parent of the path is a file, not a folder",
+    errno.EISDIR: "is a directory, expected a file",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "a file of that name is in the way (is a parent of the path a file?)",
+    errno.EMFILE: "too many open files",
+}
+
+
+def os_error_cause(exc: OSError) -> str:
+    """The cause of an OS error in a few words (disk full, permission denied, name too long...)."""
+    text = (exc.strerror or str(exc) or type(exc).__name__).strip().splitlines()
+    return _OS_CAUSES.get(exc.errno or -1) or (text[0] if text else type(exc).__name__)
+
 
 class EdgeattnError(Exception):
     """Base class: a handled failure with a one-line message and an optional hint."""
@@ -68,3 +91,12 @@ class UntrustedSourceError(EdgeattnError):
 class EdgeattnWarning(UserWarning):
     """Something the user asked for that works but deserves attention (non-strict load, unsafe
     unpickling, non-finite weights allowed). The CLI prints these as ``Warning: ...`` lines."""
+
+
+class BackendWarning(EdgeattnWarning, RuntimeWarning):
+    """A runtime runs, but not as asked (a missing execution provider, a fallback)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every ``finally`` and atomic write
+    unwinds the same way; the CLI exits 143 (128 + SIGTERM)."""

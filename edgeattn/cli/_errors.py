@@ -1,23 +1,28 @@
 """Map library exceptions to one-line ``Error: ...`` messages and exit codes.
 
-Exit codes: 0 success, 1 failed check or handled error, 2 usage error (Typer/Click's own).
+Exit codes: 0 success, 1 failed check or error, 2 usage error (Typer/Click's own), 130
+interrupted (SIGINT), 143 terminated (SIGTERM).
 Set ``EDGEATTN_DEBUG=1`` to get the full traceback instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
+import re
+import signal
 import sys
 import warnings
-from collections.abc import Iterator
-from typing import Any, Callable, TextIO, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO, TypeVar
 
+import click
 import typer
 
-from ..errors import EdgeattnError, EdgeattnWarning
+from ..errors import EdgeattnError, EdgeattnWarning, os_error_cause
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +34,7 @@ def print_error(message: str, hint: str | None = None) -> None:
     from rich.markup import escape
 
     console = Console(stderr=True, soft_wrap=True, highlight=False)
-    console.print(f"[bold red]Error:[/] {escape(message)}", markup=True)
+    console.print(f"[bold red]Error:[/] {escape(_ANSI.sub('', message))}", markup=True)
     if hint:
         console.print(f"[dim]Hint:[/] {escape(hint)}", markup=True)
 
@@ -75,39 +80,132 @@ def _stdout_for_json_only() -> Iterator[None]:
         os.close(saved)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+# Signals received during the command: a library that catches KeyboardInterrupt and raises its
+# own error (torch's dynamo exporter does) is still reported as interrupted.
+_SIGNALS_SEEN: list[int] = []
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in _ANSI.sub("", text).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:300]
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str | None]:
+    """The one-line message and hint for an exception that is not an EdgeattnError."""
+    if isinstance(exc, OSError):
+        cause = os_error_cause(exc)
+        where = exc.filename
+        if where is not None and exc.errno == errno.ENOENT:
+            return f"file not found: {os.fsdecode(where)}", None
+        if where is not None:
+            other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+            return f"{os.fsdecode(where)}{other}: {cause}", None
+        return cause, None
+    if isinstance(exc, UnicodeDecodeError):
+        message = (
+            f"received bytes that are not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+            "expected UTF-8 text (a JSON sidecar, ONNX metadata)"
+        )
+        return message, None
+    if isinstance(exc, MemoryError):
+        return "out of memory", "use fewer samples, a smaller batch or a smaller input"
+    if isinstance(exc, RecursionError):
+        return "the input nests too deeply to be read", None
+    return (
+        f"unexpected {type(exc).__name__}: {_one_line(str(exc)) or '(no message)'}",
+        "re-run with EDGEATTN_DEBUG=1 for the traceback, and report it if the input was valid",
+    )
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    from ..errors import Terminated
+
+    _SIGNALS_SEEN.append(signum)
+    raise Terminated()
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    _SIGNALS_SEEN.append(signum)
+    raise KeyboardInterrupt()
+
+
+@contextlib.contextmanager
+def _signal_handlers() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C (every finally and atomic write cleans up); both are noted."""
+    previous: dict[int, Any] = {}
+    try:
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_terminated)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupted)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): leave signals alone
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit(message: str, hint: str | None, code: int) -> typer.Exit:
+    print_error(message, hint)
+    return typer.Exit(code)
+
+
 def handle_errors(func: F) -> F:
-    """Decorator for command functions: EdgeattnError -> ``Error: ...`` on stderr, exit 1;
-    EdgeattnWarning -> ``Warning: ...`` on stderr; with ``--json``, stdout carries the JSON only."""
+    """The one boundary of every command: each failure becomes one ``Error: ...`` line.
+
+    EdgeattnError -> its message and hint, exit 1; SIGINT -> ``interrupted``, exit 130; SIGTERM ->
+    ``terminated``, exit 143; OS errors, undecodable text and memory exhaustion -> the cause named,
+    exit 1; anything else -> ``unexpected <type>: <message>``, exit 1. EdgeattnWarning ->
+    ``Warning: ...``; with ``--json``, stdout carries the JSON only. Scratch files go to a per-run
+    folder removed on exit.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .._workdir import run_folder
+        from ..errors import Terminated
+
+        debug = bool(os.environ.get("EDGEATTN_DEBUG"))
         json_only = bool(kwargs.get("json_output") or kwargs.get("as_json"))
+        del _SIGNALS_SEEN[:]
         try:
-            with warnings.catch_warnings(), (_stdout_for_json_only() if json_only else contextlib.nullcontext()):
+            with _signal_handlers(), run_folder(), warnings.catch_warnings(), (
+                _stdout_for_json_only() if json_only else contextlib.nullcontext()
+            ):
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
                 return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Terminated:
+            raise _exit("terminated", None, 143) from None
+        except KeyboardInterrupt:
+            raise _exit("interrupted", None, 130) from None
         except EdgeattnError as exc:
-            if os.environ.get("EDGEATTN_DEBUG"):
+            if debug:
                 raise
-            print_error(exc.message, exc.hint)
-            raise typer.Exit(1) from None
+            raise _exit(exc.message, exc.hint, 1) from None
         except ModuleNotFoundError as exc:
             # An optional module imported deep inside a command: name the extra, not the traceback.
             from .._lazy import missing_extra
 
             error = missing_extra(exc)
-            if error is None or os.environ.get("EDGEATTN_DEBUG"):
+            if debug:
                 raise
-            print_error(error.message, error.hint)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            print_error("interrupted")
-            raise typer.Exit(130) from None
-        except FileNotFoundError as exc:
-            if os.environ.get("EDGEATTN_DEBUG"):
+            if error is not None:
+                raise _exit(error.message, error.hint, 1) from None
+            message, hint = describe_exception(exc)
+            raise _exit(message, hint, 1) from None
+        except Exception as exc:
+            if _SIGNALS_SEEN:
+                terminated = _SIGNALS_SEEN[-1] == signal.SIGTERM
+                raise _exit("terminated" if terminated else "interrupted", None, 143 if terminated else 130) from None
+            if debug:
                 raise
-            print_error(f"file not found: {exc.filename or exc}")
-            raise typer.Exit(1) from None
+            message, hint = describe_exception(exc)
+            raise _exit(message, hint, 1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -120,8 +121,9 @@ def quantize(
     settings: dict[str, Any]
 
     # The model and its sidecar are committed together, after the result has loaded in ORT.
-    with atomic_outputs() as outputs:
-        tmp = outputs.path(dest)
+    # The destination's temporary file is asked for only when the result is written: an
+    # interrupted calibration leaves nothing beside the destination.
+    with atomic_outputs() as outputs, tempfile.TemporaryDirectory(prefix="edgeattn-q-") as work:
         if precision == "fp16":
             from .fp16 import convert_fp16
 
@@ -129,6 +131,7 @@ def quantize(
                 warnings.append("FP16 needs no calibration data; --calibration was ignored")
             converted, nodes = convert_fp16(model, policy, keep_io_types=keep_io_types, fp32_op_types=fp32_op_types)
             settings = {"keep_io_types": keep_io_types, "fp32_op_types": list(fp32_op_types or []) or None}
+            tmp = outputs.path(dest)
             _finish(converted, tmp, props, precision, None, policy, settings, None, source_sha)
             target_used = None
         else:
@@ -161,9 +164,10 @@ def quantize(
                 if use_cache
                 else None
             )
+            staged = Path(work) / "quantized.onnx"
             nodes, settings, hit = quantize_int8(
                 model,
-                tmp,
+                staged,
                 data,
                 policy,
                 target=target,
@@ -193,7 +197,8 @@ def quantize(
                 "cache": os.fspath(cache_file) if cache_file else None,
                 "cache_hit": hit,
             }
-            _finish(load_onnx(tmp), tmp, props, precision, target, policy, settings, calibration_info, source_sha)
+            tmp = outputs.path(dest)
+            _finish(load_onnx(staged), tmp, props, precision, target, policy, settings, calibration_info, source_sha)
             target_used = target
         result = QuantizeResult(
             precision=precision,
@@ -334,14 +339,14 @@ def _sidecar(src: Path, written_path: Path, result: QuantizeResult) -> dict[str,
         try:
             loaded = json.loads(source_sidecar.read_text(encoding="utf-8"))
             sidecar = loaded if isinstance(loaded, dict) else {}
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, too deep
             sidecar = {}
     else:
         for key, value in read_metadata(written).items():
             if key.startswith("edgeattn.") and key not in ("edgeattn.precision", "edgeattn.quantization"):
                 try:
                     sidecar[key.removeprefix("edgeattn.")] = json.loads(value)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     sidecar[key.removeprefix("edgeattn.")] = value
     sidecar["precision"] = result.precision
     sidecar["quantization"] = read_json_metadata(written, "edgeattn.quantization")

@@ -1,0 +1,130 @@
+"""Issue 13 item 4: SIGTERM unwinds like Ctrl-C (exit 143), scratch files live in one per-run
+folder removed on exit (stale ones by the next run), temp files appear only when writing, and an
+interrupt a library re-raises as its own error is still reported as interrupted (exit 130)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import typer
+
+from edgeattn.cli._errors import handle_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, tempfile, time
+    from pathlib import Path
+    from edgeattn._io import atomic_outputs
+    from edgeattn.cli._errors import handle_errors
+
+    @handle_errors
+    def command():
+        work = tempfile.mkdtemp(prefix="ort.quant.")  # a library's scratch folder
+        (Path(work) / "big.onnx").write_bytes(b"0" * 1000)
+        with atomic_outputs() as outputs:
+            outputs.write_text(Path(sys.argv[1]) / "model.onnx", "partial")
+            print("ready", flush=True)
+            time.sleep(60)
+
+    try:
+        command()
+    except SystemExit as exc:
+        raise
+    except BaseException as exc:  # typer.Exit outside a Typer app
+        code = getattr(exc, "exit_code", None)
+        sys.exit(code if code is not None else 99)
+    """
+)
+
+
+def _start(dest: Path, tmp: Path) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+@pytest.mark.parametrize(("signum", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_signal_unwinds_and_leaves_nothing(tmp_path: Path, signum: int, code: int, word: str) -> None:
+    dest, tmp = tmp_path / "out", tmp_path / "tmp"
+    dest.mkdir()
+    tmp.mkdir()
+    proc = _start(dest, tmp)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.strip() == f"Error: {word}"
+    assert list(dest.iterdir()) == []  # no .model.onnx.*.tmp
+    assert list(tmp.iterdir()) == []  # the run folder with ort.quant.* inside is gone
+
+
+def test_stale_run_folders_of_dead_processes_are_removed(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"edgeattn-run-{dead.pid}-abc"
+    (stale / "edgeattn-int8-x").mkdir(parents=True)
+    alive = tmp_path / f"edgeattn-run-{os.getppid()}-abc"
+    alive.mkdir()
+    other = tmp_path / "someone-elses"
+    other.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[str] = []
+
+    @handle_errors
+    def command() -> None:
+        seen.append(tempfile.gettempdir())
+
+    command()
+    assert not stale.exists() and alive.exists() and other.exists()
+    assert Path(seen[0]).parent == tmp_path and Path(seen[0]).name.startswith(f"edgeattn-run-{os.getpid()}-")
+    assert not Path(seen[0]).exists()
+
+
+def test_interrupt_rewrapped_by_a_library_is_reported_as_interrupted(capsys) -> None:
+    @handle_errors
+    def command() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt as exc:  # torch's dynamo exporter turns it into its own error
+            raise RuntimeError("\x1b[31mExport failed\x1b[0m: see above") from exc
+
+    with pytest.raises(typer.Exit) as info:
+        command()
+    assert info.value.exit_code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "Error: interrupted" and "\x1b" not in err
+
+
+def test_quantize_creates_no_temp_file_beside_the_destination_before_writing(tiny_model: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from edgeattn.export.quantize import quantize
+
+    src = tiny_model
+    dest = tmp_path / "out" / "m.int8.onnx"
+    dest.parent.mkdir()
+    seen: list[list[str]] = []
+
+    def during_calibration(reader) -> None:  # called before ORT calibrates
+        seen.append(sorted(p.name for p in dest.parent.iterdir()))
+
+    calibration = tmp_path / "cal.npy"
+    np.save(calibration, np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32))
+    quantize(src, dest, precision="int8", calibration=calibration, reader_hook=during_calibration, use_cache=False, progress=False)
+    assert seen == [[]]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["m.int8.onnx", "m.int8.onnx.json"]
