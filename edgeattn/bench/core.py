@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgeattnError, InputError
+from ..platform.memory import check_allocation
 from .environment import collect_environment
 from .stats import LatencyStats, latency_stats
 
@@ -259,7 +260,12 @@ def benchmark(
                 except EdgeattnError as exc:
                     result.skipped = exc.message
                     continue
-                x = rng.standard_normal((batch, *size)).astype(spec.dtype)
+                check_allocation(
+                    4 * batch * int(np.prod(size, dtype=np.float64)) * (len(active) + 2),
+                    f"batch {batch} of inputs {list(size)} for {len(active) + 1} runner(s)",
+                    hint="use smaller --batch-sizes",
+                )
+                x = rng.standard_normal((batch, *size), dtype=np.float32).astype(spec.dtype, copy=False)
                 active.append((index, x, spec.name))
             _time_interleaved(report, runners, active, batch, iterations, duration, warmup, rounds, progress)
     finally:

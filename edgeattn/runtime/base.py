@@ -9,6 +9,7 @@ from several threads at once (or serialise internally).
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,18 +61,32 @@ class Runner(abc.ABC):
     def __init__(self) -> None:
         self._loaded = False
         self.last_inference_time: float | None = None
+        # close() waits for the calls in flight in other threads and refuses new ones meanwhile,
+        # so no call finds its session released under it.
+        self._state = threading.Condition()
+        self._in_flight = 0
+        self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> Runner:
-        if not self._loaded:
-            self._load_impl()
-            self._loaded = True
+        with self._state:
+            if not self._loaded:
+                self._load_impl()
+                self._loaded = True
         return self
 
     def close(self) -> None:
-        if self._loaded:
-            self._close_impl()
-            self._loaded = False
+        with self._state:
+            self._closing = True
+            try:
+                while self._in_flight:
+                    self._state.wait()
+                if self._loaded:
+                    self._close_impl()
+                    self._loaded = False
+            finally:
+                self._closing = False
+                self._state.notify_all()
 
     def __enter__(self) -> Runner:
         return self.load()
@@ -108,14 +123,27 @@ class Runner(abc.ABC):
 
     # -- inference ---------------------------------------------------------------------------
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
-        """Run one inference; ``inputs`` by name, positionally, or a single array."""
-        if not self._loaded:
-            self.load()
-        feed = self.check_inputs(inputs)
-        start = time.perf_counter()
-        outputs = self._run_impl(feed)
-        self.last_inference_time = time.perf_counter() - start
-        return outputs
+        """Run one inference; ``inputs`` by name, positionally, or a single array.
+
+        Safe while another thread calls :meth:`close`: that waits for this call; a call started
+        while the runner is closing is refused."""
+        with self._state:
+            if self._closing:
+                raise InputError(f"{self.backend} runner: run() called while close() is in progress")
+            if not self._loaded:
+                self._load_impl()
+                self._loaded = True
+            self._in_flight += 1
+        try:
+            feed = self.check_inputs(inputs)
+            start = time.perf_counter()
+            outputs = self._run_impl(feed)
+            self.last_inference_time = time.perf_counter() - start
+            return outputs
+        finally:
+            with self._state:
+                self._in_flight -= 1
+                self._state.notify_all()
 
     def check_inputs(
         self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray

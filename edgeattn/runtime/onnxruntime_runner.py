@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, InputError
+from ..errors import BackendUnavailableError, BackendWarning, InputError
 from .base import Runner, RunnerInfo, TensorSpec
 
 # Short names accepted for providers, in ORT's preference order when several are asked for.
@@ -128,6 +128,10 @@ class OnnxRuntimeRunner(Runner):
         self._model = model
         self.requested_providers = resolve_providers(providers)
         self._provider_options = {PROVIDER_ALIASES.get(k.lower(), k): dict(v) for k, v in (provider_options or {}).items()}
+        from ..platform.memory import check_threads
+
+        check_threads(threads, "threads")
+        check_threads(inter_op_threads, "inter_op_threads")
         self._threads = threads
         self._inter_op_threads = inter_op_threads
         self._opt_level = optimization_level
@@ -155,7 +159,7 @@ class OnnxRuntimeRunner(Runner):
             ) from exc
         conflict = conflicting_install_message()
         if conflict:
-            warnings.warn(f"{conflict}; fix: {CONFLICT_HINT}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"{conflict}; fix: {CONFLICT_HINT}", BackendWarning, stacklevel=3)
         options = ort.SessionOptions()
         levels = {
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -193,7 +197,7 @@ class OnnxRuntimeRunner(Runner):
             warnings.warn(
                 f"ONNX Runtime here has no {', '.join(missing)} (available: {', '.join(available)}); "
                 "running on the remaining providers",
-                RuntimeWarning,
+                BackendWarning,
                 stacklevel=3,
             )
         provider_args = [(p, self._provider_options.get(p, {})) for p in chosen]
@@ -215,7 +219,7 @@ class OnnxRuntimeRunner(Runner):
         if self.fallback and not missing:
             warnings.warn(
                 f"ONNX Runtime fell back: requested {self.requested_providers}, using {self.used_providers}",
-                RuntimeWarning,
+                BackendWarning,
                 stacklevel=3,
             )
         self.fallback = sorted(set(self.fallback) | set(missing))

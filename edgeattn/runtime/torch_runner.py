@@ -36,6 +36,9 @@ class TorchRunner(Runner):
         load_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        from ..platform.memory import check_threads
+
+        check_threads(threads, "threads")
         self._source = model
         self._checkpoint = checkpoint
         self._input_shape = tuple(input_shape) if input_shape is not None else None
