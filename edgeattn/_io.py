@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, os_error_cause
 
 
 def _current_umask() -> int:
@@ -44,19 +44,38 @@ class OutputSet:
         dest = Path(destination)
         if dest in self._pending:
             return self._pending[dest]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
+        if dest.is_dir():
+            raise InputError(f"cannot write {os.fspath(dest)}: it is a directory; expected a file path")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # The temporary name is kept short so a destination whose own name is at the limit
+            # fails on its rename-free check below, naming the destination, not the temp file.
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name[:64]}.", suffix=".tmp", dir=dest.parent)
+            os.close(fd)
+        except OSError as exc:
+            raise InputError(f"cannot write {os.fspath(dest)}: {os_error_cause(exc)}") from None
+        max_name = _max_name_length(dest.parent)
+        if len(os.fsencode(dest.name)) > max_name:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise InputError(
+                f"cannot write {os.fspath(dest)}: file name too long ({len(os.fsencode(dest.name))} bytes; "
+                f"expected at most {max_name})"
+            )
         self._pending[dest] = Path(tmp_name)
         return self._pending[dest]
 
-    def write_bytes(self, destination: str | os.PathLike[str], data: bytes) -> Path:
-        self.path(destination).write_bytes(data)
+    def _write(self, destination: str | os.PathLike[str], write: Any) -> Path:
+        try:
+            write(self.path(destination))
+        except OSError as exc:
+            raise InputError(f"cannot write {os.fspath(destination)}: {os_error_cause(exc)}") from None
         return Path(destination)
 
+    def write_bytes(self, destination: str | os.PathLike[str], data: bytes) -> Path:
+        return self._write(destination, lambda tmp: tmp.write_bytes(data))
+
     def write_text(self, destination: str | os.PathLike[str], text: str) -> Path:
-        self.path(destination).write_text(text, encoding="utf-8")
-        return Path(destination)
+        return self._write(destination, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def write_json(self, destination: str | os.PathLike[str], obj: Any) -> Path:
         return self.write_text(destination, json_text(obj))
@@ -64,8 +83,11 @@ class OutputSet:
     def commit(self) -> None:
         for dest, tmp in self._pending.items():
             # mkstemp creates the file 0600; give the artifact the permissions a plain open() would.
-            os.chmod(tmp, 0o666 & ~_UMASK)
-            os.replace(tmp, dest)
+            try:
+                os.chmod(tmp, 0o666 & ~_UMASK)
+                os.replace(tmp, dest)
+            except OSError as exc:
+                raise InputError(f"cannot write {os.fspath(dest)}: {os_error_cause(exc)}") from None
         self._pending.clear()
 
     def discard(self) -> None:
@@ -96,6 +118,13 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         yield outputs.path(destination)
 
 
+def _max_name_length(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def json_text(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
 
@@ -116,8 +145,7 @@ def write_json_atomic(destination: str | os.PathLike[str], obj: Any) -> Path:
 
 def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
     """The JSON sidecar of an artifact: ``<name>.json`` beside it (``m.onnx.json``, ``m.engine.json``)."""
-    path = Path(artifact)
-    return path.with_name(path.name + ".json")
+    return Path(os.fspath(artifact) + ".json")
 
 
 def _same_file(a: Path, b: Path) -> bool:

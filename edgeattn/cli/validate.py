@@ -14,6 +14,7 @@ reported (marking extra outputs can itself change results).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -39,8 +40,8 @@ def parse_tolerances(values: list[str] | None, option: str) -> float | dict[str,
             per_output[key] = float(number)
         except ValueError:
             raise InputError(f"{option}: received {value!r}, expected a number or NAME=NUMBER") from None
-        if per_output[key] < 0:
-            raise InputError(f"{option}: received {value!r}, expected a non-negative tolerance")
+        if not math.isfinite(per_output[key]) or per_output[key] < 0:
+            raise InputError(f"{option}: received {value!r}, expected a finite non-negative tolerance")
     if list(per_output) == ["*"]:
         return per_output["*"]
     return per_output
@@ -54,7 +55,7 @@ def command(
     backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime, openvino or tensorrt.")] = "auto",
     inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
     num_samples: Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples to compare (default: 8 random, or every --inputs sample).", min=1, show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.", min=0)] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per inference.", min=1)] = 1,
     atol: Annotated[Optional[list[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
     rtol: Annotated[Optional[list[str]], typer.Option("--rtol", help="Relative tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,

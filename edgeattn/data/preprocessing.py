@@ -99,6 +99,19 @@ class Preprocessing:
         """Build from :meth:`to_dict` output or an ``InputConfig.to_dict()`` (unknown keys ignored)."""
         if not isinstance(data, Mapping):
             raise InputError(f"preprocessing: received {type(data).__name__}, expected a mapping")
+        try:
+            return cls._from_dict(data, input_size)
+        except InputError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            # Values from an artifact's provenance are untrusted: wrong types are an input error.
+            raise InputError(
+                f"preprocessing: received wrongly typed values ({type(exc).__name__}: {str(exc)[:120]}); expected "
+                "input_size [C, H, W] of ints, mean/std numbers, crop_pct/scale numbers, interpolation/channel_order names"
+            ) from None
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any], input_size: Sequence[int] | None) -> Preprocessing:
         size = input_size if input_size is not None else data.get("input_size", (3, 224, 224))
         size = tuple(int(d) for d in size)
         if len(size) == 4:  # an N,C,H,W input spec
@@ -145,7 +158,10 @@ class Preprocessing:
         """A PIL image -> ``float32 [C, H, W]``."""
 
         channels, height, width = self.input_size
-        if channels == 1:
+        image = _high_depth_as_float(image)
+        if image.mode == "F" and channels in (1, 3):
+            pass  # 16-bit grey, rescaled to 0..255 in float: convert() would clip it to 8 bits
+        elif channels == 1:
             image = image.convert("L")
         elif channels == 3:
             image = image.convert("RGB")
@@ -174,6 +190,8 @@ class Preprocessing:
         array = np.asarray(image, dtype=np.float32)
         if array.ndim == 2:
             array = array[:, :, None]
+        if array.shape[2] == 1 and channels == 3:
+            array = np.repeat(array, 3, axis=2)
         array = array.transpose(2, 0, 1)
         if self.channel_order == "BGR":
             array = array[::-1]
@@ -190,8 +208,30 @@ class Preprocessing:
             with Image.open(path) as image:
                 image.load()
                 return self(image)
+        except Image.DecompressionBombError as exc:
+            raise InputError(
+                f"cannot read image {os.fspath(path)}: {exc}".split(" could be decompression")[0]
+                + f" (more than {Image.MAX_IMAGE_PIXELS * 2} pixels); expected an image of a sane size",
+                hint="a decompression bomb or a huge scan: resize it first",
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"cannot read image {os.fspath(path)}: {exc}", hint="remove or replace the file") from exc
+
+
+_HIGH_DEPTH_MAX = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
+
+
+def _high_depth_as_float(image: Any) -> Any:
+    """A 16-bit (or 32-bit integer) grey image as mode ``F`` scaled to 0..255, so the usual
+    ``scale=1/255`` maps its full range to 0..1 (PNG stores 16-bit samples as 0..65535)."""
+    if image.mode not in _HIGH_DEPTH_MAX and image.mode != "I":
+        return image
+    from PIL import Image
+
+    array = np.asarray(image, dtype=np.float64)
+    # Mode I holds 16-bit PNG samples in older Pillow; wider integers only when the values say so.
+    top = _HIGH_DEPTH_MAX.get(image.mode) or (65535.0 if array.size == 0 or array.max() <= 65535 else 4294967295.0)
+    return Image.fromarray((array * (255.0 / top)).astype(np.float32), mode="F")
 
 
 def _per_channel(name: str, values: Any, channels: int) -> tuple[float, ...]:
@@ -235,18 +275,31 @@ def read_metadata(model: str | os.PathLike[str] | Any) -> dict[str, str]:
                 proto = onnx.load(os.fspath(path), load_external_data=False)
             except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
                 raise InputError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
-            props = {p.key: p.value for p in proto.metadata_props}
+            props = _text_props(proto, os.fspath(path))
         sidecar = path.with_name(path.name + ".json")
         if not props and sidecar.exists():
             try:
                 data = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+            except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, too deep
                 data = {}
             for key, value in data.items() if isinstance(data, dict) else []:
                 full = key if key.startswith("edgeattn.") else f"edgeattn.{key}"
                 props[full] = value if isinstance(value, str) else json.dumps(value)
     else:
-        props = {p.key: p.value for p in getattr(model, "metadata_props", [])}
+        props = _text_props(model, "the ONNX model")
+    return props
+
+
+def _text_props(model: Any, name: str) -> dict[str, str]:
+    """``metadata_props`` as text. Protobuf hands back bytes (not str) for a value that is not
+    valid UTF-8: refuse it here in one line rather than fail later when it is written back."""
+    props: dict[str, str] = {}
+    for prop in getattr(model, "metadata_props", []):
+        key, value = prop.key, prop.value
+        if not isinstance(key, str) or not isinstance(value, str):
+            shown = key if isinstance(key, str) else repr(key)[:60]
+            raise InputError(f"{name}: metadata entry {shown} is not UTF-8 text; expected UTF-8 strings (a damaged or crafted file)")
+        props[key] = value
     return props
 
 
@@ -262,7 +315,7 @@ def json_metadata_value(props: Mapping[str, str], key: str) -> Any:
         return None
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except (TypeError, ValueError, RecursionError):
         return None
 
 

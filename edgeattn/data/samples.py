@@ -8,6 +8,7 @@ Arrays are taken as already preprocessed ``[N, C, H, W]`` (or one ``[C, H, W]``)
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,17 @@ def random_samples(
     """Seeded uniform inputs in [low, high): about the range of ImageNet-normalised pixels."""
     if num_samples < 1:
         raise InputError(f"number of samples: received {num_samples}, expected >= 1")
-    rng = np.random.default_rng(seed)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: received {seed!r}, expected an integer >= 0")
+    from ..platform.memory import check_allocation
+
     shape = (num_samples, *(int(d) for d in input_size))
-    arrays = rng.uniform(low, high, size=shape).astype(np.float32)
+    check_allocation(4 * int(np.prod(shape, dtype=np.float64)), f"{num_samples} random input(s) of shape {list(shape[1:])}")
+    rng = np.random.default_rng(seed)
+    # Drawn in float32 directly: a float64 draw cast afterwards needs three times the memory.
+    arrays = rng.random(size=shape, dtype=np.float32)
+    arrays *= np.float32(high - low)
+    arrays += np.float32(low)
     return Samples(arrays=arrays, source=f"random(seed={seed})")
 
 
@@ -94,10 +103,11 @@ def load_samples(
         return _load_folder(src, preprocessing, limit)
     suffix = src.suffix.lower()
     if suffix == ".npy":
+        _check_npy_header(src)
         try:
             array = np.load(src, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"cannot read {src}: {exc}") from exc
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"cannot read {src}: {_first_line(exc)}") from None
         arrays = _check_array(array, size, str(src))
         labels = None
     elif suffix == ".npz":
@@ -122,7 +132,44 @@ def _spread(total: int, limit: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, total - 1, num=limit).round().astype(np.int64))
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+def _check_npy_header(src: Path) -> None:
+    """Read only the ``.npy`` header: refuse, before any data is read, an array the file cannot
+    hold (a header claiming TiBs in a small file) or the machine cannot (memory)."""
+    from ..platform.memory import check_allocation, format_bytes
+
+    try:
+        with open(src, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            data_start = handle.tell()
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise InputError(f"cannot read {src}: not a valid .npy file ({_first_line(exc)})") from None
+    if dtype.hasobject:
+        raise InputError(f"{src}: received an object array (pickled Python objects), expected a numeric array")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    available = src.stat().st_size - data_start
+    if nbytes > available:
+        raise InputError(
+            f"{src}: its header claims a {dtype} array of shape {list(shape)} ({format_bytes(nbytes)}) but the file "
+            f"holds {format_bytes(max(available, 0))} of data; expected a complete .npy file"
+        )
+    check_allocation(nbytes + 4 * int(np.prod(shape, dtype=np.float64)), f"{src} ({dtype}{list(shape)})")
+
+
 def _check_array(array: np.ndarray, size: tuple[int, ...] | None, name: str) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(
+            f"{name}: received complex dtype {array.dtype}, expected real-valued inputs",
+            hint="pass the real part (a.real) or the magnitude (abs(a)) explicitly",
+        )
     if not np.issubdtype(array.dtype, np.number):
         raise InputError(f"{name}: received dtype {array.dtype}, expected a numeric array")
     if array.ndim == 3:
@@ -137,38 +184,54 @@ def _check_array(array: np.ndarray, size: tuple[int, ...] | None, name: str) -> 
         raise InputError(f"{name}: received shape {list(array.shape)}, expected {expected}", hint=hint)
     if array.shape[0] == 0:
         raise InputError(f"{name}: received an empty array (0 samples), expected at least one")
-    return array.astype(np.float32, copy=False)
+    array = array.astype(np.float32, copy=False)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(array.size - np.count_nonzero(finite))
+        raise InputError(f"{name}: received {bad} NaN or Inf value(s), expected finite inputs")
+    return array
 
 
 def _load_npz(src: Path, size: tuple[int, ...] | None, input_name: str | None) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         archive = np.load(src, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read {src}: {exc}") from exc
-    with archive:
-        keys = list(archive.files)
-        label_key = next((k for k in LABEL_KEYS if k in keys), None)
-        data_keys = [k for k in keys if k != label_key]
-        if input_name is not None and input_name in keys:
-            key = input_name
-        elif len(data_keys) == 1:
-            key = data_keys[0]
-        else:
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read {src}: {_first_line(exc)}") from None
+    try:
+        with archive:
+            return _read_npz(archive, src, size, input_name)
+    except ValueError as exc:  # an object array (needs pickle) or a damaged member
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"cannot read {src}: {_first_line(exc)}; expected numeric arrays") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"cannot read {src}: {_first_line(exc)}") from None
+
+
+def _read_npz(archive, src: Path, size: tuple[int, ...] | None, input_name: str | None) -> tuple[np.ndarray, np.ndarray | None]:  # type: ignore[no-untyped-def]
+    keys = list(archive.files)
+    label_key = next((k for k in LABEL_KEYS if k in keys), None)
+    data_keys = [k for k in keys if k != label_key]
+    if input_name is not None and input_name in keys:
+        key = input_name
+    elif len(data_keys) == 1:
+        key = data_keys[0]
+    else:
+        raise InputError(
+            f"{src}: received arrays {keys}, expected one input array"
+            + (f" or one named {input_name!r}" if input_name else "")
+            + f" (plus optional {LABEL_KEYS[0]!r})"
+        )
+    arrays = _check_array(archive[key], size, f"{src}[{key}]")
+    labels = None
+    if label_key is not None:
+        labels = np.asarray(archive[label_key])
+        if labels.ndim != 1 or labels.shape[0] != arrays.shape[0] or not np.issubdtype(labels.dtype, np.integer):
             raise InputError(
-                f"{src}: received arrays {keys}, expected one input array"
-                + (f" or one named {input_name!r}" if input_name else "")
-                + f" (plus optional {LABEL_KEYS[0]!r})"
+                f"{src}[{label_key}]: received {labels.dtype.name}{list(labels.shape)}, "
+                f"expected integer class indices of shape [{arrays.shape[0]}]"
             )
-        arrays = _check_array(archive[key], size, f"{src}[{key}]")
-        labels = None
-        if label_key is not None:
-            labels = np.asarray(archive[label_key])
-            if labels.ndim != 1 or labels.shape[0] != arrays.shape[0] or not np.issubdtype(labels.dtype, np.integer):
-                raise InputError(
-                    f"{src}[{label_key}]: received {labels.dtype.name}{list(labels.shape)}, "
-                    f"expected integer class indices of shape [{arrays.shape[0]}]"
-                )
-            labels = labels.astype(np.int64)
+        labels = labels.astype(np.int64)
     return arrays, labels
 
 

@@ -177,8 +177,15 @@ def export(
     if dynamic_batch and shape[0] == 1:
         # torch.export specialises a dim whose example size is 1; a batch of 2 keeps it symbolic.
         example = torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        reference = model(example)
+    try:
+        with torch.no_grad():
+            reference = model(example)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise InputError(
+            f"the model does not accept an input of shape {list(shape)}: {first}",
+            hint="check --input-shape N,C,H,W against the model (channels, minimum size)",
+        ) from None
     ref_outputs = _flatten_outputs(reference)
     out_names = list(output_names or ([DEFAULT_OUTPUT_NAME] if len(ref_outputs) == 1 else [f"output_{i}" for i in range(len(ref_outputs))]))
     if len(out_names) != len(ref_outputs):

@@ -98,8 +98,8 @@ def is_torchscript_archive(path: PathLike) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+        return False  # damaged: torch.load's own reader reports it
     return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)
 
 
@@ -175,12 +175,14 @@ def read_checkpoint(path: PathLike, *, unsafe_pickle: bool = False) -> Any:
             EdgeattnWarning,
             stacklevel=2,
         )
+    _check_format(path)
     try:
         return torch.load(str(path), map_location="cpu", weights_only=not unsafe_pickle)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         name = _refused_global(text)
-        if not unsafe_pickle and "Weights only load failed" in text and (name is None or _global_resolves(name)):
+        garbage = name is None and "Unsupported operand" in text  # bytes that are no pickle opcode
+        if not unsafe_pickle and not garbage and "Weights only load failed" in text and (name is None or _global_resolves(name)):
             what = f" ({name})" if name else ""
             raise CheckpointError(
                 f"{path} holds pickled Python objects{what}, not only tensors; loading it would run code "
@@ -190,8 +192,42 @@ def read_checkpoint(path: PathLike, *, unsafe_pickle: bool = False) -> Any:
             ) from None
         what = f" (its pickle names {name}, which does not exist)" if name else ""
         raise CheckpointError(f"{path} is corrupt or truncated{what}", hint="download or save it again") from None
-    except (EOFError, RuntimeError, KeyError, ValueError, OSError, AttributeError, ImportError) as exc:
+    except MemoryError:
+        raise CheckpointError(f"{path} claims more memory than is available: corrupt or not a checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - torch's readers leak IndexError, AssertionError, TypeError, NotImplementedError... on damaged files
         raise _classify_read_error(path, exc) from None
+
+
+# First bytes of files that are often passed as a checkpoint by mistake.
+_KNOWN_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x93NUMPY", "a NumPy .npy array"),
+    (b"{", "a JSON or text file"),
+    (b"<", "an HTML or XML file"),
+)
+
+
+def _check_format(path: Path) -> None:
+    """Name what the file is when it cannot be a ``torch.save`` file (a zip archive, or a legacy
+    pickle that starts with the PROTO opcode 0x80), instead of calling it a pickle to trust."""
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    if head.startswith(b"PK") or head[:1] == b"\x80" or tarfile_header(head):
+        return
+    what = next((name for magic, name in _KNOWN_MAGIC if head.startswith(magic)), None)
+    raise CheckpointError(
+        f"{path} is {what or 'not a PyTorch or safetensors checkpoint (its first bytes match no known format)'}"
+        + ("; expected a PyTorch or safetensors checkpoint" if what else ""),
+        hint="expected a file written by torch.save or safetensors",
+    )
+
+
+def tarfile_header(head: bytes) -> bool:
+    """PyTorch < 0.4 saved checkpoints as tar archives ('ustar' at offset 257)."""
+    return len(head) >= 262 and head[257:262] == b"ustar"
 
 
 def jit_load(path: PathLike) -> Any:
@@ -204,8 +240,8 @@ def jit_load(path: PathLike) -> Any:
 def _first_line(exc: BaseException) -> str:
     """The first sentence of an exception message: torch's are paragraphs."""
     text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line.split(". ")[0].rstrip(".")[:160]
+    line = text[0].split(". ")[0].rstrip(".")[:160].strip() if text else ""
+    return line or f"{type(exc).__name__}, no message"
 
 
 def _classify_read_error(path: Path, exc: BaseException) -> CheckpointError:
@@ -217,6 +253,11 @@ def _classify_read_error(path: Path, exc: BaseException) -> CheckpointError:
         )
     if isinstance(exc, EOFError):
         return CheckpointError(f"{path} ends early: truncated checkpoint", hint="download or save it again")
+    if isinstance(exc, NotImplementedError):
+        return CheckpointError(
+            f"{path} holds a tensor layout edgeattn cannot load ({_first_line(exc)})",
+            hint="re-save dense tensors: {k: v.to_dense() for k, v in state_dict.items()}",
+        )
     if isinstance(exc, (ImportError, AttributeError)):
         return CheckpointError(
             f"{path} refers to Python code that is not importable here ({_first_line(exc)})",
@@ -419,6 +460,18 @@ def load_state_dict_into(
         missing=diff.missing, unexpected=diff.unexpected, mismatched=diff.mismatched,
     )
     matching = {k: v for k, v in sd.items() if k in model_sd and tuple(v.shape) == tuple(model_sd[k].shape)}
+    # copy_ would cast int64/bool silently and drop a complex tensor's imaginary part.
+    wrong_kind = [
+        f"{k} ({str(v.dtype).removeprefix('torch.')})"
+        for k, v in matching.items()
+        if model_sd[k].is_floating_point() and not v.is_floating_point()
+    ]
+    if wrong_kind:
+        raise CheckpointError(
+            f"{label} has non-floating-point weights for floating-point model tensors: {_some(wrong_kind)}; "
+            "expected float32/float16/bfloat16",
+            hint="the file is damaged or not a checkpoint of this model",
+        )
     if not matching:
         raise CheckpointError(
             f"no weight in {label} fits the model ({len(sd)} checkpoint keys, {len(model_sd)} model keys; "

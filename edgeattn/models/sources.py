@@ -133,6 +133,12 @@ def _resolve(
         if kwargs:
             raise InputError(f"model options {sorted(kwargs)} cannot be applied to a saved model file {spec}")
         return _from_file(path, num_classes, unsafe_pickle), None
+    if path.is_dir():
+        raise ModelSourceError(
+            f"model {spec} is a directory; expected a registry name, timm:NAME, torchvision:NAME, "
+            "file.py:factory or a model file",
+            hint="for weights, name the architecture and pass the file inside as --checkpoint",
+        )
     if is_registered(spec):
         def build(classes: int) -> nn.Module:
             return create_model(spec, num_classes=classes, **kwargs)
@@ -338,7 +344,7 @@ def _from_module_factory(
 
 # --------------------------------------------------------------------------------- saved models
 def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.Module:
-    from .checkpoint import ARTIFACT_SUFFIXES, extract_state_dict, is_torchscript_archive, jit_load, read_checkpoint
+    from .checkpoint import ARTIFACT_SUFFIXES, _first_line, extract_state_dict, is_torchscript_archive, jit_load, read_checkpoint
 
     if path.suffix.lower() in ARTIFACT_SUFFIXES:
         raise ModelSourceError(
@@ -355,7 +361,7 @@ def _from_file(path: Path, num_classes: int | None, unsafe_pickle: bool) -> nn.M
         try:
             return jit_load(path)
         except Exception as exc:  # noqa: BLE001
-            raise ModelSourceError(f"cannot load TorchScript archive {path}: {str(exc).splitlines()[0][:200]}") from None
+            raise ModelSourceError(f"cannot load TorchScript archive {path}: {_first_line(exc)}") from None
     try:
         obj = read_checkpoint(path, unsafe_pickle=unsafe_pickle)
     except CheckpointError as exc:

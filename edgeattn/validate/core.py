@@ -10,6 +10,7 @@ random inputs alone can mislead (TensorRT#1565), so real inputs are preferred wh
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +43,7 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
         try:
             record = json.loads(value)
             value = str(record.get("precision", "")).lower()
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             value, record = "", {}
         if value == "fp32" and record.get("tf32"):
             return "tf32"  # FP32 layers ran on TF32 tensor cores: edgeattn build --tf32
@@ -158,6 +159,8 @@ def validate(
     for p in paths:
         if not Path(p).exists():
             raise InputError(f"artifact not found: {os.fspath(p)}")
+        if Path(p).is_dir():
+            raise InputError(f"artifact {os.fspath(p)} is a directory; expected an .onnx or .engine file")
     if precision is not None and precision not in PRECISIONS:
         raise InputError(f"precision: received {precision!r}, expected one of {list(PRECISIONS)}")
     if batch_size < 1 or (num_samples is not None and num_samples < 1):
@@ -203,6 +206,7 @@ def validate(
         raise ParityError("no artifact could be loaded: " + "; ".join(f"{p}: {e}" for p, _, e in candidates))
     # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
     identities = {path: check_weights(path, reference.model) for path, runner, _ in candidates if runner is not None}
+    _check_tolerances(first_runner, {"atol": atol, "rtol": rtol, "min_cosine": min_cosine})
     input_size = _input_size(first_runner, provenance, reference)
     if not isinstance(reference, (ArtifactReference, RecordedReference)):
         # The reference takes the artifact's input size, in case the model defaults to another one.
@@ -319,6 +323,8 @@ def _resolve_samples(
     if isinstance(inputs, Samples):
         samples = inputs
     elif isinstance(inputs, np.ndarray):
+        if not np.issubdtype(inputs.dtype, np.number) or np.issubdtype(inputs.dtype, np.complexfloating):
+            raise InputError(f"inputs: received dtype {inputs.dtype}, expected real-valued numbers")
         samples = Samples(arrays=inputs.astype(np.float32)[None] if inputs.ndim == 3 else inputs.astype(np.float32), source="array")
     else:
         pre = Preprocessing.from_onnx(artifact, input_size=input_size) if Path(artifact).suffix == ".onnx" else None
@@ -332,7 +338,29 @@ def _resolve_samples(
         samples = load_samples(inputs, input_size=input_size, preprocessing=pre, limit=num_samples, input_name=runner.inputs[0].name)
     if tuple(samples.arrays.shape[1:]) != tuple(input_size):
         raise InputError(f"inputs: received shape {list(samples.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]")
+    nonfinite = int(samples.arrays.size - np.count_nonzero(np.isfinite(samples.arrays)))
+    if nonfinite:
+        # Caught here, not blamed on the first attention block by the localisation afterwards.
+        raise InputError(f"inputs: received {nonfinite} NaN or Inf value(s), expected finite inputs")
     return samples
+
+
+def _check_tolerances(runner: Any, tolerances: Mapping[str, Any]) -> None:
+    """Tolerances are finite, non-negative, and name outputs the artifact has."""
+    names = [spec.name for spec in runner.outputs]
+    for option, value in tolerances.items():
+        if value is None:
+            continue
+        items = value.items() if isinstance(value, Mapping) else [("*", value)]
+        for name, number in items:
+            try:
+                ok = math.isfinite(float(number)) and float(number) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InputError(f"{option}: received {number!r} for {name!r}, expected a finite non-negative number")
+            if name != "*" and name not in names:
+                raise InputError(f"{option}: received output name {name!r}, expected one of {names} (or a plain VALUE)")
 
 
 def localize_divergence(
