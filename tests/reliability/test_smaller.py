@@ -14,7 +14,44 @@ from edgeattn.cli import app
 from edgeattn.errors import CheckpointError
 
 
-def test_close_waits_for_calls_in_flight(tiny_model: Path) -> None:
+def test_close_waits_for_calls_in_flight() -> None:
+    from edgeattn.runtime.base import Runner, TensorSpec
+
+    inside, release = threading.Event(), threading.Event()
+
+    class Slow(Runner):
+        backend = "slow"
+
+        def _load_impl(self) -> None:
+            self.session = object()
+            self._inputs = [TensorSpec("x", np.dtype("float32"), (1,))]
+            self._outputs = [TensorSpec("y", np.dtype("float32"), (1,))]
+
+        def _run_impl(self, feed):  # type: ignore[no-untyped-def]
+            inside.set()
+            release.wait(10)
+            assert self.session is not None, "session released under a running call"
+            return {"y": feed["x"]}
+
+        def _close_impl(self) -> None:
+            self.session = None
+
+    runner = Slow().load()
+    results: list[object] = []
+    call = threading.Thread(target=lambda: results.append(runner.run(np.zeros(1, np.float32))))
+    call.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=runner.close)
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive()  # close() waits for the call in flight
+    release.set()
+    call.join(10)
+    closer.join(10)
+    assert len(results) == 1 and not runner.is_loaded
+
+
+def test_close_while_many_threads_run(tiny_model: Path) -> None:
     from edgeattn.runtime.onnxruntime_runner import OnnxRuntimeRunner
 
     runner = OnnxRuntimeRunner(tiny_model, threads=1).load()
@@ -33,7 +70,7 @@ def test_close_waits_for_calls_in_flight(tiny_model: Path) -> None:
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     for t in threads:
         t.start()
-    for _ in range(200):
+    for _ in range(100):
         runner.close()
     stop.set()
     for t in threads:
