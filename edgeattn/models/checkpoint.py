@@ -93,7 +93,7 @@ def _is_safetensors(path: Path) -> bool:
 def is_torchscript_archive(path: PathLike) -> bool:
     """True for a ``torch.jit.save`` archive (a zip holding ``code/`` and ``constants.pkl``)."""
     path = Path(path)
-    if not path.is_file() or not zipfile.is_zipfile(path):
+    if not path.is_file() or not _is_zip(path):
         return False
     try:
         with zipfile.ZipFile(path) as zf:
@@ -101,6 +101,14 @@ def is_torchscript_archive(path: PathLike) -> bool:
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
         return False  # damaged: torch.load's own reader reports it
     return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)
+
+
+def _is_zip(path: Path) -> bool:
+    """``zipfile.is_zipfile``, which raises BadZipFile itself for some damaged end records."""
+    try:
+        return zipfile.is_zipfile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
 
 
 def _check_file(path: Path) -> None:
@@ -246,7 +254,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _classify_read_error(path: Path, exc: BaseException) -> CheckpointError:
     text = str(exc)
-    if zipfile.is_zipfile(path) or "central directory" in text or "zip archive" in text:
+    if _is_zip(path) or "central directory" in text or "zip archive" in text:
         return CheckpointError(
             f"{path} is a corrupt or truncated PyTorch zip checkpoint ({_first_line(exc)})",
             hint="download or save it again",

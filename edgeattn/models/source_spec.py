@@ -39,18 +39,27 @@ def is_dotted_name(text: str) -> bool:
     return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
+def is_file(text: str | os.PathLike[str]) -> bool:
+    """``Path.is_file`` for a name from a user or an artifact: a name too long for the file system
+    or one holding a NUL byte is not a file here (pathlib raises OSError/ValueError for those)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def parse_source(text: str) -> SourceSpec:
     """Classify ``text`` in the order ``load_model`` tries: library prefix, factory, file, registry."""
     if text.startswith("timm:"):
         return SourceSpec(text, "timm", text[5:])
     if text.startswith("torchvision:"):
         return SourceSpec(text, "torchvision", text[12:])
-    if ":" in text and not Path(text).is_file():
+    if ":" in text and not is_file(text):
         target, _, factory = text.rpartition(":")
         if target.endswith(".py") or "/" in target or os.sep in target:
             return SourceSpec(text, "file_factory", target, factory)
         if is_dotted_name(target) and factory.isidentifier():
             return SourceSpec(text, "module_factory", target, factory)
-    if Path(text).is_file():
+    if is_file(text):
         return SourceSpec(text, "file", text)
     return SourceSpec(text, "registry", text)

@@ -96,7 +96,16 @@ def _locate(recorded: Any, given: Path | None, artifact: str) -> Path | None:
     candidates = [Path(recorded)] if isinstance(recorded, str) and recorded else []
     if given is not None:
         candidates.append(given if given.is_absolute() else Path(artifact).parent / given)
-    return next((c for c in candidates if c.is_file()), None)
+    return next((c for c in candidates if _is_file(c)), None)
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` for a path read from an untrusted artifact: a name too long for the file
+    system or one holding a NUL byte is simply not a file here (pathlib raises for those)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _module_problem(module: str) -> str | None:
@@ -145,7 +154,7 @@ def recorded_checkpoint(provenance: Mapping[str, Any]) -> str | None:
     if not isinstance(record, Mapping) or not record.get("path"):
         return None
     path = str(record["path"])
-    if not Path(path).is_file():
+    if not _is_file(Path(path)):
         raise ParityError(
             f"the checkpoint recorded in the artifact is missing: {path}",
             hint="pass --checkpoint with the file's current location",

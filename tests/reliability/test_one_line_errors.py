@@ -187,3 +187,23 @@ def test_errors_are_classified_at_the_reader_not_only_at_the_top(tmp_path: Path)
 
     with pytest.raises(ModelSourceError, match="is a directory"):
         load_model(str(tmp_path))
+
+
+def test_fuzz_findings_stay_fixed(tmp_path: Path) -> None:
+    """Found by tests/fuzz/fuzz.py: a provenance source name too long for the file system, and a
+    zip whose end record claims several disks (zipfile.is_zipfile itself raises for it)."""
+    from edgeattn.errors import EdgeattnError
+    from edgeattn.models.checkpoint import read_checkpoint
+    from edgeattn.validate.reference import resolve_reference
+
+    with pytest.raises(EdgeattnError):
+        resolve_reference({"source": "x" * 5000 + ".py:create"}, tmp_path / "m.onnx", trust_provenance=True)
+    path = tmp_path / "c.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 4 : end + 6] = b"\x01\x00"  # "number of this disk"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError):
+        read_checkpoint(path)

@@ -106,6 +106,7 @@ def quantize(
     if dest.is_dir():  # checked before the conversion work, not when the rename fails after it
         raise InputError(f"output {dest} is a directory; expected a file path", hint="pass -o NEW.onnx")
     model = load_onnx(src)
+    _check_source(model, src)
     props = read_metadata(model)
     if props.get("edgeattn.precision", "fp32") != "fp32":
         raise InputError(
@@ -276,6 +277,21 @@ def _require_backends(precision: str, calibration: str | os.PathLike[str] | None
     require("onnxruntime", "INT8 quantization")
     if calibration is not None and reads_images(calibration):
         require("PIL", "reading calibration images")
+
+
+def _check_source(model: Any, src: Path) -> None:
+    """A damaged graph (a node output index out of range, a dangling input) is refused here in
+    one line, not as a converter's traceback halfway through."""
+    import onnx
+
+    if model.ByteSize() >= 2**31:  # the in-memory checker cannot serialise it; ORT checks it later
+        return
+    try:
+        onnx.checker.check_model(model)
+        onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # noqa: BLE001 - ValidationError, InferenceError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{src} is not a valid ONNX model ({first})", hint="export it again") from None
 
 
 def _finish(
