@@ -30,115 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..graph.functions import block_of, inline_blocks
 
-DOMAIN = "edgeattn"
 _REORDER = ("ReorderInput", "ReorderOutput")
-
-
-def inline_blocks(model: Any) -> tuple[Any, dict[str, str]]:
-    """Inline every ``edgeattn::`` function call, prefixing node and tensor names with the block.
-
-    Returns the new model and ``{block name: op type}`` in graph order. Blocks already inlined by
-    the exporter (``--fold inline``: nodes named ``<block>/...``) are recognised from the
-    ``edgeattn.blocks`` metadata.
-    """
-    import onnx
-
-    from ..data import read_json_metadata
-
-    proto = onnx.ModelProto()
-    proto.CopyFrom(model)
-    functions = {(f.domain, f.name, getattr(f, "overload", "")): f for f in proto.functions}
-    blocks: dict[str, str] = {}
-    block_outputs: set[str] = set()
-    for _ in range(4):  # a body may itself call an edgeattn function
-        new_nodes = []
-        changed = False
-        for index, node in enumerate(proto.graph.node):
-            key = (node.domain, node.op_type, getattr(node, "overload", ""))
-            if node.domain != DOMAIN or key not in functions:
-                new_nodes.append(node)
-                continue
-            changed = True
-            prefix = node.name or f"{node.op_type}_{index}"
-            blocks.setdefault(prefix, node.op_type)
-            block_outputs.update(o for o in node.output if o)
-            new_nodes.extend(_expand(node, functions[key], prefix))
-        del proto.graph.node[:]
-        proto.graph.node.extend(new_nodes)
-        if not changed:
-            break
-    used = {(n.domain, n.op_type, getattr(n, "overload", "")) for n in proto.graph.node}
-    kept = [f for f in proto.functions if (f.domain, f.name, getattr(f, "overload", "")) in used]
-    del proto.functions[:]
-    proto.functions.extend(kept)
-    for entry in read_json_metadata(model, "edgeattn.blocks") or []:
-        if isinstance(entry, dict) and entry.get("name"):
-            blocks.setdefault(str(entry["name"]), str(entry.get("op_type", "block")))
-            if entry.get("output"):
-                block_outputs.add(str(entry["output"]))
-    _prefix_internal_tensors(proto, blocks, block_outputs)
-    return proto, blocks
-
-
-def _expand(node: Any, function: Any, prefix: str) -> list[Any]:
-    import onnx
-
-    mapping = dict(zip(function.input, node.input))
-    mapping.update(zip(function.output, node.output))
-    caller_attrs = {a.name: a for a in node.attribute}
-    defaults = {a.name: a for a in getattr(function, "attribute_proto", [])}
-    out = []
-    for j, body in enumerate(function.node):
-        new = onnx.NodeProto()
-        new.CopyFrom(body)
-        new.name = f"{prefix}/{body.name or f'{body.op_type}_{j}'}"
-        new.input[:] = [mapping.get(t, f"{prefix}/{t}") if t else "" for t in body.input]
-        new.output[:] = [mapping.get(t, f"{prefix}/{t}") if t else "" for t in body.output]
-        attrs = []
-        for attr in new.attribute:
-            if attr.ref_attr_name:
-                source = caller_attrs.get(attr.ref_attr_name) or defaults.get(attr.ref_attr_name)
-                if source is None:
-                    continue  # optional attribute not given: the op's default applies
-                resolved = onnx.AttributeProto()
-                resolved.CopyFrom(source)
-                resolved.name = attr.name
-                attrs.append(resolved)
-            else:
-                attrs.append(attr)
-        del new.attribute[:]
-        new.attribute.extend(attrs)
-        out.append(new)
-    return out
-
-
-def _block_of(name: str, blocks: dict[str, str]) -> str | None:
-    best = None
-    for block in blocks:
-        if name.startswith(block + "/") and (best is None or len(block) > len(best)):
-            best = block
-    return best
-
-
-def _prefix_internal_tensors(proto: Any, blocks: dict[str, str], keep: set[str]) -> None:
-    """Rename tensors produced inside a block to ``<block>/<tensor>`` (graph I/O untouched)."""
-    keep = set(keep) | {o.name for o in proto.graph.output}
-    rename: dict[str, str] = {}
-    for node in proto.graph.node:
-        block = _block_of(node.name, blocks)
-        if block is None:
-            continue
-        for out in node.output:
-            if out and out not in keep and not out.startswith(block + "/"):
-                rename[out] = f"{block}/{out}"
-    if not rename:
-        return
-    for node in proto.graph.node:
-        node.input[:] = [rename.get(t, t) for t in node.input]
-        node.output[:] = [rename.get(t, t) for t in node.output]
-    for info in proto.graph.value_info:
-        info.name = rename.get(info.name, info.name)
 
 
 # -- FLOPs ------------------------------------------------------------------------------------
@@ -287,7 +181,7 @@ def profile_blocks(
             unattributed += ms
     block_flops: dict[str, int] = defaultdict(int)
     for index, node in enumerate(inlined.graph.node):
-        block = _block_of(node.name, blocks)
+        block = block_of(node.name, blocks)
         if block is not None:
             block_flops[block] += flops.get(index, 0)
     total_flops = int(sum(flops.values())) or 1
@@ -321,10 +215,10 @@ def _attribute(per_node_ms: dict[str, float], ops: dict[str, str], blocks: dict[
     owner: dict[str, str] = {}
     nodes = {n.name: n for n in graph.node} if graph is not None else {}
     for name in per_node_ms:
-        block = _block_of(name, blocks)
+        block = block_of(name, blocks)
         if block is None and name in nodes:
             node = nodes[name]
-            block = next((b for t in list(node.output) + list(node.input) if (b := _block_of(t, blocks))), None)
+            block = next((b for t in list(node.output) + list(node.input) if (b := block_of(t, blocks))), None)
         if block is not None:
             owner[name] = block
     if graph is None:
@@ -342,7 +236,7 @@ def _attribute(per_node_ms: dict[str, float], ops: dict[str, str], blocks: dict[
         near += [producers[t] for t in node.input if t in producers]
         block = next((owner[n] for n in near if n in owner), None)
         if block is None:
-            block = next((b for n in near if (b := _block_of(n, blocks))), None)
+            block = next((b for n in near if (b := block_of(n, blocks))), None)
         if block is not None:
             owner[name] = block
     return owner

@@ -6,6 +6,10 @@ On TensorRT 8.5-10.x the classic builder flags are offered too (--classic-fp16,
 records what the engine is tied to (TensorRT version, GPU, platform).
 
 Example: edgeattn build model.onnx -o model.engine --max-batch 8 --timing-cache trt.cache
+
+Before parsing, the graph is prepared for the TensorRT found (edgeattn:: blocks inlined with their
+module path as node-name prefix; opset 17 for TensorRT 8.x). --emit-onnx PATH --for-tensorrt X.Y
+writes that graph instead of building, without TensorRT installed.
 """
 
 from __future__ import annotations
@@ -81,11 +85,23 @@ def command(
         bool,
         typer.Option("--tf32", help="Allow TF32 for FP32 layers (Ampere+; faster, ~1e-3 relative error; validate loosens FP32 tolerances)."),
     ] = False,
+    emit_onnx: Annotated[
+        Optional[Path],
+        typer.Option("--emit-onnx", help="Write the graph as TensorRT's parser would get it; build nothing.", show_default=False),
+    ] = None,
+    for_tensorrt: Annotated[
+        Optional[str],
+        typer.Option("--for-tensorrt", help="With --emit-onnx: TensorRT version X.Y to prepare for [default: the installed one].", show_default=False),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print TensorRT's log.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     from ..tensorrt import BuildOptions, build
     from ..tensorrt.profiles import parse_shape_spec
+
+    if emit_onnx is not None:
+        _emit(onnx_path, emit_onnx, for_tensorrt, as_json)
+        return
 
     fixed = parse_shape_spec(shapes)
     options = BuildOptions(
@@ -131,3 +147,22 @@ def command(
         typer.echo(f"timing    {result.timing_cache_path} ({result.timing_cache_status})")
     for w in result.warnings:
         typer.echo(f"warning   {w}", err=True)
+
+
+def _emit(onnx_path: Path, output: Path, for_tensorrt: Optional[str], as_json: bool) -> None:
+    """``--emit-onnx``: the prepared graph for ``--for-tensorrt`` (or the installed TensorRT)."""
+    from ..tensorrt.prepare import emit_prepared, parse_target, plugin_ops
+
+    plugins: set[str] = set()
+    if for_tensorrt is None:
+        from ..tensorrt.features import import_tensorrt
+
+        trt = import_tensorrt()
+        for_tensorrt, plugins = str(trt.__version__), plugin_ops(trt)
+    prep = emit_prepared(onnx_path, output, parse_target(for_tensorrt), plugins=plugins)
+    if as_json:
+        typer.echo(json.dumps({"onnx": str(output), **prep.to_dict()}, indent=2))
+        return
+    typer.echo(f"wrote     {output}")
+    for line in prep.describe():
+        typer.echo(f"          {line}")

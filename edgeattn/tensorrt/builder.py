@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from .calibrator import load_calibration_arrays, make_entropy_calibrator
 from .diagnostics import make_logger, parser_errors
 from .onnx_info import read_onnx
 from .options import HARDWARE_COMPATIBILITY, BuildOptions, rebuild_command
+from .prepare import Preparation, parse_target, plugin_ops, prepare_file
 from .profiles import Profile, compute_profiles
 
 _log = logging.getLogger("edgeattn.tensorrt")
@@ -152,6 +154,15 @@ def plan_precision(
     return PrecisionPlan(onnx_precision, "weak_typed", False, fp16, int8, False)
 
 
+def _parse_prepared(parser: Any, prepared: Preparation) -> bool:
+    """Hand the prepared graph to the parser from a self-contained temporary file."""
+    with tempfile.TemporaryDirectory(prefix="edgeattn-trt-") as folder:
+        path = os.path.join(folder, "prepared.onnx")
+        with open(path, "wb") as handle:
+            handle.write(prepared.model.SerializeToString())
+        return bool(parser.parse_from_file(path))
+
+
 def _configure_tf32(trt: ModuleType, config: Any, options: BuildOptions) -> bool:
     """Clear ``BuilderFlag.TF32`` unless asked for; returns whether TF32 stays allowed.
 
@@ -241,16 +252,15 @@ def build(
         raise BackendUnavailableError(f"TensorRT could not create a builder ({exc}); no usable CUDA device?") from None
     network = builder.create_network(network_flags(trt, features, strongly_typed=plan.strongly_typed))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(onnx_path):
+    prepared = prepare_file(onnx_path, parse_target(features.version), plugins=plugin_ops(trt))
+    if not _parse_prepared(parser, prepared):
         errors = parser_errors(parser)
         hints = []
-        if info.custom_domains:
+        if prepared.kept:
             hints.append(
-                f"the graph has {'/'.join(info.custom_domains)}:: function nodes (named by module path): if one is "
-                "named above, re-export with `edgeattn export ... --fold inline`"
+                f"{', '.join(prepared.kept)} kept for a registered TensorRT plugin: if named above, the plugin "
+                "did not accept the node"
             )
-        if info.opset is not None and info.opset > 17 and features.implicit_batch_api:
-            hints.append(f"opset {info.opset} may be newer than this TensorRT's parser: re-export with --opset 17")
         raise ExportError(
             f"TensorRT's ONNX parser rejected {onnx_path}: "
             + (" | ".join(errors[:3]) or "no reason given")
@@ -405,7 +415,9 @@ def build(
         features=features.to_dict(),
         rebuild_command=rebuild_command(onnx_path, str(output), options),
         blocks=info.blocks,
-        functions=info.functions,
+        # Inlined calls need no function map: their layers are named <block>/<node>.
+        functions={k: v for k, v in info.functions.items() if k in prepared.kept},
+        prepared=prepared.to_dict(),
         provenance=info.json_meta("edgeattn.provenance"),
         layers=layers,
     )

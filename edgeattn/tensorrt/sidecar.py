@@ -93,6 +93,7 @@ def make_sidecar(
     functions: dict[str, Any] | None = None,
     provenance: Any = None,
     layers: Any = None,
+    prepared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from .. import __version__
 
@@ -115,6 +116,7 @@ def make_sidecar(
         "rebuild_command": rebuild_command,
         "blocks": blocks or [],
         "functions": functions or {},
+        "prepared_graph": prepared,
         "provenance": provenance,
         "layers": layers,
     }

@@ -276,25 +276,3 @@ def test_contract_build_without_tensorrt(make_world, tiny_onnx, tmp_path):
     make_world(None, "13")
     with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
         build(tiny_onnx, tmp_path / "m.engine")
-
-
-@pytest.mark.parametrize("gen", ["8.5", "10.16"])
-def test_contract_parser_error_hints_for_folded_nodes_and_opset(make_world, tmp_path, gen):
-    import onnx
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 8, 8])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 8, 8])
-    node = helper.make_node("SqueezeExcite", ["input"], ["y"], name="layer1.0.se", domain="edgeattn")
-    model = helper.make_model(
-        helper.make_graph([node], "g", [x], [y]),
-        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("edgeattn", 1)],
-    )
-    path = tmp_path / "folded.onnx"
-    onnx.save(model, str(path))
-    make_world(gen, "13", parser_errors=[{"desc": "Plugin not found", "node": 0, "node_name": "layer1.0.se",
-                                          "node_operator": "SqueezeExcite"}])
-    with pytest.raises(ExportError) as info:
-        build(path, tmp_path / "m.engine")
-    assert "--fold inline" in info.value.hint
-    assert ("--opset 17" in info.value.hint) is (gen == "8.5")  # only where the old parser is

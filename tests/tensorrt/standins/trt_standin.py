@@ -32,6 +32,11 @@ _NP = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int
 _ONNX_TO_DT = {1: "FLOAT", 10: "HALF", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 2: "UINT8"}
 
 
+# Reductions whose 8.5/8.6 importer reads axes only from the attribute (8.6-GA
+# builtin_op_importers.cpp; ReduceSum takes the input since opset 13).
+_REDUCE_AXES_ATTRIBUTE_ONLY = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"}
+
+
 def _round_to_tf32(x: np.ndarray) -> np.ndarray:
     """FP32 values rounded to TF32's 10-bit mantissa (round to nearest), as tensor cores read them.
 
@@ -50,6 +55,7 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     trt = types.ModuleType("tensorrt")
     trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
     trt.__version__ = surface["version"]
+    major = int(generation.split(".")[0])
 
     # -- enums (values differ by generation: STRONGLY_TYPED is 1 on 10.x, 0 on 11.x) -----------
     enums: dict[str, type] = {}
@@ -188,6 +194,7 @@ def build_module(world: World, generation: str) -> types.ModuleType:
             ],
             "flags": sorted(flags),
             "network_flags": net["flags"],
+            "misread_reductions": net.get("misread_reductions", []),
         }
         tc = config._state["timing_cache"]
         if tc is not None:
@@ -225,22 +232,57 @@ def build_module(world: World, generation: str) -> types.ModuleType:
 
         net["inputs"] = [desc(v) for v in m.graph.input if v.name not in inits]
         net["outputs"] = [desc(v) for v in m.graph.output]
-        # Layer names as onnx-tensorrt registers them: local-function bodies are inlined and each
-        # layer is named after the body node, made unique with a per-name numeric suffix.
-        bodies = {(f.domain, f.name): [b.name for b in f.node] for f in m.functions}
-        used: dict[str, int] = {}
+        opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
+        plugins = set(world.plugins)
+        if major < 9:
+            # onnx-tensorrt 8.5-GA/8.6-GA ModelImporter.cpp: no local functions; an op without a
+            # builtin importer goes to the plugin fallback and fails (docs/tensorrt.md F9).
+            for k, n in enumerate(m.graph.node):
+                if n.domain not in ("", "ai.onnx") and n.op_type not in plugins:
+                    self._state["errors"] = [new("ParserError", code=8, node=k, desc=(
+                        f"No importer registered for op: {n.op_type}. Attempting to import as plugin. "
+                        "Plugin not found, are the plugin name, version, and namespace correct?"))]
+                    return False
+        # onnx-tensorrt 9.0-GA ModelImporter.cpp: local functions keyed by name alone, first wins
+        # (domain and overload ignored) (F10).
+        bodies: dict[str, Any] = {}
+        for f in m.functions:
+            bodies.setdefault(f.name, f)
+        # ImporterContext.hpp generateUniqueName: one suffix counter shared by layer and tensor
+        # names; a name is suffixed "_<counter>" only when already taken (F10).
+        taken: dict[str, set[str]] = {"layer": set(), "tensor": set()}
+        counter = [0]
 
-        def unique(name: str) -> str:
-            count = used.get(name, 0)
-            used[name] = count + 1
-            return name if count == 0 else f"{name}_{count}"
+        def unique(kind: str, name: str) -> str:
+            candidate = name
+            while candidate in taken[kind]:
+                candidate = f"{name}_{counter[0]}"
+                counter[0] += 1
+            taken[kind].add(candidate)
+            return candidate
+
+        misread: list[str] = []
+
+        def import_node(n: Any, index: int) -> list[str]:
+            if major < 9 and opset >= 18 and n.op_type in _REDUCE_AXES_ATTRIBUTE_ONLY and len(n.input) > 1 and n.input[1]:
+                # 8.5/8.6 reduceTensor() is called without the axes input: all axes reduced (F11).
+                misread.append(n.name or n.op_type)
+            fn = bodies.get(n.op_type) if n.domain not in ("", "ai.onnx") and n.op_type not in plugins else None
+            if fn is None:
+                layer = unique("layer", n.name or f"{n.op_type}_{index}")
+                for out in n.output:
+                    unique("tensor", out)
+                return [layer]
+            out_layers: list[str] = []
+            for j, body in enumerate(fn.node):
+                out_layers += import_node(body, j)
+            return out_layers
 
         nodes = []
         for k, n in enumerate(m.graph.node):
-            body = bodies.get((n.domain, n.op_type))
-            for name in body if body is not None else [n.name or f"{n.op_type}_{k}"]:
-                nodes.append(unique(name))
+            nodes += import_node(n, k)
         net["nodes"] = nodes
+        net["misread_reductions"] = misread
         net["parsed"] = True
         return True
 
@@ -492,7 +534,9 @@ def build_module(world: World, generation: str) -> types.ModuleType:
                     (ctypes.c_uint8 * (int(np.prod(oshape)) * dt.itemsize)).from_address(addresses[o["name"]])
                 ).view(dt).reshape(oshape)
                 cols = np.arange(int(np.prod(oshape[1:])), dtype=np.float64).reshape(oshape[1:])
-                dst[...] = (means.reshape((-1,) + (1,) * (len(oshape) - 1)) + cols).astype(dt)
+                # A reduction over all axes instead of one still broadcasts: wrong values, no error.
+                wrong = 100.0 * len(plan.get("misread_reductions") or [])
+                dst[...] = (means.reshape((-1,) + (1,) * (len(oshape) - 1)) + cols + wrong).astype(dt)
 
         world.enqueue(int(stream_handle), kernel)
         profiler = self._props.get("profiler")
@@ -545,7 +589,15 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     def volume(iterable: Any) -> int:
         return int(np.prod(list(iterable))) if len(list(iterable)) else 1
 
-    for name, fn in (("nptype", nptype), ("volume", volume)):
+    registry_cls = classes.get("IPluginRegistry")
+
+    def get_plugin_registry() -> Any:
+        registry = object.__new__(registry_cls)
+        creators = [types.SimpleNamespace(name=n, plugin_version="1", plugin_namespace="") for n in world.plugins]
+        object.__setattr__(registry, "_props", {"all_creators": creators, "plugin_creator_list": creators})
+        return registry
+
+    for name, fn in (("nptype", nptype), ("volume", volume), ("get_plugin_registry", get_plugin_registry)):
         if name in surface["module"]:
             setattr(trt, name, fn)
     return trt

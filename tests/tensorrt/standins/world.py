@@ -31,6 +31,7 @@ class World:
     num_dla_cores: int = 0
     parser_errors: list[dict[str, Any]] = field(default_factory=list)  # make parse fail
     build_error: str | None = None  # make build_serialized_network return None
+    plugins: list[str] = field(default_factory=list)  # plugin creators registered with TensorRT
     timing_cache_mismatch: bool = False  # set_timing_cache returns False for a non-empty cache
     capture_unsupported: bool = False  # execute_async_v3 returns False while capturing
     inspector_layers: bool = True
