@@ -36,7 +36,8 @@ from .diagnostics import make_logger, parser_errors
 from .onnx_info import read_onnx
 from .options import HARDWARE_COMPATIBILITY, BuildOptions, rebuild_command
 from .prepare import Preparation, parse_target, plugin_ops, prepare_file
-from .profiles import Profile, compute_profiles
+from .profiles import Profile, compute_profiles, static_for_dla
+from .timing_cache import timing_cache_for
 
 _log = logging.getLogger("edgeattn.tensorrt")
 _NO_FLAGS_HINT = (
@@ -232,6 +233,14 @@ def build(
         opt_shapes=options.opt_shapes,
         max_shapes=options.max_shapes,
     )
+    warnings: list[str] = []
+    if options.dla_core is not None:
+        requested = any(b is not None for b in (options.min_batch, options.max_batch)) or bool(
+            options.min_shapes or options.max_shapes
+        )
+        profiles, note = static_for_dla(profiles, range_requested=requested)
+        if note:
+            warnings.append(note)
     trt = import_tensorrt()
     features = detect_features(trt)
     plan = plan_precision(features, info.precision, options, onnx_path=onnx_path)
@@ -243,7 +252,6 @@ def build(
     elif plan.calibrate:
         raise BackendUnavailableError("INT8 calibration needs cuda-python", hint="pip install 'edgeattn[gpu]'")
 
-    warnings: list[str] = []
     started = time.perf_counter()
     logger = make_logger(trt, verbose=options.verbose)
     try:
@@ -357,21 +365,10 @@ def build(
     if hasattr(trt.ProfilingVerbosity, verbosity):
         config.profiling_verbosity = getattr(trt.ProfilingVerbosity, verbosity)
 
-    # Timing cache: read -> set (kept alive until the build ends) -> build -> serialize back.
-    cache_status = None
-    cache_path = Path(options.timing_cache) if options.timing_cache else None
-    timing_cache = None
-    if cache_path is not None:
-        old = cache_path.read_bytes() if cache_path.is_file() else b""
-        timing_cache = config.create_timing_cache(old)
-        if config.set_timing_cache(timing_cache, ignore_mismatch=bool(options.ignore_timing_cache_mismatch)):
-            cache_status = "reused" if old else "created"
-        else:
-            # A cache from another GPU or TensorRT version: start from an empty one.
-            warnings.append(f"timing cache {cache_path} does not match this device/TensorRT; starting a new one")
-            timing_cache = config.create_timing_cache(b"")
-            config.set_timing_cache(timing_cache, ignore_mismatch=False)
-            cache_status = "replaced"
+    # Timing cache: read -> set (kept alive until the build ends) -> build -> merge and write back.
+    timing_cache = timing_cache_for(options.timing_cache, options.ignore_timing_cache_mismatch)
+    if timing_cache is not None:
+        timing_cache.attach(config)
 
     logger.clear()
     serialized = builder.build_serialized_network(network, config)
@@ -385,9 +382,10 @@ def build(
             hint="rerun with --verbose for TensorRT's full log",
         )
     plan_bytes = bytes(serialized)
-    if cache_path is not None:
-        write_bytes_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
-    del timing_cache
+    if timing_cache is not None:
+        timing_cache.save(config)
+        timing_cache.close()
+        warnings.extend(timing_cache.warnings)
 
     engine_io, layers = _inspect_plan(trt, logger, plan_bytes, profiles, info, features, options)
     build_seconds = time.perf_counter() - started
@@ -434,8 +432,8 @@ def build(
         precision_path=plan.path,
         profiles=profiles,
         tensorrt_version=features.version,
-        timing_cache_path=cache_path,
-        timing_cache_status=cache_status,
+        timing_cache_path=timing_cache.path if timing_cache else None,
+        timing_cache_status=timing_cache.status if timing_cache else None,
         build_seconds=build_seconds,
         warnings=warnings,
         sidecar=data,

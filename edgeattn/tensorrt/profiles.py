@@ -167,3 +167,22 @@ def _check_order(profile: Profile) -> None:
                 f"profile for {profile.name!r} axis {axis}: need 1 <= min <= opt <= max, "
                 f"received {lo}, {opt}, {hi}"
             )
+
+
+def static_for_dla(profiles: Sequence[Profile], *, range_requested: bool) -> tuple[list[Profile], str | None]:
+    """Profiles a DLA build can use: min = opt = max (NvInfer.h ``addInput``, docs/tensorrt.md F12).
+
+    A dynamic range the user asked for is an error; the default range becomes the opt shape, with
+    a note saying so. Returns the profiles and that note (``None`` when nothing changed).
+    """
+    dynamic = [p for p in profiles if p.min != p.max]
+    if not dynamic:
+        return list(profiles), None
+    if range_requested:
+        raise InputError(
+            f"DLA needs a static input shape (min = opt = max), received {dynamic[0].describe()}",
+            hint="give one shape: --min-batch N --max-batch N (same N), or --shapes NAME:1x3x224x224",
+        )
+    fixed = [Profile(p.name, p.opt, p.opt, p.opt) for p in profiles]
+    shapes = ", ".join(p.describe() for p in fixed)
+    return fixed, f"DLA needs a static input shape: the profile is fixed at {shapes} (pass --max-batch N --min-batch N for another)"

@@ -199,6 +199,8 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         tc = config._state["timing_cache"]
         if tc is not None:
             tc._state["entries"] += 1
+        if world.during_build is not None:
+            world.during_build()
         return new("IHostMemory", data=json.dumps(plan).encode())
 
     # INetworkDefinition
@@ -342,7 +344,11 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     def _create_tc(self: Any, serialized_timing_cache: bytes) -> Any:
         rec("IBuilderConfig.create_timing_cache", serialized_timing_cache)
         data = bytes(serialized_timing_cache)
-        entries = int(data.split(b":")[1]) if data.startswith(b"standin-timing-cache:") else 0
+        if data and not data.startswith(b"standin-timing-cache:"):
+            # The binding returns the null pointer createTimingCache gives for an unreadable blob
+            # as None (NvInfer.h IBuilderConfig::createTimingCache; docs/tensorrt.md F13).
+            return None
+        entries = int(data.split(b":")[1]) if data else 0
         cache = new("ITimingCache", entries=entries, source=data, owner=id(self))
         self._state["created_caches"].append(cache)
         return cache
@@ -350,8 +356,9 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     @behaviour("IBuilderConfig.set_timing_cache")
     def _set_tc(self: Any, cache: Any, ignore_mismatch: bool) -> bool:
         rec("IBuilderConfig.set_timing_cache", cache, ignore_mismatch)
-        if cache._state["owner"] != id(self):
-            raise ContractViolation("set_timing_cache with a cache this config did not create")
+        if cache is None:
+            raise ContractViolation("set_timing_cache(None): create_timing_cache returned None and it was used anyway")
+        # A timing cache "can be shared by multiple builder instances" (F13): no owner check.
         if world.timing_cache_mismatch and cache._state["source"] and not ignore_mismatch:
             return False
         self._state["timing_cache"] = cache
@@ -365,6 +372,14 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     @behaviour("IBuilderConfig.num_optimization_profiles")
     def _num_profiles(self: Any) -> int:
         return len(self._state["profiles"])
+
+    @behaviour("ITimingCache.combine")
+    def _tc_combine(self: Any, input_cache: Any, ignore_mismatch: bool) -> bool:
+        rec("ITimingCache.combine", input_cache, ignore_mismatch)
+        if world.timing_cache_mismatch and not ignore_mismatch:
+            return False
+        self._state["entries"] += input_cache._state["entries"]
+        return True
 
     @behaviour("ITimingCache.serialize")
     def _tc_serialize(self: Any) -> Any:

@@ -32,6 +32,7 @@ class World:
     parser_errors: list[dict[str, Any]] = field(default_factory=list)  # make parse fail
     build_error: str | None = None  # make build_serialized_network return None
     plugins: list[str] = field(default_factory=list)  # plugin creators registered with TensorRT
+    during_build: Callable[[], None] | None = None  # e.g. another process writing the timing cache
     timing_cache_mismatch: bool = False  # set_timing_cache returns False for a non-empty cache
     capture_unsupported: bool = False  # execute_async_v3 returns False while capturing
     inspector_layers: bool = True
