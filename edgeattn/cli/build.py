@@ -85,6 +85,10 @@ def command(
         bool,
         typer.Option("--tf32", help="Allow TF32 for FP32 layers (Ampere+; faster, ~1e-3 relative error; validate loosens FP32 tolerances)."),
     ] = False,
+    contexts: Annotated[
+        int,
+        typer.Option("--contexts", min=1, help="TensorRT 8.5: concurrent execution contexts to allow (one profile each)."),
+    ] = 1,
     emit_onnx: Annotated[
         Optional[Path],
         typer.Option("--emit-onnx", help="Write the graph as TensorRT's parser would get it; build nothing.", show_default=False),
@@ -127,6 +131,7 @@ def command(
         exclude_lean_runtime=exclude_lean_runtime,
         strongly_typed=not no_strongly_typed,
         tf32=tf32,
+        contexts=contexts,
         verbose=verbose,
     )
     if verbose:

@@ -155,6 +155,32 @@ def plan_precision(
     return PrecisionPlan(onnx_precision, "weak_typed", False, fp16, int8, False)
 
 
+def _configure_contexts(
+    trt: ModuleType, builder: Any, config: Any, features: Features, profiles: list[Profile], options: BuildOptions
+) -> dict[str, Any]:
+    """Add the optimization profile(s) so that ``options.contexts`` contexts can run concurrently.
+
+    9.0+: contexts share profile 0. 8.6: only with ``PROFILE_SHARING_0806``, set on its own so the
+    preview features that default to on stay on. 8.5: one identical profile per context (docs/tensorrt.md
+    F14); the runner gives context k profile k.
+    """
+    copies = 1
+    record: dict[str, Any] = {"shared_profile": True, "profiles": 1}
+    if not features.contexts_share_profiles:
+        if features.profile_sharing_preview:
+            config.set_preview_feature(trt.PreviewFeature.PROFILE_SHARING_0806, True)
+            record["preview_feature"] = "PROFILE_SHARING_0806"
+        else:
+            copies = int(options.contexts)
+            record = {"shared_profile": False, "profiles": copies}
+    for _ in range(copies):
+        profile = builder.create_optimization_profile()
+        for p in profiles:
+            profile.set_shape(p.name, p.min, p.opt, p.max)
+        config.add_optimization_profile(profile)
+    return record
+
+
 def _parse_prepared(parser: Any, prepared: Preparation) -> bool:
     """Hand the prepared graph to the parser from a self-contained temporary file."""
     with tempfile.TemporaryDirectory(prefix="edgeattn-trt-") as folder:
@@ -282,10 +308,7 @@ def build(
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace))
         elif features.max_workspace_size:
             config.max_workspace_size = int(options.workspace)
-    profile = builder.create_optimization_profile()
-    for p in profiles:
-        profile.set_shape(p.name, p.min, p.opt, p.max)
-    config.add_optimization_profile(profile)
+    contexts = _configure_contexts(trt, builder, config, features, profiles, options)
 
     tf32 = _configure_tf32(trt, config, options)
     if plan.fp16_flag:
@@ -416,6 +439,7 @@ def build(
         # Inlined calls need no function map: their layers are named <block>/<node>.
         functions={k: v for k, v in info.functions.items() if k in prepared.kept},
         prepared=prepared.to_dict(),
+        contexts=contexts,
         provenance=info.json_meta("edgeattn.provenance"),
         layers=layers,
     )

@@ -70,6 +70,11 @@ class Features:
     engine_host_code_allowed: bool  # Runtime.engine_host_code_allowed, 8.6+
     detailed_profiling: bool  # ProfilingVerbosity.DETAILED
     engine_inspector: bool
+    # Execution contexts and optimization profiles (docs/tensorrt.md F14): from 9.0 every context
+    # uses profile 0; 8.6 shares a profile only with PreviewFeature.PROFILE_SHARING_0806 set at
+    # build; 8.5 needs one profile per concurrent context.
+    contexts_share_profiles: bool = True
+    profile_sharing_preview: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +113,8 @@ def detect_features(trt: ModuleType) -> Features:
         engine_host_code_allowed=_class_has(trt, "Runtime", "engine_host_code_allowed"),
         detailed_profiling=_has_member(pv, "DETAILED"),
         engine_inspector=_class_has(trt, "ICudaEngine", "create_engine_inspector"),
+        contexts_share_profiles=not _class_has(trt, "Builder", "max_batch_size"),
+        profile_sharing_preview=_has_member(getattr(trt, "PreviewFeature", None), "PROFILE_SHARING_0806"),
     )
 
 

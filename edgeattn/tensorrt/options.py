@@ -62,6 +62,7 @@ class BuildOptions:
     version_compatible: bool = False
     exclude_lean_runtime: bool = False
     strongly_typed: bool = True
+    contexts: int = 1  # TensorRT 8.5: concurrent execution contexts, one optimization profile each
     tf32: bool = False  # TensorRT's default is on (Ampere+): FP32 layers would round inputs to 10 bits
     profiling_verbosity: str = "detailed"
     verbose: bool = False
@@ -81,6 +82,8 @@ class BuildOptions:
         self.workspace = parse_size(self.workspace)
         if self.dla_core is not None and self.dla_core < 0:
             raise InputError(f"DLA core must be >= 0, received {self.dla_core}")
+        if self.contexts < 1:
+            raise InputError(f"contexts must be >= 1, received {self.contexts}")
         if self.calibration_batch_size < 1:
             raise InputError(f"calibration batch size must be >= 1, received {self.calibration_batch_size}")
         if self.exclude_lean_runtime and not self.version_compatible:
@@ -134,6 +137,8 @@ def rebuild_command(onnx_path: str, engine_path: str, options: BuildOptions) -> 
         args.append("--exclude-lean-runtime")
     if not o.strongly_typed:
         args.append("--no-strongly-typed")
+    if o.contexts != 1:
+        args += ["--contexts", str(o.contexts)]
     if o.tf32:
         args.append("--tf32")
     return shlex.join(args)

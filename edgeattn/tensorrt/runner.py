@@ -126,6 +126,7 @@ class TensorRTRunner(Runner):
         self._logger: Any = None
         self._machine: Any = None
         self._jetson_warning: str | None = None
+        self._profile_per_context = False
 
     # -- loading ------------------------------------------------------------------------------
     def _load_impl(self) -> None:
@@ -192,8 +193,9 @@ class TensorRTRunner(Runner):
         self._runtime, self._engine = runtime, engine
         try:
             self._describe_io()
-            for _ in range(self.num_contexts):
-                self._pool.put(self._make_slot())
+            self._profile_per_context = self._plan_contexts(features)
+            for index in range(self.num_contexts):
+                self._pool.put(self._make_slot(index))
         except BaseException:
             self._close_impl()  # free what the slots made so far: load() did not succeed
             raise
@@ -215,7 +217,31 @@ class TensorRTRunner(Runner):
                 outputs.append(TensorSpec(name, dtype, shape))
         self._inputs, self._outputs = inputs, outputs
 
-    def _make_slot(self) -> _Slot:
+    def _plan_contexts(self, features: Any) -> bool:
+        """Whether context k must select profile k (TensorRT 8.5/8.6 without sharing, docs/tensorrt.md F14).
+
+        Caps ``num_contexts`` at the engine's profile count there, with a warning naming the
+        rebuild option, since a context without a profile of its own cannot run.
+        """
+        if features.contexts_share_profiles or not any(
+            lo != hi for lo, _, hi in self._profile.values()
+        ):
+            return False
+        if ((self.sidecar or {}).get("contexts") or {}).get("shared_profile") and features.profile_sharing_preview:
+            return False  # built on 8.6 with PROFILE_SHARING_0806
+        available = int(getattr(self._engine, "num_optimization_profiles", 1) or 1)
+        if self.num_contexts > available:
+            warnings.warn(
+                f"TensorRT {features.version} gives each execution context its own optimization profile and "
+                f"{self.engine_path.name} has {available}: running {available} context(s), not {self.num_contexts} "
+                f"(rebuild with --contexts {self.num_contexts})",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.num_contexts = available
+        return True
+
+    def _make_slot(self, index: int = 0) -> _Slot:
         cudart = self._cudart
         assert cudart is not None
         context = self._engine.create_execution_context()
@@ -224,6 +250,11 @@ class TensorRTRunner(Runner):
         # Registered before any allocation so that a failure part-way still frees everything.
         slot = _Slot(context, None, 0, [], {}, {})
         self._slots.append(slot)
+        slot.stream = _cuda.check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
+        slot.stream_handle = _cuda.native_handle(slot.stream)
+        if self._profile_per_context and index > 0:
+            if not context.set_optimization_profile_async(index, slot.stream_handle):
+                raise EdgeattnError(f"TensorRT refused optimization profile {index} for execution context {index}")
         # Size every buffer for the profile maximum so shapes can change without reallocating.
         for name, (_, _, hi) in self._profile.items():
             if not context.set_input_shape(name, hi):
@@ -240,8 +271,6 @@ class TensorRTRunner(Runner):
             nbytes = int(np.prod(out_shape)) * spec.dtype.itemsize
             slot.device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
             slot.host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
-        slot.stream = _cuda.check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
-        slot.stream_handle = _cuda.native_handle(slot.stream)
         for _ in range(4):
             slot.events.append(_cuda.check(cudart, cudart.cudaEventCreate(), "cudaEventCreate"))
         if self.profile_layers:

@@ -94,6 +94,7 @@ def make_sidecar(
     provenance: Any = None,
     layers: Any = None,
     prepared: dict[str, Any] | None = None,
+    contexts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from .. import __version__
 
@@ -117,6 +118,7 @@ def make_sidecar(
         "blocks": blocks or [],
         "functions": functions or {},
         "prepared_graph": prepared,
+        "contexts": contexts,
         "provenance": provenance,
         "layers": layers,
     }

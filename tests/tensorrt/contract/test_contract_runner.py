@@ -30,10 +30,10 @@ def expected(x: np.ndarray) -> np.ndarray:
 def engine(make_world, tiny_onnx, tmp_path, request):
     gen, cuda = request.param
 
-    def _make(**world_knobs):
+    def _make(contexts=1, **world_knobs):
         world = make_world(gen, cuda, **world_knobs)
         path = tmp_path / "tiny.engine"
-        build(tiny_onnx, path, max_batch=8)
+        build(tiny_onnx, path, max_batch=8, contexts=contexts)
         world.calls.clear()
         return world, path
 
@@ -51,7 +51,8 @@ def test_contract_runner_sequence(engine):
         out = runner.run({"input": x})
         names = world.names()
         # order within one run (docs/tensorrt.md F3)
-        run_start = names.index("IExecutionContext.set_input_shape", names.index("ICudaEngine.create_execution_context") + 2)
+        setup_end = len(names) - 1 - names[::-1].index("cudart.cudaEventCreate")  # the slot's last setup call
+        run_start = names.index("IExecutionContext.set_input_shape", setup_end)
         seq = [
             names.index("IExecutionContext.set_input_shape", run_start),
             names.index("IExecutionContext.set_tensor_address", run_start),
@@ -135,9 +136,9 @@ def test_contract_runner_cuda_graph_fallback(engine):
         assert runner.info().details["cuda_graph"] is False
 
 
-@pytest.mark.parametrize("engine", [("10.16", "13"), ("8.5", "12")], indirect=True)
+@pytest.mark.parametrize("engine", [("10.16", "13"), ("8.6", "13"), ("8.5", "12")], indirect=True)
 def test_contract_runner_context_pool_threads(engine):
-    world, path = engine()
+    world, path = engine(contexts=3)  # 8.5: three profiles, one per context (F14)
     rng = np.random.default_rng(3)
     batches = [rng.standard_normal((1 + i % 4, 3, 8, 8)).astype(np.float32) for i in range(16)]
     results: dict[int, np.ndarray] = {}
@@ -347,3 +348,45 @@ def test_contract_runner_ignores_stale_sidecar(engine, make_world, tiny_onnx, tm
 def test_contract_runner_missing_engine(engine, tmp_path):
     with pytest.raises(InputError, match="engine file not found"):
         TensorRTRunner(tmp_path / "nope.engine").load()
+
+
+@pytest.mark.parametrize("engine", [("8.5", "13")], indirect=True)
+def test_contract_8_5_engine_with_one_profile_runs_one_context(engine):
+    world, path = engine()
+    with pytest.warns(RuntimeWarning, match=r"its own optimization profile .* running 1 context\(s\), not 3 \(rebuild with --contexts 3\)"):
+        runner = TensorRTRunner(path, contexts=3).load()
+    with runner:
+        assert runner.num_contexts == 1 and world.count("ICudaEngine.create_execution_context") == 1
+        np.testing.assert_allclose(runner.run(np.ones((2, 3, 8, 8), np.float32))["logits"], 1 + np.arange(4)[None].repeat(2, 0))
+
+
+@pytest.mark.parametrize("engine", [("8.5", "13")], indirect=True)
+def test_contract_8_5_contexts_select_their_own_profile(engine):
+    world, path = engine(contexts=3)
+    side = json.loads(sidecar_path(path).read_text())
+    assert side["contexts"] == {"shared_profile": False, "profiles": 3}
+    with TensorRTRunner(path, contexts=3):
+        chosen = [c[1][0] for c in world.calls if c[0] == "IExecutionContext.set_optimization_profile_async"]
+        assert chosen == [1, 2]
+
+
+@pytest.mark.parametrize("engine", [("8.6", "13")], indirect=True)
+def test_contract_8_6_sets_profile_sharing_alone(engine):
+    world, path = engine()
+    # built: only PROFILE_SHARING_0806 was touched, the 0805 features (default on) stay on
+    side = json.loads(sidecar_path(path).read_text())
+    assert side["contexts"] == {"shared_profile": True, "profiles": 1, "preview_feature": "PROFILE_SHARING_0806"}
+    with TensorRTRunner(path, contexts=2) as runner:
+        assert runner.num_contexts == 2
+
+
+def test_contract_8_6_build_keeps_default_preview_features(make_world, tiny_onnx, tmp_path):
+    world = make_world("8.6", "13")
+    import tensorrt as trt
+
+    build(tiny_onnx, tmp_path / "m.engine", max_batch=4)
+    touched = [(c[1][0], c[1][1]) for c in world.calls if c[0] == "IBuilderConfig.set_preview_feature"]
+    assert touched == [(trt.PreviewFeature.PROFILE_SHARING_0806, True)]
+    plan = json.loads((tmp_path / "m.engine").read_bytes())
+    assert set(plan["preview"]) == {"PROFILE_SHARING_0806", "FASTER_DYNAMIC_SHAPES_0805",
+                                    "DISABLE_EXTERNAL_TACTIC_SOURCES_FOR_CORE_0805"}

@@ -132,7 +132,12 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         # TF32 is on by default on every generation we target: NvInfer.h, BuilderFlag::kTF32 "Enabled by
         # default" (NVIDIA/TensorRT release/8.5, include/NvInfer.h). docs/tensorrt.md, fact F2.
         defaults = {"TF32"} if hasattr(trt.BuilderFlag, "TF32") else set()
-        cfg = new("IBuilderConfig", flags=defaults, profiles=[], pools={}, timing_cache=None, created_caches=[])
+        # 8.6 preview features: the 0805 ones default on, PROFILE_SHARING_0806 off (NvInfer.h
+        # release/8.6 PreviewFeature; docs/tensorrt.md F14).
+        pf = getattr(trt, "PreviewFeature", None)
+        preview = {m.name for m in pf if m.name.endswith("_0805")} if pf is not None else set()
+        cfg = new("IBuilderConfig", flags=defaults, profiles=[], pools={}, timing_cache=None, created_caches=[],
+                  preview=preview)
         return cfg
 
     @behaviour("Builder.create_optimization_profile")
@@ -195,6 +200,7 @@ def build_module(world: World, generation: str) -> types.ModuleType:
             "flags": sorted(flags),
             "network_flags": net["flags"],
             "misread_reductions": net.get("misread_reductions", []),
+            "preview": sorted(config._state["preview"]),
         }
         tc = config._state["timing_cache"]
         if tc is not None:
@@ -310,6 +316,17 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         if not isinstance(flag, trt.BuilderFlag):
             raise ContractViolation(f"set_flag needs a BuilderFlag member, got {flag!r}")
         self._state["flags"].add(flag.name)
+
+    @behaviour("IBuilderConfig.set_preview_feature")
+    def _set_preview(self: Any, feature: Any, enable: bool) -> None:
+        rec("IBuilderConfig.set_preview_feature", feature, enable)
+        if not isinstance(feature, trt.PreviewFeature):
+            raise ContractViolation(f"set_preview_feature needs a PreviewFeature member, got {feature!r}")
+        (self._state["preview"].add if enable else self._state["preview"].discard)(feature.name)
+
+    @behaviour("IBuilderConfig.get_preview_feature")
+    def _get_preview(self: Any, feature: Any) -> bool:
+        return feature.name in self._state["preview"]
 
     @behaviour("IBuilderConfig.clear_flag")
     def _clear_flag(self: Any, flag: Any) -> None:
@@ -440,6 +457,7 @@ def build_module(world: World, generation: str) -> types.ModuleType:
 
     B["ICudaEngine.num_io_tensors"] = lambda self: len(_io(self))
     B["ICudaEngine.num_layers"] = lambda self: len(self._state["plan"]["nodes"])
+    B["ICudaEngine.num_optimization_profiles"] = lambda self: max(len(self._state["plan"]["profiles"]), 1)
     B["ICudaEngine.get_tensor_name"] = lambda self, index: _io(self)[index]["name"]
     B["ICudaEngine.get_tensor_mode"] = lambda self, name: getattr(trt.TensorIOMode, _find(self, name)["mode"])
     B["ICudaEngine.get_tensor_dtype"] = lambda self, name: getattr(trt.DataType, _find(self, name)["dtype"])
@@ -456,10 +474,47 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         shape = tuple(_find(self, name)["shape"])
         return [shape, shape, shape]
 
+    def _shares_profiles(engine: Any) -> bool:
+        # 9.0+: contexts share profiles; 8.6: only with PROFILE_SHARING_0806 set at build (F14).
+        return major >= 9 or "PROFILE_SHARING_0806" in engine._state["plan"].get("preview", [])
+
+    def _dynamic(engine: Any) -> bool:
+        return any(d < 0 for i in engine._state["plan"]["inputs"] for d in i["shape"])
+
     @behaviour("ICudaEngine.create_execution_context")
     def _create_ctx(self: Any) -> Any:
         rec("ICudaEngine.create_execution_context")
-        return new("IExecutionContext", engine=self, shapes={}, addresses={})
+        users = self._state.setdefault("profile_users", {})
+        # 8.5: "The first execution context created will call setOptimizationProfile(0) implicitly.
+        # For other execution contexts, setOptimizationProfile() must be called with unique profile
+        # index" (NvInferRuntime.h release/8.5, createExecutionContext; F14).
+        profile = 0 if (_shares_profiles(self) or not users.get(0) or not _dynamic(self)) else None
+        if profile is not None:
+            users[profile] = users.get(profile, 0) + 1
+        return new("IExecutionContext", engine=self, shapes={}, addresses={}, profile=profile)
+
+    @behaviour("IExecutionContext.set_optimization_profile_async")
+    def _set_profile(self: Any, profile_index: int, stream_handle: int) -> bool:
+        rec("IExecutionContext.set_optimization_profile_async", profile_index, stream_handle)
+        engine = self._state["engine"]
+        n = max(len(engine._state["plan"]["profiles"]), 1)
+        if not 0 <= int(profile_index) < n:
+            return False
+        users = engine._state.setdefault("profile_users", {})
+        current = self._state["profile"]
+        if current == profile_index:
+            return True
+        if users.get(int(profile_index)) and not _shares_profiles(engine):
+            return False  # in use by another context
+        if current is not None:
+            users[current] -= 1
+        users[int(profile_index)] = users.get(int(profile_index), 0) + 1
+        self._state["profile"] = int(profile_index)
+        self._state["shapes"].clear()
+        return True
+
+    B["IExecutionContext.active_optimization_profile"] = lambda self: (
+        -1 if self._state["profile"] is None else self._state["profile"])
 
     @behaviour("ICudaEngine.create_engine_inspector")
     def _create_inspector(self: Any) -> Any:
@@ -478,7 +533,11 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     def _set_input_shape(self: Any, name: str, shape: Any) -> bool:
         rec("IExecutionContext.set_input_shape", name, tuple(shape))
         engine = self._state["engine"]
-        lo, _, hi = _profile_shape(engine, name, 0)
+        if self._state["profile"] is None:
+            raise ContractViolation(
+                "set_input_shape on an execution context without an optimization profile: on TensorRT 8.5/8.6 "
+                "only the first context gets profile 0 (F14)")
+        lo, _, hi = _profile_shape(engine, name, self._state["profile"])
         shape = tuple(int(s) for s in shape)
         if len(shape) != len(lo) or any(not (a <= s <= b) for s, a, b in zip(shape, lo, hi)):
             return False
