@@ -29,6 +29,7 @@ from typing import Any
 
 from .._io import atomic_outputs, check_outputs, sha256_file, sidecar_path, write_bytes_atomic
 from ..errors import BackendUnavailableError, CalibrationError, ExportError, InputError
+from ..platform import cuda
 from . import sidecar as sidecar_mod
 from .features import Features, detect_features, import_tensorrt, network_flags
 from .calibrator import load_calibration_arrays, make_entropy_calibrator
@@ -206,15 +207,6 @@ def _configure_tf32(trt: ModuleType, config: Any, options: BuildOptions) -> bool
     return False
 
 
-def _import_cudart_optional() -> ModuleType | None:
-    from ..platform import cuda
-
-    try:
-        return cuda.import_cudart()
-    except BackendUnavailableError:
-        return None
-
-
 def build(
     onnx_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -270,13 +262,11 @@ def build(
     trt = import_tensorrt()
     features = detect_features(trt)
     plan = plan_precision(features, info.precision, options, onnx_path=onnx_path)
-    cudart = _import_cudart_optional()
-    if cudart is not None:
-        from ..platform import cuda
-
-        cuda.require_device(cudart, 0)
-    elif plan.calibrate:
-        raise BackendUnavailableError("INT8 calibration needs cuda-python", hint="pip install 'edgeattn[gpu]'")
+    # TensorRT builds without a CUDA layer of ours; libcudart is needed only to feed a calibrator,
+    # and used, when found, to say "no CUDA device" before TensorRT fails less clearly.
+    rt = cuda.load_runtime() if plan.calibrate else cuda.try_load_runtime()
+    if rt is not None:
+        rt.require_device(0)
 
     started = time.perf_counter()
     logger = make_logger(trt, verbose=options.verbose)
@@ -327,7 +317,7 @@ def build(
         )
         calibrator = make_entropy_calibrator(
             trt,
-            cudart,
+            rt,
             samples,
             input_name=input_name,
             batch_size=options.calibration_batch_size,
@@ -394,9 +384,11 @@ def build(
         timing_cache.attach(config)
 
     logger.clear()
-    serialized = builder.build_serialized_network(network, config)
-    if calibrator is not None:
-        calibrator.free()
+    try:
+        serialized = builder.build_serialized_network(network, config)
+    finally:  # the calibrator's device buffer, also when the build raises
+        if calibrator is not None:
+            calibrator.free()
     if serialized is None:
         errors = logger.errors()
         raise ExportError(
@@ -412,7 +404,7 @@ def build(
 
     engine_io, layers = _inspect_plan(trt, logger, plan_bytes, profiles, info, features, options)
     build_seconds = time.perf_counter() - started
-    machine = sidecar_mod.probe_machine(trt, cudart)
+    machine = sidecar_mod.probe_machine(trt, rt)
     if machine.jetson and machine.jetson.get("clocks_locked") is False:
         warnings.append("Jetson clocks are not locked (sudo jetson_clocks): tactic timing during the build varies")
     data = sidecar_mod.make_sidecar(

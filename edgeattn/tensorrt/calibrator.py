@@ -70,14 +70,18 @@ def load_calibration_arrays(
 
 def make_entropy_calibrator(
     trt: ModuleType,
-    cudart: ModuleType | None,
+    rt: Any,
     samples: np.ndarray,
     *,
     input_name: str,
     batch_size: int,
     cache_path: str | None,
 ) -> Any:
-    """An ``IInt8EntropyCalibrator2`` feeding ``samples`` batch by batch from device memory."""
+    """An ``IInt8EntropyCalibrator2`` feeding ``samples`` batch by batch from device memory.
+
+    ``rt`` is the :class:`edgeattn.platform.cuda.CudaRuntime`. The device buffer is freed by
+    ``free()``, and also when the calibrator is garbage-collected after a build that raised.
+    """
     from ..platform import cuda as _cuda
 
     base = trt.IInt8EntropyCalibrator2
@@ -99,19 +103,13 @@ def make_entropy_calibrator(
             # The last partial batch is dropped: TensorRT expects exactly batch_size samples.
             if self.cursor + self.batch_size > len(self.samples):
                 return None
-            if cudart is None:
-                raise CalibrationError("INT8 calibration needs cuda-python to copy batches to the GPU")
+            if rt is None:
+                raise CalibrationError("INT8 calibration needs the CUDA runtime library to copy batches to the GPU")
             batch = np.ascontiguousarray(self.samples[self.cursor : self.cursor + self.batch_size])
             self.cursor += self.batch_size
             if self.device is None:
-                self.device = _cuda.DeviceBuffer(cudart, batch.nbytes)
-            _cuda.check(
-                cudart,
-                cudart.cudaMemcpy(
-                    self.device.ptr, batch.ctypes.data, batch.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-                ),
-                "cudaMemcpy",
-            )
+                self.device = _cuda.DeviceBuffer(rt, batch.nbytes)
+            rt.memcpy(self.device.ptr, batch.ctypes.data, batch.nbytes, _cuda.MEMCPY_HOST_TO_DEVICE)
             self.batches_served += 1
             return [self.device.ptr]
 

@@ -1,8 +1,8 @@
 """TensorRT backend: run a serialized engine behind the common :class:`Runner` interface.
 
-Memory and streams come from cuda-python (``cudaMalloc``/``cudaMallocHost``/``cudaMemcpyAsync``,
-no compiler, no pycuda); the call sequence is NVIDIA's ``common_runtime.py`` (docs/tensorrt.md
-F3): ``set_input_shape`` -> ``set_tensor_address`` -> H2D copies -> ``execute_async_v3`` -> D2H
+Memory and streams come from the CUDA runtime library through :mod:`edgeattn.platform.cuda`
+(``cudaMalloc``/``cudaMallocHost``/``cudaMemcpyAsync``; no cuda-python, no pycuda); the call
+sequence is NVIDIA's ``common_runtime.py`` (docs/tensorrt.md F3): ``set_input_shape`` -> ``set_tensor_address`` -> H2D copies -> ``execute_async_v3`` -> D2H
 copies -> ``cudaStreamSynchronize`` -> read outputs. Copies and compute are bracketed by CUDA
 events so ``last_timing`` separates H2D, GPU compute and D2H (trtexec's "GPU Compute Time").
 
@@ -60,19 +60,19 @@ class _Slot:
 
 
 def backend_status() -> tuple[bool, str]:
-    """(usable, reason) for backend listings: TensorRT importable, cuda-python present, a GPU."""
+    """(usable, reason) for backend listings: TensorRT importable, libcudart found, a GPU."""
     from ..errors import BackendUnavailableError
     from .features import import_tensorrt
 
     try:
         trt = import_tensorrt()
-        cudart = _cuda.import_cudart()
-        _cuda.require_device(cudart, 0)
+        rt = _cuda.load_runtime()
+        rt.require_device(0)
     except BackendUnavailableError as exc:
         return False, exc.message
     props: dict[str, Any] = {}
     try:
-        props = _cuda.device_properties(cudart, 0)
+        props = rt.device_properties(0)
     except Exception:  # informative only
         pass
     gpu = f" on {props['gpu_name']} (compute {props['compute_capability']})" if props else ""
@@ -120,7 +120,7 @@ class TensorRTRunner(Runner):
         self._layer_sum: dict[str, float] = {}
         self._layer_runs = 0
         self._trt: ModuleType | None = None
-        self._cudart: ModuleType | None = None
+        self._rt: _cuda.CudaRuntime | None = None
         self._engine: Any = None
         self._runtime: Any = None
         self._logger: Any = None
@@ -141,12 +141,12 @@ class TensorRTRunner(Runner):
                 hint="build one: edgeattn build model.onnx -o model.engine",
             )
         trt = import_tensorrt()
-        cudart = _cuda.import_cudart()
-        _cuda.require_device(cudart, self.device)
-        self._trt, self._cudart = trt, cudart
+        rt = _cuda.load_runtime()
+        rt.require_device(self.device)
+        self._trt, self._rt = trt, rt
         features = detect_features(trt)
         self.sidecar = sidecar_mod.read_sidecar(self.engine_path)
-        self._machine = sidecar_mod.probe_machine(trt, cudart, self.device)
+        self._machine = sidecar_mod.probe_machine(trt, rt, self.device)
         plan = self.engine_path.read_bytes()  # read once: hashed here, deserialized below
         recorded = ((self.sidecar or {}).get("engine") or {}).get("sha256")
         if self.sidecar is not None and recorded and recorded != hashlib.sha256(plan).hexdigest():
@@ -242,16 +242,15 @@ class TensorRTRunner(Runner):
         return True
 
     def _make_slot(self, index: int = 0) -> _Slot:
-        cudart = self._cudart
-        assert cudart is not None
+        rt = self._rt
+        assert rt is not None
         context = self._engine.create_execution_context()
         if context is None:
             raise EdgeattnError("TensorRT could not create an execution context (out of GPU memory?)")
         # Registered before any allocation so that a failure part-way still frees everything.
         slot = _Slot(context, None, 0, [], {}, {})
         self._slots.append(slot)
-        slot.stream = _cuda.check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
-        slot.stream_handle = _cuda.native_handle(slot.stream)
+        slot.stream = slot.stream_handle = rt.stream_create()
         if self._profile_per_context and index > 0:
             if not context.set_optimization_profile_async(index, slot.stream_handle):
                 raise EdgeattnError(f"TensorRT refused optimization profile {index} for execution context {index}")
@@ -261,18 +260,18 @@ class TensorRTRunner(Runner):
                 raise EdgeattnError(f"TensorRT rejected the profile maximum {list(hi)} for input {name!r}")
         for spec in self._inputs:
             nbytes = int(np.prod(self._profile[spec.name][2])) * spec.dtype.itemsize
-            slot.device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
-            slot.host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
+            slot.device[spec.name] = _cuda.DeviceBuffer(rt, nbytes)
+            slot.host[spec.name] = _cuda.PinnedBuffer(rt, nbytes)
         for spec in self._outputs:
             out_shape = tuple(int(d) for d in context.get_tensor_shape(spec.name))
             if any(d < 0 for d in out_shape):
                 raise EdgeattnError(f"output {spec.name!r} has a data-dependent shape {list(out_shape)}: not supported")
             self._max_out[spec.name] = out_shape
             nbytes = int(np.prod(out_shape)) * spec.dtype.itemsize
-            slot.device[spec.name] = _cuda.DeviceBuffer(cudart, nbytes)
-            slot.host[spec.name] = _cuda.PinnedBuffer(cudart, nbytes)
+            slot.device[spec.name] = _cuda.DeviceBuffer(rt, nbytes)
+            slot.host[spec.name] = _cuda.PinnedBuffer(rt, nbytes)
         for _ in range(4):
-            slot.events.append(_cuda.check(cudart, cudart.cudaEventCreate(), "cudaEventCreate"))
+            slot.events.append(rt.event_create())
         if self.profile_layers:
             slot.profiler = self._make_profiler()
             context.profiler = slot.profiler
@@ -353,12 +352,11 @@ class TensorRTRunner(Runner):
             self._pool.put(slot)
 
     def _run_on(self, slot: _Slot, feed: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-        cudart = self._cudart
-        assert cudart is not None
+        rt = self._rt
+        assert rt is not None
         ctx = slot.context
-        check = _cuda.check
         if self.device != 0:  # the current device is per host thread
-            check(cudart, cudart.cudaSetDevice(self.device), "cudaSetDevice")
+            rt.set_device(self.device)
         if slot.shapes != shapes:
             for name, shape in shapes.items():
                 if not ctx.set_input_shape(name, shape):
@@ -371,44 +369,33 @@ class TensorRTRunner(Runner):
         use_graph = self.cuda_graph and self.graph_fallback_reason is None
         if use_graph and slot.warm and slot.graph_exec is None:
             self._capture(slot)
-        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         ev = slot.events
         for name, arr in feed.items():
             np.copyto(slot.host[name].view(arr.dtype, arr.shape), arr)
-        check(cudart, cudart.cudaEventRecord(ev[0], slot.stream), "cudaEventRecord")
+        rt.event_record(ev[0], slot.stream)
         for name, arr in feed.items():
-            check(
-                cudart,
-                cudart.cudaMemcpyAsync(slot.device[name].ptr, slot.host[name].ptr, arr.nbytes, h2d, slot.stream),
-                "cudaMemcpyAsync(H2D)",
-            )
-        check(cudart, cudart.cudaEventRecord(ev[1], slot.stream), "cudaEventRecord")
+            rt.memcpy_async(slot.device[name].ptr, slot.host[name].ptr, arr.nbytes, _cuda.MEMCPY_HOST_TO_DEVICE, slot.stream)
+        rt.event_record(ev[1], slot.stream)
         if slot.graph_exec is not None:
-            check(cudart, cudart.cudaGraphLaunch(slot.graph_exec, slot.stream), "cudaGraphLaunch")
+            rt.graph_launch(slot.graph_exec, slot.stream)
         elif not ctx.execute_async_v3(slot.stream_handle):
             errors = self._logger.errors() if self._logger is not None else []
             raise EdgeattnError("TensorRT execute_async_v3 failed" + (f": {' | '.join(errors[-3:])}" if errors else ""))
-        check(cudart, cudart.cudaEventRecord(ev[2], slot.stream), "cudaEventRecord")
+        rt.event_record(ev[2], slot.stream)
         outputs: dict[str, np.ndarray] = {}
         for spec in self._outputs:
-            shape = out_shapes[spec.name]
-            nbytes = int(np.prod(shape)) * spec.dtype.itemsize
-            check(
-                cudart,
-                cudart.cudaMemcpyAsync(slot.host[spec.name].ptr, slot.device[spec.name].ptr, nbytes, d2h, slot.stream),
-                "cudaMemcpyAsync(D2H)",
-            )
-        check(cudart, cudart.cudaEventRecord(ev[3], slot.stream), "cudaEventRecord")
+            nbytes = int(np.prod(out_shapes[spec.name])) * spec.dtype.itemsize
+            rt.memcpy_async(slot.host[spec.name].ptr, slot.device[spec.name].ptr, nbytes, _cuda.MEMCPY_DEVICE_TO_HOST, slot.stream)
+        rt.event_record(ev[3], slot.stream)
         # Outputs are valid only after the stream has drained.
-        check(cudart, cudart.cudaStreamSynchronize(slot.stream), "cudaStreamSynchronize")
+        rt.stream_synchronize(slot.stream)
         for spec in self._outputs:
             outputs[spec.name] = slot.host[spec.name].view(spec.dtype, out_shapes[spec.name]).copy()
         slot.warm = True
         timing = {
-            "h2d_ms": float(check(cudart, cudart.cudaEventElapsedTime(ev[0], ev[1]), "cudaEventElapsedTime")),
-            "compute_ms": float(check(cudart, cudart.cudaEventElapsedTime(ev[1], ev[2]), "cudaEventElapsedTime")),
-            "d2h_ms": float(check(cudart, cudart.cudaEventElapsedTime(ev[2], ev[3]), "cudaEventElapsedTime")),
+            "h2d_ms": rt.event_elapsed_ms(ev[0], ev[1]),
+            "compute_ms": rt.event_elapsed_ms(ev[1], ev[2]),
+            "d2h_ms": rt.event_elapsed_ms(ev[2], ev[3]),
         }
         timing["total_ms"] = timing["h2d_ms"] + timing["compute_ms"] + timing["d2h_ms"]
         timing["cuda_graph"] = float(slot.graph_exec is not None)
@@ -420,39 +407,41 @@ class TensorRTRunner(Runner):
 
     def _capture(self, slot: _Slot) -> None:
         """Capture one ``execute_async_v3`` into a CUDA graph; fall back on any failure."""
-        cudart = self._cudart
-        assert cudart is not None
+        rt = self._rt
+        assert rt is not None
         # Thread-local mode: other pool threads keep calling cudaStreamSynchronize/cudaMemcpyAsync
         # on their own streams while this one captures, which global mode would forbid.
-        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         try:
-            _cuda.check(cudart, cudart.cudaStreamBeginCapture(slot.stream, mode), "cudaStreamBeginCapture")
+            rt.begin_capture(slot.stream, _cuda.CAPTURE_MODE_THREAD_LOCAL)
         except _cuda.CudaError as exc:
+            rt.get_last_error()  # clear it, or the next unrelated call reports it
             self.graph_fallback_reason = str(exc)
             return
         ok = False
         try:
             ok = bool(slot.context.execute_async_v3(slot.stream_handle))
         finally:
-            res = cudart.cudaStreamEndCapture(slot.stream)
-        err, graph = res[0], (res[1] if len(res) > 1 else None)
-        if not ok or not _cuda.succeeded(cudart, err) or graph is None:
+            code, graph = rt.end_capture(slot.stream)
+        if not ok or code != _cuda.SUCCESS or not graph:
+            if code != _cuda.SUCCESS:
+                rt.get_last_error()  # an invalidated capture leaves its error behind: clear it
             self.graph_fallback_reason = (
-                "execute_async_v3 is not capturable for this engine" if not ok else f"cudaStreamEndCapture: {_cuda.error_name(cudart, err)}"
+                "execute_async_v3 is not capturable for this engine" if not ok else f"cudaStreamEndCapture: {rt.error_name(code)}"
             )
-            if graph is not None:
-                cudart.cudaGraphDestroy(graph)
+            if graph:
+                rt.graph_destroy(graph)
             return
-        res = cudart.cudaGraphInstantiate(graph, 0)
-        cudart.cudaGraphDestroy(graph)
-        if not _cuda.succeeded(cudart, res[0]):
-            self.graph_fallback_reason = f"cudaGraphInstantiate: {_cuda.error_name(cudart, res[0])}"
+        code, exe = rt.graph_instantiate(graph)
+        rt.graph_destroy(graph)
+        if code != _cuda.SUCCESS:
+            rt.get_last_error()
+            self.graph_fallback_reason = f"cudaGraphInstantiateWithFlags: {rt.error_name(code)}"
             return
-        slot.graph_exec = res[1]
+        slot.graph_exec = exe
 
     def _drop_graph(self, slot: _Slot) -> None:
-        if slot.graph_exec is not None and self._cudart is not None:
-            self._cudart.cudaGraphExecDestroy(slot.graph_exec)
+        if slot.graph_exec is not None and self._rt is not None:
+            self._rt.graph_exec_destroy(slot.graph_exec)
         slot.graph_exec = None
 
     # -- profiling ----------------------------------------------------------------------------
@@ -475,16 +464,16 @@ class TensorRTRunner(Runner):
 
     # -- teardown -----------------------------------------------------------------------------
     def _close_impl(self) -> None:
-        cudart = self._cudart
+        rt = self._rt
         for slot in self._slots:
             self._drop_graph(slot)
             for buf in list(slot.device.values()) + list(slot.host.values()):
                 buf.free()
-            if cudart is not None:
+            if rt is not None:
                 for event in slot.events:
-                    cudart.cudaEventDestroy(event)
-                if slot.stream is not None:
-                    cudart.cudaStreamDestroy(slot.stream)
+                    rt.event_destroy(event)
+                if slot.stream:
+                    rt.stream_destroy(slot.stream)
             slot.context = None
         self._slots.clear()
         self._pool = queue.Queue()

@@ -33,7 +33,7 @@ class MachineInfo:
     compute_capability: str | None = None
     cuda_runtime: str | None = None
     cuda_driver: str | None = None
-    cuda_python: str | None = None
+    cuda_library: str | None = None  # the libcudart loaded
     system: str = field(default_factory=platform.system)
     machine: str = field(default_factory=platform.machine)
     jetson: dict[str, Any] | None = None
@@ -41,25 +41,28 @@ class MachineInfo:
     def to_dict(self) -> dict[str, Any]:
         return {
             "tensorrt": {"version": self.tensorrt_version},
-            "cuda": {"runtime": self.cuda_runtime, "driver": self.cuda_driver, "cuda_python": self.cuda_python},
+            "cuda": {"runtime": self.cuda_runtime, "driver": self.cuda_driver, "library": self.cuda_library},
             "gpu": {"name": self.gpu_name, "compute_capability": self.compute_capability},
             "platform": {"system": self.system, "machine": self.machine, "jetson": self.jetson},
         }
 
 
-def probe_machine(trt: ModuleType | None, cudart: ModuleType | None, device: int = 0) -> MachineInfo:
-    """Read TensorRT/CUDA versions, GPU and Jetson state; tolerate whatever is missing."""
-    from ..platform import cuda as _cuda
+def probe_machine(trt: ModuleType | None, rt: Any, device: int = 0) -> MachineInfo:
+    """Read TensorRT/CUDA versions, GPU and Jetson state; tolerate whatever is missing.
+
+    ``rt`` is a :class:`edgeattn.platform.cuda.CudaRuntime` or ``None``.
+    """
     from ..platform import jetson
 
     info = MachineInfo(tensorrt_version=str(getattr(trt, "__version__", None)) if trt is not None else None)
-    if cudart is not None:
-        info.cuda_runtime, info.cuda_driver = _cuda.versions(cudart).values()
-        info.cuda_python = _dist_version("cuda-bindings") or _dist_version("cuda-python")
+    if rt is not None:
+        versions = rt.versions()
+        info.cuda_runtime, info.cuda_driver = versions["cuda_runtime"], versions["cuda_driver"]
+        info.cuda_library = getattr(rt, "path", None)
         try:
-            props = _cuda.device_properties(cudart, device)
+            props = rt.device_properties(device)
             info.gpu_name, info.compute_capability = props["gpu_name"], props["compute_capability"]
-        except Exception:
+        except Exception:  # noqa: BLE001 - no device: the fields stay empty
             pass
     state = jetson.jetson_state()
     info.jetson = state.to_dict() if state is not None else None

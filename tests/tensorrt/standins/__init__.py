@@ -1,4 +1,4 @@
-"""Stand-ins for the ``tensorrt`` and ``cuda-python`` modules, one per API generation.
+"""Stand-ins for the ``tensorrt`` module (one per API generation) and the CUDA runtime library.
 
 They verify API USAGE, not TensorRT's behaviour: each stand-in exposes exactly the enums,
 classes, methods and properties that the real bindings of that generation define (from

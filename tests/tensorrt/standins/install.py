@@ -1,8 +1,9 @@
-"""Put a stand-in ``tensorrt`` and ``cuda`` into ``sys.modules`` for one test (API usage only).
+"""Install a stand-in ``tensorrt`` module and a stand-in libcudart for one test (API usage only).
 
-A meta-path finder placed first records every import of ``tensorrt*``/``cuda*`` that is not
-served from ``sys.modules`` and refuses it, so the real cuda-bindings in the venv stays hidden
-and tests can assert e.g. that ``cuda.cudart`` is never imported on cuda-python 13.
+``tensorrt`` goes into ``sys.modules``; libcudart is what :mod:`edgeattn.platform.cuda` opens in
+place of ``ctypes.CDLL``, searched under the plain sonames only (not this machine's folders). A
+meta-path finder placed first records every import of ``tensorrt*``/``cuda*`` that is not served
+from ``sys.modules`` and refuses it, so tests can assert that cuda-python is never imported.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib.abc
 import sys
 from typing import Any
 
-from .cuda_standin import cuda_modules
+from .cuda_standin import make_opener
 from .trt_standin import build_module
 from .world import World
 
@@ -36,9 +37,13 @@ def install(monkeypatch: Any, world: World) -> dict[str, Any]:
     mods: dict[str, Any] = {}
     if world.trt_generation is not None:
         mods["tensorrt"] = build_module(world, world.trt_generation)
-    mods.update(cuda_modules(world))
     for name, mod in mods.items():
         monkeypatch.setitem(sys.modules, name, mod)
+    from edgeattn.platform import cuda
+
+    monkeypatch.setattr(cuda, "_dlopen", make_opener(world))
+    monkeypatch.setattr(cuda, "candidate_paths", lambda *a, **k: list(cuda.SONAMES))
+    monkeypatch.setattr(cuda, "_RUNTIME", None)
     finder = _RecordingFinder(world)
     monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
     return mods

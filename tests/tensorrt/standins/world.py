@@ -24,7 +24,8 @@ class Stream:
 @dataclass
 class World:
     trt_generation: str | None = "10.16"
-    cuda_generation: str | None = "13"  # "12-legacy" (12.5), "12" (12.9), "13" (13.x), None
+    cuda_generation: str | None = "13"  # the libcudart found: "11" (11.4), "12", "13"; None: none
+    driver_version: int = 13000  # the driver's CUDA version (JetPack 5.1: 11040, 6.x: 12020/12060)
     device_count: int = 1
     gpu_name: str = "Standin GPU"
     compute_capability: tuple[int, int] = (8, 7)
@@ -33,6 +34,8 @@ class World:
     build_error: str | None = None  # make build_serialized_network return None
     plugins: list[str] = field(default_factory=list)  # plugin creators registered with TensorRT
     during_build: Callable[[], None] | None = None  # e.g. another process writing the timing cache
+    fail_stream_create_at: int | None = None  # the n-th cudaStreamCreate (1-based) fails
+    fail_allocations_after: int | None = None
     timing_cache_mismatch: bool = False  # set_timing_cache returns False for a non-empty cache
     capture_unsupported: bool = False  # execute_async_v3 returns False while capturing
     inspector_layers: bool = True
@@ -40,7 +43,9 @@ class World:
     import_attempts: list[str] = field(default_factory=list)
     streams: dict[int, Stream] = field(default_factory=dict)
     memory: dict[int, Any] = field(default_factory=dict)  # address -> ctypes buffer
+    graphs: dict[int, list[Callable[[], None]]] = field(default_factory=dict)
     next_handle: int = 0x1000
+    streams_created: int = 0
 
     def record(self, name: str, args: tuple = (), kwargs: dict | None = None) -> None:
         self.calls.append((name, args, dict(kwargs or {})))
