@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from types import ModuleType
 from typing import Any
 
 _log = logging.getLogger("edgeattn.tensorrt")
 
 
+# A VERBOSE build of a ResNet-50 logs hundreds of thousands of lines (one per tactic tried);
+# errors are what messages are kept for, so they get their own, smaller bound.
+MAX_MESSAGES = 2000
+MAX_ERRORS = 200
+
+
 def make_logger(trt: ModuleType, *, verbose: bool = False) -> Any:
-    """An ``ILogger`` subclass instance that keeps every message and forwards it to ``logging``."""
+    """An ``ILogger`` subclass instance that keeps the latest messages and forwards them to ``logging``."""
     severity = trt.ILogger.Severity
 
     class CapturingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
-            self.messages: list[tuple[str, str]] = []
+            self.messages: deque[tuple[str, str]] = deque(maxlen=MAX_MESSAGES)
+            self._errors: deque[str] = deque(maxlen=MAX_ERRORS)
             self._lock = threading.Lock()
             self._min = severity.VERBOSE if verbose else severity.WARNING
 
@@ -30,6 +38,8 @@ def make_logger(trt: ModuleType, *, verbose: bool = False) -> Any:
             name = getattr(sev, "name", str(sev))
             with self._lock:
                 self.messages.append((name, str(msg)))
+                if name in ("ERROR", "INTERNAL_ERROR"):
+                    self._errors.append(str(msg))
             if int(sev) <= int(self._min):
                 level = logging.ERROR if int(sev) <= int(severity.ERROR) else (
                     logging.WARNING if int(sev) == int(severity.WARNING) else logging.DEBUG
@@ -38,11 +48,12 @@ def make_logger(trt: ModuleType, *, verbose: bool = False) -> Any:
 
         def errors(self) -> list[str]:
             with self._lock:  # one line each: they end up in one-line error messages
-                return [" ".join(m.split()) for s, m in self.messages if s in ("ERROR", "INTERNAL_ERROR")]
+                return [" ".join(m.split()) for m in self._errors]
 
         def clear(self) -> None:
             with self._lock:
                 self.messages.clear()
+                self._errors.clear()
 
     return CapturingLogger()
 
@@ -60,7 +71,8 @@ def _call(obj: Any, name: str) -> Any:
 def format_parser_error(error: Any) -> str:
     """``node 12 'layer3.2.se' (SqueezeExcite): <reason>`` from a ``ParserError``.
 
-    ``node_name``/``node_operator`` exist from TensorRT 8.6/10 on; on 8.5 only the node index.
+    ``node_name``/``node_operator``/``local_function_stack`` exist from TensorRT 10.x on (the 8.5
+    and 8.6 bindings have ``node`` only: pyOnnx.cpp on release/8.5, release/8.6, release/10.3).
     """
     desc = str(_call(error, "desc") or error)
     node = _call(error, "node")

@@ -66,7 +66,7 @@ class Features:
     hardware_compatibility: tuple[str, ...]  # HardwareCompatibilityLevel members, 8.6+
     memory_pool_limit: bool  # set_memory_pool_limit (8.4+); else max_workspace_size
     max_workspace_size: bool
-    parser_node_details: bool  # ParserError.node_name()/node_operator() (8.6+/10.x)
+    parser_node_details: bool  # ParserError.node_name()/node_operator() (10.x+; not in 8.5/8.6)
     engine_host_code_allowed: bool  # Runtime.engine_host_code_allowed, 8.6+
     detailed_profiling: bool  # ProfilingVerbosity.DETAILED
     engine_inspector: bool

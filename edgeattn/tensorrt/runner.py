@@ -59,6 +59,24 @@ class _Slot:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# TensorRT DataType -> numpy. trt.nptype has no entry for BF16, FP8, INT4 or FP4 (numpy has no such
+# types), so an engine with such an I/O tensor gets a one-line error at load, not a KeyError/TypeError.
+_NUMPY_DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
+                 "BOOL": "bool", "UINT8": "uint8"}
+
+
+def numpy_dtype(trt: ModuleType, dtype: Any, tensor: str = "?") -> np.dtype:
+    """The numpy dtype of a TensorRT I/O tensor; :class:`InputError` for types numpy lacks."""
+    name = getattr(dtype, "name", str(dtype)).split(".")[-1]
+    if name in _NUMPY_DTYPES:
+        return np.dtype(_NUMPY_DTYPES[name])
+    raise InputError(
+        f"engine I/O tensor {tensor!r} has TensorRT type {name}, which numpy cannot hold "
+        f"(supported: {', '.join(sorted(_NUMPY_DTYPES))})",
+        hint="rebuild from an ONNX whose inputs and outputs are float32/float16 (keep_io_types when converting)",
+    )
+
+
 def backend_status() -> tuple[bool, str]:
     """(usable, reason) for backend listings: TensorRT importable, libcudart found, a GPU."""
     from ..errors import BackendUnavailableError
@@ -94,6 +112,7 @@ class TensorRTRunner(Runner):
         profile_layers: bool = False,
         check_compatibility: bool = True,
         dla_core: int | None = None,
+        lean_runtime: str | os.PathLike[str] | None = None,
         verbose: bool = False,
     ) -> None:
         super().__init__()
@@ -107,6 +126,7 @@ class TensorRTRunner(Runner):
         self.check_compatibility = bool(check_compatibility)
         self.dla_core = dla_core
         self.verbose = verbose
+        self.lean_runtime = os.fspath(lean_runtime) if lean_runtime is not None else None
         self.sidecar: dict[str, Any] | None = None
         self.last_timing: dict[str, float] | None = None
         self.graph_fallback_reason: str | None = None
@@ -171,6 +191,8 @@ class TensorRTRunner(Runner):
         self._logger = make_logger(trt, verbose=self.verbose)
         runtime = trt.Runtime(self._logger)
         compat = (self.sidecar or {}).get("compatibility") or {}
+        if compat.get("exclude_lean_runtime"):
+            runtime = self._load_lean_runtime(runtime)
         if compat.get("version_compatible") and features.engine_host_code_allowed:
             # Version-compatible plans embed a lean runtime that must be allowed to run.
             runtime.engine_host_code_allowed = True
@@ -200,13 +222,31 @@ class TensorRTRunner(Runner):
             self._close_impl()  # free what the slots made so far: load() did not succeed
             raise
 
+    def _load_lean_runtime(self, runtime: Any) -> Any:
+        """The lean runtime a plan built with ``--exclude-lean-runtime`` needs (``IRuntime::loadRuntime``).
+
+        Such a plan carries no runtime of its own; it runs on the lean runtime library of the
+        TensorRT version that built it (``libnvinfer_lean.so.<major>``, or ``lean_runtime=PATH``).
+        """
+        built = str(((self.sidecar or {}).get("tensorrt") or {}).get("version") or "")
+        path = self.lean_runtime or f"libnvinfer_lean.so.{built.split('.')[0] or '10'}"
+        loader = getattr(runtime, "load_runtime", None)
+        lean = loader(path) if loader is not None else None
+        if lean is None:
+            raise EngineCompatibilityError(
+                f"{self.engine_path} was built with --exclude-lean-runtime and needs the lean runtime of TensorRT "
+                f"{built or '?'}; {path} could not be loaded",
+                hint="pass lean_runtime=PATH to libnvinfer_lean.so of that TensorRT version, or rebuild without --exclude-lean-runtime",
+            )
+        return lean
+
     def _describe_io(self) -> None:
         trt, engine = self._trt, self._engine
         assert trt is not None
         inputs, outputs = [], []
         for i in range(int(engine.num_io_tensors)):
             name = engine.get_tensor_name(i)
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            dtype = numpy_dtype(trt, engine.get_tensor_dtype(name), name)
             dims = tuple(int(d) for d in engine.get_tensor_shape(name))
             shape = tuple(("batch" if axis == 0 else None) if d < 0 else d for axis, d in enumerate(dims))
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:

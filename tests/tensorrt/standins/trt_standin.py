@@ -29,7 +29,7 @@ GENERATIONS = ("8.5", "8.6", "10.3", "10.16", "11.0", "11.1")
 PLAN_MAGIC = "edgeattn-standin-plan"
 _NP = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "BOOL": np.bool_,
        "UINT8": np.uint8, "INT64": np.int64}
-_ONNX_TO_DT = {1: "FLOAT", 10: "HALF", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 2: "UINT8"}
+_ONNX_TO_DT = {1: "FLOAT", 10: "HALF", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 2: "UINT8", 16: "BF16"}
 
 
 # Reductions whose 8.5/8.6 importer reads axes only from the attribute (8.6-GA
@@ -424,6 +424,16 @@ def build_module(world: World, generation: str) -> types.ModuleType:
         object.__setattr__(self, "_state", {"logger": logger})
         object.__setattr__(self, "_props", {"engine_host_code_allowed": False, "DLA_core": -1})
 
+    @behaviour("Runtime.load_runtime")
+    def _load_runtime(self: Any, path: str) -> Any:
+        # IRuntime::loadRuntime: the lean runtime library, or nullptr (NvInferRuntime.h release/10.3).
+        rec("Runtime.load_runtime", path)
+        if not str(path).rsplit("/", 1)[-1].startswith("libnvinfer_lean.so") or not world.lean_runtime_available:
+            return None
+        lean = classes["Runtime"](self._state["logger"])
+        lean._state["lean"] = True
+        return lean
+
     @behaviour("Runtime.deserialize_cuda_engine")
     def _deserialize(self: Any, serialized_engine: Any) -> Any:
         rec("Runtime.deserialize_cuda_engine")
@@ -433,6 +443,10 @@ def build_module(world: World, generation: str) -> types.ModuleType:
             assert plan["magic"] == PLAN_MAGIC
         except Exception:
             log(logger, "ERROR", "IRuntime::deserializeCudaEngine: Error Code 1: Serialization (Magic tag does not match)")
+            return None
+        if "EXCLUDE_LEAN_RUNTIME" in plan["flags"] and not self._state.get("lean"):
+            log(logger, "ERROR", "IRuntime::deserializeCudaEngine: plan was built with kEXCLUDE_LEAN_RUNTIME; "
+                "load the lean runtime with IRuntime::loadRuntime")
             return None
         if plan["version"] != trt.__version__:
             log(

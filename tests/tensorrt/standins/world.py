@@ -36,6 +36,7 @@ class World:
     during_build: Callable[[], None] | None = None  # e.g. another process writing the timing cache
     fail_stream_create_at: int | None = None  # the n-th cudaStreamCreate (1-based) fails
     fail_allocations_after: int | None = None
+    lean_runtime_available: bool = True  # Runtime.load_runtime finds libnvinfer_lean.so
     timing_cache_mismatch: bool = False  # set_timing_cache returns False for a non-empty cache
     capture_unsupported: bool = False  # execute_async_v3 returns False while capturing
     inspector_layers: bool = True
