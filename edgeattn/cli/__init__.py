@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import bench, build, export, inspect_model, models, quantize, triton, validate
+from . import bench, build, doctor, export, inspect_model, models, quantize, triton, validate
 from ._errors import handle_errors
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("build", help=build.__doc__)(handle_errors(build.command))
 app.command("validate", help=validate.__doc__)(handle_errors(validate.command))
 app.command("bench", help=bench.__doc__)(handle_errors(bench.command))
 app.command("triton", help=triton.__doc__)(handle_errors(triton.command))
+app.command("doctor", help=doctor.__doc__)(handle_errors(doctor.command))
 
 
 @app.callback(invoke_without_command=True)

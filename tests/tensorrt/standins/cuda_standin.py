@@ -6,7 +6,7 @@ parameters, ``c_void_p``/``c_size_t`` values) and return ``cudaError_t`` codes. 
 memory; copies and kernels are queued per stream and run only at ``cudaStreamSynchronize``, so
 reading outputs before synchronizing returns stale data, as on a GPU.
 
-The driver is modelled too: a CUDA runtime newer than the driver's CUDA version returns
+The driver is modelled too: a CUDA runtime of a newer major version than the driver's returns
 ``cudaErrorInsufficientDriver`` (35) from every device call, as libcudart does. That is why the
 project does not use cuda-python: its 13.x wheels bundle a CUDA 13 runtime and its 12.x wheels a
 CUDA 12 one, which is exactly this mismatch on every Jetson (docs/tensorrt.md F15, table below).
@@ -75,7 +75,7 @@ class FakeCudart:
 
     def __init__(self, world: World, path: str) -> None:
         self.world, self.path = world, path
-        self.version = RUNTIME_VERSION[str(world.cuda_generation)]
+        self.version = world.runtime_version or RUNTIME_VERSION[str(world.cuda_generation)]
         self.event_times: dict[int, float] = {}
         self.clock = 0.0
         self.last_error = 0
@@ -91,8 +91,8 @@ class FakeCudart:
         w = self.world
         if w.device_count == 0:
             return 100 if w.driver_version else 35
-        if w.driver_version < self.version:
-            return 35  # runtime newer than the driver
+        if w.driver_version // 1000 < self.version // 1000:
+            return 35  # a runtime of a newer CUDA major than the driver's
         return 0
 
     def _fail(self, code: int) -> int:

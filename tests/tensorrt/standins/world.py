@@ -25,6 +25,7 @@ class Stream:
 class World:
     trt_generation: str | None = "10.16"
     cuda_generation: str | None = "13"  # the libcudart found: "11" (11.4), "12", "13"; None: none
+    runtime_version: int | None = None  # cudaRuntimeGetVersion; None: by generation (11040, 12060, 13000)
     driver_version: int = 13000  # the driver's CUDA version (JetPack 5.1: 11040, 6.x: 12020/12060)
     device_count: int = 1
     gpu_name: str = "Standin GPU"
