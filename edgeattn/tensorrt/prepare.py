@@ -159,11 +159,10 @@ def emit_prepared(
     """Write the graph as TensorRT ``target``'s parser would receive it (no TensorRT needed)."""
     from pathlib import Path
 
-    from .._io import write_bytes_atomic
+    from .._io import check_outputs, write_bytes_atomic
 
     src, dst = Path(os.fspath(onnx_path)), Path(os.fspath(output))
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise InputError(f"--emit-onnx {dst} is the input model; give another path")
+    check_outputs([src], {"--emit-onnx": dst})
     if dst.is_dir():
         raise InputError(f"--emit-onnx {dst} is a directory, expected a .onnx file path")
     prep = prepare_file(src, target, plugins=plugins)
