@@ -48,8 +48,11 @@ SCRIPT = textwrap.dedent(
 
 def _start(dest: Path, tmp: Path) -> subprocess.Popen:
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
+    # An ignored SIGINT is inherited across exec (a test runner's worker may ignore it), and the CLI
+    # rightly leaves an ignored SIGINT alone: give the child the default disposition.
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", SCRIPT, str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
@@ -103,8 +106,14 @@ def test_interrupt_rewrapped_by_a_library_is_reported_as_interrupted(capsys) -> 
         except KeyboardInterrupt as exc:  # torch's dynamo exporter turns it into its own error
             raise RuntimeError("\x1b[31mExport failed\x1b[0m: see above") from exc
 
-    with pytest.raises(typer.Exit) as info:
-        command()
+    # The boundary handles SIGINT only where Python's default handler is installed (not where the
+    # runner's worker ignores it), so this test installs it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(typer.Exit) as info:
+            command()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert info.value.exit_code == 130
     err = capsys.readouterr().err
     assert err.strip() == "Error: interrupted" and "\x1b" not in err
