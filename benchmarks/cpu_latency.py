@@ -10,7 +10,7 @@ cbam_resnet50, random weights, same module for all three):
 - ``eager``: the PyTorch module (``torch.inference_mode``);
 - ``plain``: ``torch.onnx.export(model, x, f)`` with its defaults, on ORT with default session
   options (graph optimisation level ALL) and 2 threads;
-- ``ours``: ``edgeattn.export.export`` (folded ``edgeattn::`` nodes, simplified) on ORT, 2 threads;
+- ``ours``: ``edgeattn.exporter.export`` (folded ``edgeattn::`` nodes, simplified) on ORT, 2 threads;
 - ``ours ort-cpu`` (se/cbam): the same with ``optimize_for="ort-cpu"`` (bodies that keep ORT's
   NCHWc blocked layout through each block) and a static input shape, which that form needs.
 
@@ -58,7 +58,7 @@ def main() -> int:
     from edgeattn._io import write_json_atomic, write_text_atomic
     from edgeattn.bench import Variant, benchmark
     from edgeattn.bench.profile import profile_blocks
-    from edgeattn.export import export
+    from edgeattn.exporter import export
     from edgeattn.models import create_model, model_profile
 
     torch.set_num_threads(args.threads)

@@ -48,9 +48,9 @@ def _variants(model_name: str, workdir: Path) -> tuple[object, dict[str, object]
     import onnx_ir as ir
     import torch
 
-    from edgeattn.export import export
-    from edgeattn.export.fold import BodyOptions, fold_attention
-    from edgeattn.export.simplify import simplify
+    from edgeattn.exporter import export
+    from edgeattn.exporter.fold import BodyOptions, fold_attention
+    from edgeattn.exporter.simplify import simplify
     from edgeattn.models import create_model
 
     torch.manual_seed(0)

@@ -94,7 +94,7 @@ def ort_default_int8(plain: Path, out: Path, calib: np.ndarray, method: str) -> 
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edgeattn.export.quantize.calibration import calibration_method
+    from edgeattn.exporter.quantize.calibration import calibration_method
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -145,8 +145,8 @@ def evaluate_model(name: str, checkpoints: Path, test_x: np.ndarray, test_y: np.
     """The rows for one network, appended to ``rows`` as they are measured (a caller may save them)."""
     import torch
 
-    from edgeattn.export import export
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter import export
+    from edgeattn.exporter.quantize import quantize
     from edgeattn.models import load_model
 
     checkpoint = checkpoints / f"{name}.safetensors"

@@ -73,7 +73,7 @@ def inlined(path: Path) -> Path:
     import onnx
 
     from edgeattn._io import atomic_path
-    from edgeattn.export.quantize._graph import inline_attention_functions
+    from edgeattn.exporter.quantize._graph import inline_attention_functions
 
     out = path.with_name(path.stem + "_inlined.onnx")
     if not out.exists():  # reused by later runs, so never left half-written
@@ -88,8 +88,8 @@ def calibration_data(count: int) -> np.ndarray:
 
 
 def prepare(model_name: str, work: Path, calib: int) -> dict[str, Path]:
-    from edgeattn.export import export
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter import export
+    from edgeattn.exporter.quantize import quantize
 
     fp32 = work / f"{model_name}.onnx"
     if not fp32.exists():

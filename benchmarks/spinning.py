@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         path = args.work / f"{name}.onnx"
         if not path.exists():
-            from edgeattn.export import export
+            from edgeattn.exporter import export
 
             export(name, path, input_shape=(1, 3, 224, 224), dynamic_batch=False)
         paths.append(str(path))

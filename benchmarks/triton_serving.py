@@ -34,7 +34,7 @@ LEVELS = (1, 4, 16)
 def _digits(work: Path) -> tuple[Path, Path]:
     import importlib.util
 
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     spec = importlib.util.spec_from_file_location("digits_train", ROOT / "examples" / "digits" / "train.py")
     train = importlib.util.module_from_spec(spec)
@@ -47,7 +47,7 @@ def _digits(work: Path) -> tuple[Path, Path]:
 
 
 def _se_resnet50(work: Path) -> Path:
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     onnx_path = work / "se_resnet50.onnx"
     export("se_resnet50", onnx_path)

@@ -17,11 +17,11 @@ _API = {
     "list_models": "edgeattn.models",
     "load_model": "edgeattn.models",
     "find_attention_blocks": "edgeattn.models.attention_scan",
-    "export": "edgeattn.export",
-    "quantize": "edgeattn.export.quantize",
+    "export": "edgeattn.exporter",
+    "quantize": "edgeattn.exporter.quantize",
     "build": "edgeattn.tensorrt",
     "load": "edgeattn.runtime",
-    "validate": "edgeattn.validate",
+    "validate": "edgeattn.validation",
     "benchmark": "edgeattn.bench",
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mutation run (mutmut) over the folding rules (edgeattn/export/fold/) and the atomic writers
+# Mutation run (mutmut) over the folding rules (edgeattn/exporter/fold/) and the atomic writers
 # (edgeattn/_io.py): each mutant is the code with one small edit (an operator, a constant, a
 # condition), run against the tests that cover it. A mutant no test notices ("survived") is
 # behaviour no test pins down. Configuration: [tool.mutmut] in pyproject.toml (which tests run,
@@ -10,14 +10,14 @@
 #
 # MUTATION_SELECT: mutant name globs to check. The default (CI's fast tier, a few minutes on two
 # cores) is the atomic writers and the SE and channel-attention rules; MUTATION_SELECT=all checks
-# every mutant of edgeattn/export/fold/ and edgeattn/_io.py (about 2,800; half an hour on two
+# every mutant of edgeattn/exporter/fold/ and edgeattn/_io.py (about 2,800; half an hour on two
 # loaded cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIN_SCORE=${MUTATION_MIN_SCORE:-70}
 BIN=${VENV_BIN:-.venv/bin}
 JOBS=${MUTATION_JOBS:-$(nproc)}
-SELECT=${MUTATION_SELECT:-"edgeattn._io.* edgeattn.export.fold.se.* edgeattn.export.fold.channel_attention.*"}
+SELECT=${MUTATION_SELECT:-"edgeattn._io.* edgeattn.exporter.fold.se.* edgeattn.exporter.fold.channel_attention.*"}
 [ "$SELECT" = all ] && SELECT=""
 # shellcheck disable=SC2086  # the globs are separate arguments
 "$BIN/mutmut" run --max-children "$JOBS" $SELECT > mutants.log 2>&1 || { tail -n 40 mutants.log; exit 1; }

@@ -1,5 +1,5 @@
 """The lazy public API in edgeattn/__init__.py resolves every name it advertises, and the two
-names that are also subpackages (export, validate) stay callable after the subpackage is imported."""
+functions export and validate are never shadowed by a subpackage once everything is imported."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ def test_every_public_name_is_callable(name: str) -> None:
     assert callable(getattr(edgeattn, name))
 
 
-def test_validate_stays_callable_after_package_import(tmp_path) -> None:
-    import edgeattn.validate  # noqa: F401 - binds edgeattn.validate to the package
+def test_export_and_validate_are_functions_after_every_subpackage_is_imported(tmp_path) -> None:
+    import edgeattn.bench  # noqa: F401
+    import edgeattn.exporter  # noqa: F401
+    import edgeattn.validation  # noqa: F401
 
     for _ in range(2):
         with pytest.raises(InputError, match="missing.onnx"):
             edgeattn.validate([tmp_path / "missing.onnx"])
+        with pytest.raises(InputError, match="fold"):
+            edgeattn.export("se_resnet_tiny", tmp_path / "x.onnx", fold="bogus")
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

@@ -68,7 +68,7 @@ def command(
 
     for module in ("torch", "onnx_ir", "onnxscript"):
         require(module, "export")
-    from ..export import export
+    from ..exporter import export
     from ._errors import print_warning
 
     err = Console(stderr=True, soft_wrap=True)  # a long "wrote ..." line stays one line in logs

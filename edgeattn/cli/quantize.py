@@ -90,15 +90,15 @@ def command(
 
     from rich.markup import escape
 
-    from ..export.quantize import quantize
-    from ..export.quantize.calibration import SYNTHETIC_WARNING
+    from ..exporter.quantize import quantize
+    from ..exporter.quantize.calibration import SYNTHETIC_WARNING
     from ._errors import print_warning
 
     if sensitivity:
         _sensitivity(model, output, calibration, calibration_method, num_calibration, target, reduce_range, json_output)
         return
     if keep_fp32:
-        from ..export.quantize.sensitivity import keep_fp32_patterns
+        from ..exporter.quantize.sensitivity import keep_fp32_patterns
 
         exclude_nodes = [*(exclude_nodes or ()), *keep_fp32_patterns(model, keep_fp32)]
 
@@ -137,7 +137,7 @@ def _sensitivity(model: Path, output: Path, calibration: Optional[Path], method:
     from rich.markup import escape
 
     from ..errors import InputError
-    from ..export.quantize.sensitivity import sensitivity
+    from ..exporter.quantize.sensitivity import sensitivity
     from ._errors import report_console
 
     if calibration is None:

@@ -89,7 +89,7 @@ def command(
     if no_ema:
         model_options["prefer_ema"] = False
 
-    from ..validate import validate
+    from ..validation import validate
 
     with _progress() as progress:
         report = validate(

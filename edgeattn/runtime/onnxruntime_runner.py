@@ -230,7 +230,7 @@ class OnnxRuntimeRunner(Runner):
         """A copy of the model with intermediate tensors marked as graph outputs."""
         import onnx
 
-        from ..validate.probes import add_outputs
+        from ..validation.probes import add_outputs
 
         proto = onnx.load(self._model) if not isinstance(self._model, bytes) else onnx.load_from_string(self._model)
         return add_outputs(proto, self._extra_outputs).SerializeToString()

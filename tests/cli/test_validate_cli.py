@@ -11,7 +11,7 @@ from edgeattn.cli import app
 from edgeattn.cli.validate import parse_tolerances
 from edgeattn.errors import InputError
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "validate"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "validation"))
 from _tiny_se import export_tiny  # noqa: E402
 
 MODEL_FILE = '''
@@ -28,7 +28,7 @@ def artifact(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     path, _ = export_tiny(folder)
     # A model source the CLI can load: path/file.py:factory
-    (folder / "tinymodel.py").write_text(MODEL_FILE.format(folder=str(Path(__file__).parents[1] / "validate")))
+    (folder / "tinymodel.py").write_text(MODEL_FILE.format(folder=str(Path(__file__).parents[1] / "validation")))
     return path, f"{folder / 'tinymodel.py'}:factory"
 
 

@@ -77,8 +77,8 @@ def test_slices_are_class_balanced_and_the_data_sets_own_files(slices):
 @pytest.mark.parametrize("name", sorted(RECORDED_SLICE_TOP1))
 def test_checkpoint_accuracy_and_int8_default_policy(name, slices, tmp_path):
     from edgeattn.data import Preprocessing, load_samples
-    from edgeattn.export import export
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter import export
+    from edgeattn.exporter.quantize import quantize
 
     test_dir, calib_dir, images, labels = slices
     reference = _torch_logits(name, images)

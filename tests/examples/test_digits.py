@@ -28,7 +28,7 @@ def _train_module():
 def digits(tmp_path_factory):
     """(fp32 onnx, train folder, held-out samples, workdir)."""
     from edgeattn.data import Preprocessing, load_samples
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     work = tmp_path_factory.mktemp("digits")
     train_dir, heldout_dir = _train_module().export_data(work / "data")
@@ -72,7 +72,7 @@ def test_fp32_checkpoint_is_really_trained(digits):
 
 
 def test_int8_and_fp16_keep_accuracy(digits):
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter.quantize import quantize
 
     onnx_path, train_dir, held, work = digits
     fp32 = _logits(onnx_path, held.arrays)
@@ -109,8 +109,8 @@ def test_model_source_loads_the_checkpoint():
 
 def test_plain_export_gate_paths_are_found(digits):
     """--fold none (a third-party style graph): the policy finds the three gates by pattern."""
-    from edgeattn.export import export
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter import export
+    from edgeattn.exporter.quantize import quantize
 
     _, train_dir, held, work = digits
     plain = work / "digits_plain.onnx"

@@ -182,10 +182,10 @@ def _steps(kind: str, case_dir: Path) -> list[tuple[str, Any]]:
 
     if kind in ("onnx", "sidecar"):
         from edgeattn.data import Preprocessing, read_metadata, read_provenance
-        from edgeattn.export.quantize import quantize
+        from edgeattn.exporter.quantize import quantize
         from edgeattn.runtime import load
-        from edgeattn.validate.core import infer_precision
-        from edgeattn.validate.reference import resolve_reference
+        from edgeattn.validation.core import infer_precision
+        from edgeattn.validation.reference import resolve_reference
 
         path = case_dir / "m.onnx"
 

@@ -82,7 +82,7 @@ def test_torchscript_keeps_class_names() -> None:
 def test_timm_light_cbam_is_named_for_what_it_is_and_not_folded(tmp_path) -> None:
     # timm's LightCbamModule averages the two descriptors before one MLP / conv: not CBAM.
     timm = pytest.importorskip("timm")
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     torch.manual_seed(0)
     model = timm.create_model("resnet10t", block_args={"attn_layer": "lcbam"}, num_classes=4).eval()

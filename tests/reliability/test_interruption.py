@@ -122,7 +122,7 @@ def test_interrupt_rewrapped_by_a_library_is_reported_as_interrupted(capsys) -> 
 def test_quantize_creates_no_temp_file_beside_the_destination_before_writing(tiny_model: Path, tmp_path: Path) -> None:
     import numpy as np
 
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter.quantize import quantize
 
     src = tiny_model
     dest = tmp_path / "out" / "m.int8.onnx"

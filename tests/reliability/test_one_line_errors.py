@@ -194,7 +194,7 @@ def test_fuzz_findings_stay_fixed(tmp_path: Path) -> None:
     zip whose end record claims several disks (zipfile.is_zipfile itself raises for it)."""
     from edgeattn.errors import EdgeattnError
     from edgeattn.models.checkpoint import read_checkpoint
-    from edgeattn.validate.reference import resolve_reference
+    from edgeattn.validation.reference import resolve_reference
 
     with pytest.raises(EdgeattnError):
         resolve_reference({"source": "x" * 5000 + ".py:create"}, tmp_path / "m.onnx", trust_provenance=True)

@@ -53,7 +53,7 @@ def test_nonfinite_inputs_are_refused_by_validate(tiny_model: Path, tmp_path: Pa
     np.save(path, x)
     with pytest.raises(InputError, match="1 NaN or Inf value"):
         load_samples(path, (3, 8, 8))
-    from edgeattn.validate.core import _resolve_samples
+    from edgeattn.validation.core import _resolve_samples
 
     with pytest.raises(InputError, match="NaN or Inf"):
         _resolve_samples(x, (3, 8, 8), None, 0, tiny_model, None, None)

@@ -14,7 +14,7 @@ pytest.importorskip("openvino")
 
 @pytest.fixture(scope="module")
 def folded_se(tiny_se_model, tmp_path_factory):
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     path = tmp_path_factory.mktemp("ov") / "se_tiny.onnx"
     export(tiny_se_model, path, input_shape=(1, 3, 32, 32), dynamic_batch=False)
@@ -43,7 +43,7 @@ def test_openvino_matches_onnxruntime_on_a_folded_export(folded_se):
 
 
 def test_openvino_runs_a_qdq_int8_artifact(folded_se, tmp_path):
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter.quantize import quantize
 
     int8 = tmp_path / "se_tiny_int8.onnx"
     quantize(folded_se, int8, "int8", calibration=_x((8, 3, 32, 32)), progress=False, use_cache=False)
@@ -85,7 +85,7 @@ def test_bench_times_an_onnx_on_both_cpu_backends(folded_se):
 
 
 def test_validate_runs_an_artifact_on_openvino(folded_se, tiny_se_model):
-    from edgeattn.validate import validate
+    from edgeattn.validation import validate
 
     report = validate([folded_se], model=tiny_se_model, backend="openvino", num_samples=2, localize=False)
     assert bool(report) and report.artifacts[0].backend == "openvino"

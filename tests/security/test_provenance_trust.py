@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import edgeattn
 from edgeattn.cli import app
 from edgeattn.errors import ParityError, UntrustedSourceError
-from edgeattn.validate.reference import resolve_reference
+from edgeattn.validation.reference import resolve_reference
 
 PAYLOAD = '''
 from pathlib import Path

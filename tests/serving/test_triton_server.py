@@ -33,7 +33,7 @@ def _triton_home() -> Path:
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """(ONNX path, held-out PNG paths) of the trained digits example."""
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     work = tmp_path_factory.mktemp("digits_triton")
     spec = importlib.util.spec_from_file_location("digits_train", EXAMPLE / "train.py")

@@ -49,18 +49,18 @@ def _offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_platform_imports_no_runner_builder_or_command():
-    forbidden = tuple(f"edgeattn.{p}" for p in ("runtime", "tensorrt", "export", "validate", "bench", "cli", "models", "layers"))
+    forbidden = tuple(f"edgeattn.{p}" for p in ("runtime", "tensorrt", "exporter", "validation", "bench", "cli", "models", "layers"))
     assert _offending("edgeattn.platform", forbidden) == []
 
 
 def test_tensorrt_package_imports_nothing_above_it():
-    forbidden = tuple(f"edgeattn.{p}" for p in ("export", "validate", "bench", "cli"))
+    forbidden = tuple(f"edgeattn.{p}" for p in ("exporter", "validation", "bench", "cli"))
     assert _offending("edgeattn.tensorrt", forbidden) == []
 
 
-def test_runtime_and_export_do_not_import_the_tensorrt_package():
+def test_runtime_and_exporter_do_not_import_the_tensorrt_package():
     # The runtime's backend registry names the TensorRT runner as a string, imported on demand.
-    for package in ("edgeattn.runtime", "edgeattn.export"):
+    for package in ("edgeattn.runtime", "edgeattn.exporter"):
         assert _offending(package, ("edgeattn.tensorrt",)) == []
 
 

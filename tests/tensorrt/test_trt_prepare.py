@@ -36,7 +36,7 @@ class _CbamNet(nn.Module):
 @pytest.fixture(scope="module")
 def cbam_onnx(tmp_path_factory):
     """A CBAM net as `edgeattn export` writes it by default: opset 18, blocks as local functions."""
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("prep") / "cbam.onnx"

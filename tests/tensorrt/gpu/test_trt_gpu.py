@@ -96,7 +96,7 @@ def test_gpu_layer_profile(tiny_onnx, tmp_path):
 
 @pytest.mark.slow
 def test_gpu_se_model_fp32_and_fp16(small_se_model, tmp_path):
-    from edgeattn.export import export
+    from edgeattn.exporter import export
     from edgeattn.tensorrt import build
     from edgeattn.tensorrt.runner import TensorRTRunner
 

@@ -9,8 +9,8 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
-from edgeattn.validate import validate
-from edgeattn.validate.identity import check_weights
+from edgeattn.validation import validate
+from edgeattn.validation.identity import check_weights
 
 
 def _artifact(tmp_path, tensors: dict[str, np.ndarray], half: bool = False):
@@ -98,7 +98,7 @@ class AllBN(nn.Module):
 
 @pytest.mark.parametrize("opset", [18, 17])
 def test_model_with_trained_batchnorm_statistics_validates(tmp_path, opset: int) -> None:
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     torch.manual_seed(0)
     model = AllBN().eval()

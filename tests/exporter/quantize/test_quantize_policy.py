@@ -6,7 +6,7 @@ import pytest
 from _qgraphs import build_folded, build_plain
 
 from edgeattn.errors import InputError
-from edgeattn.export.quantize.policy import PrecisionPolicy, find_gate_paths, high_precision_nodes
+from edgeattn.exporter.quantize.policy import PrecisionPolicy, find_gate_paths, high_precision_nodes
 
 
 def test_plain_graph_gate_paths_are_found_with_their_kind():

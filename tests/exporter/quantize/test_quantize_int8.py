@@ -10,7 +10,7 @@ import pytest
 from _qgraphs import run
 from onnx import numpy_helper
 
-from edgeattn.export.quantize import quantize
+from edgeattn.exporter.quantize import quantize
 
 
 def _zero_points(model: onnx.ModelProto) -> list[np.ndarray]:

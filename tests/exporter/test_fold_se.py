@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeattn.export.fold import BodyOptions
+from edgeattn.exporter.fold import BodyOptions
 from foldkit import fold, fold_and_compare, make_model, op_types, rng_weights
 
 X = np.random.default_rng(0).standard_normal((2, 8, 5, 5)).astype(np.float32)
@@ -325,7 +325,7 @@ def test_full_gate_layout_is_equivalent(text, shapes) -> None:
     """gate_layout='full' (gate repeated to X's shape by a nearest Resize) computes the same Y."""
     import onnx_ir as ir
 
-    from edgeattn.export.fold import BodyOptions, fold_attention
+    from edgeattn.exporter.fold import BodyOptions, fold_attention
     from foldkit import run
 
     model = make_model(text, rng_weights(8, **shapes))

@@ -1,10 +1,13 @@
-"""Parity validation of exported artifacts against the PyTorch model (``edgeattn validate``)."""
+"""Parity validation of exported artifacts against the PyTorch model (``edgeattn validate``).
+
+Named ``validation`` so that the public function ``edgeattn.validate`` is never shadowed by a
+package of the same name.
+"""
 
 from __future__ import annotations
 
 from .compare import DEFAULT_TOLERANCES, OutputComparison, Tolerance, compare_output, tolerance_for
 from .core import infer_precision, localize_divergence, validate
-from .._callable_module import make_package_callable
 from .report import LOCALIZE_CAVEAT, ArtifactResult, Localization, ValidationReport
 
 __all__ = [
@@ -22,5 +25,3 @@ __all__ = [
     "validate",
 ]
 
-# ``edgeattn.validate(...)`` keeps working after this package has been imported.
-make_package_callable(__name__, f"{__name__}.core", "validate")

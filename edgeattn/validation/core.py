@@ -146,7 +146,7 @@ def validate(
     (``"*"`` for the rest); defaults come from ``precision`` (inferred per artifact when None).
     Without ``model``, the model recorded in the artifact's provenance is used when it is a registry
     name or a ``timm:``/``torchvision:`` source; one that would run code from a file or module runs
-    only with ``trust_provenance`` and after the checks in :mod:`edgeattn.validate.reference`.
+    only with ``trust_provenance`` and after the checks in :mod:`edgeattn.validation.reference`.
     ``reference``: an artifact to compare against instead of PyTorch (run on ONNX Runtime for
     ``.onnx``, TensorRT for an engine); ``model``/``checkpoint`` must then be None.
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.

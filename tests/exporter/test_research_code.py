@@ -17,7 +17,7 @@ import torch
 
 import research_blocks as rb
 from edgeattn.errors import ExportError
-from edgeattn.export import export
+from edgeattn.exporter import export
 
 EXPECTED = {
     "se_layer_net": {("att1", "SqueezeExcite"), ("att2", "SqueezeExcite")},

@@ -121,7 +121,7 @@ def export(
         input_shape: ``(N, C, H, W)``; default ``(1, *input_config(model).input_size)``.
         dynamic_batch: batch axis dynamic (1..``max_batch``) instead of fixed at N.
         opset: 18+ uses the dynamo exporter, 14-17 the legacy one (TensorRT 8.5/8.6: 17).
-        fold: ``functions`` (default), ``inline`` or ``none`` (see ``edgeattn.export.fold``).
+        fold: ``functions`` (default), ``inline`` or ``none`` (see ``edgeattn.exporter.fold``).
         optimize_for: ``any`` (default, portable bodies) or ``ort-cpu`` (bodies that keep ONNX
             Runtime's blocked CPU layout; same values, see ``fold.functions.OPTIMIZE_FOR``).
         simplify: run onnxsim after folding.

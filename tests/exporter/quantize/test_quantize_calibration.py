@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from edgeattn.errors import CalibrationError
-from edgeattn.export.quantize import quantize
+from edgeattn.exporter.quantize import quantize
 
 
 def _counting():

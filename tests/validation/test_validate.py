@@ -6,7 +6,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgeattn.errors import InputError, ParityError
-from edgeattn.validate import LOCALIZE_CAVEAT, infer_precision, validate
+from edgeattn.validation import LOCALIZE_CAVEAT, infer_precision, validate
 
 
 def _perturb(src, dst, initializer, scale=3.0):

@@ -21,7 +21,7 @@ def se_onnx(tmp_path_factory):
     """SE-ResNet-20 (random weights, seeded) exported with folded blocks and stage probes."""
     import torch
 
-    from edgeattn.export import export
+    from edgeattn.exporter import export
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("sens") / "se.onnx"
@@ -50,7 +50,7 @@ def _quantized_convs(path: Path) -> set[str]:
 
 
 def test_units_are_the_blocks_and_stages_and_partition_the_backbone(se_onnx):
-    from edgeattn.export.quantize.sensitivity import find_units
+    from edgeattn.exporter.quantize.sensitivity import find_units
 
     model = onnx.load(se_onnx)
     units = find_units(model)

@@ -13,11 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/export: research_blocks
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/exporter: research_blocks
 import research_blocks as rb  # noqa: E402
 
-from edgeattn.export import export  # noqa: E402
-from edgeattn.export.quantize.policy import find_gate_paths, unprotected_gates  # noqa: E402
+from edgeattn.exporter import export  # noqa: E402
+from edgeattn.exporter.quantize.policy import find_gate_paths, unprotected_gates  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ class GatedConv(nn.Module):
 
 
 def test_int8_warns_about_a_gate_it_does_not_protect(tmp_path) -> None:
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter.quantize import quantize
 
     torch.manual_seed(0)
     out = tmp_path / "gated.onnx"
@@ -80,7 +80,7 @@ def test_int8_warns_about_a_gate_it_does_not_protect(tmp_path) -> None:
 
 
 def test_int8_protects_every_senet_pytorch_block_unfolded(tmp_path) -> None:
-    from edgeattn.export.quantize import quantize
+    from edgeattn.exporter.quantize import quantize
 
     out = tmp_path / "se.onnx"
     export(rb.se_layer_net(), out, input_shape=(1, 3, 32, 32), fold="none", max_batch=2)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgeattn.errors import InputError
-from edgeattn.validate import DEFAULT_TOLERANCES, Tolerance, compare_output, tolerance_for
+from edgeattn.validation import DEFAULT_TOLERANCES, Tolerance, compare_output, tolerance_for
 
 
 def test_identical_passes_with_zero_error():

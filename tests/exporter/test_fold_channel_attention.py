@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeattn.export.fold import BodyOptions
+from edgeattn.exporter.fold import BodyOptions
 from foldkit import fold, fold_and_compare, make_model, op_types, rng_weights
 
 X = np.random.default_rng(0).standard_normal((2, 8, 5, 5)).astype(np.float32)
@@ -102,7 +102,7 @@ def test_twice_body_form_is_equivalent() -> None:
 def test_full_gate_layout_is_equivalent(channel_form) -> None:
     import onnx_ir as ir
 
-    from edgeattn.export.fold import BodyOptions, fold_attention
+    from edgeattn.exporter.fold import BodyOptions, fold_attention
     from foldkit import run
 
     model = make_model(CA_OPSET18, rng_weights(9, w1=(2, 8, 1, 1), w2=(8, 2, 1, 1)))

@@ -32,7 +32,7 @@ class NodePrecision:
 
 @dataclass
 class QuantizeResult:
-    """What :func:`edgeattn.export.quantize.quantize` produced; ``to_dict`` is the ``--json`` output."""
+    """What :func:`edgeattn.exporter.quantize.quantize` produced; ``to_dict`` is the ``--json`` output."""
 
     precision: str
     source: str

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from edgeattn.export import export
+from edgeattn.exporter import export
 from edgeattn.models.attention_scan import count_by_kind, find_attention_blocks
 
 timm = pytest.importorskip("timm")

@@ -8,8 +8,8 @@ import onnx.parser
 import onnx_ir as ir
 import onnxruntime as ort
 
-from edgeattn.export.fold import BodyOptions, FoldReport, fold_attention
-from edgeattn.export.fold.functions import DEFAULT_OPTIONS
+from edgeattn.exporter.fold import BodyOptions, FoldReport, fold_attention
+from edgeattn.exporter.fold.functions import DEFAULT_OPTIONS
 
 
 def make_model(text: str, weights: dict[str, np.ndarray]) -> onnx.ModelProto:

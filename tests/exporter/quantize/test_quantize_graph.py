@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from _qgraphs import build_folded, run
 
-from edgeattn.export.quantize._graph import attention_calls, block_of, inline_attention_functions
+from edgeattn.exporter.quantize._graph import attention_calls, block_of, inline_attention_functions
 
 
 def test_inline_prefixes_block_path_and_keeps_call_site_tensors(tmp_path):

@@ -13,7 +13,7 @@ from torch import nn
 
 from edgeattn._io import sha256_file
 from edgeattn.errors import ExportError, InputError
-from edgeattn.export import export
+from edgeattn.exporter import export
 from edgeattn.layers import CBAM, SqueezeExcite
 from edgeattn.models.attention_scan import find_attention_blocks
 
@@ -149,15 +149,6 @@ def test_export_failure_leaves_no_file(tmp_path) -> None:
     with pytest.raises(ExportError, match="inputs, expected 1"):
         export(Bad().eval(), tmp_path / "bad.onnx", input_shape=(1, 3, 8, 8), opset=17)
     assert not list(tmp_path.iterdir())
-
-
-def test_edgeattn_export_stays_callable(tmp_path) -> None:
-    """``edgeattn.export`` is also the package name: both bindings must reach export()."""
-    import edgeattn
-
-    for _ in range(2):  # the first access returns the function, later ones the package
-        with pytest.raises(InputError, match="fold"):
-            edgeattn.export("se_resnet_tiny", tmp_path / "x.onnx", fold="bogus")
 
 
 def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeattn.export.fold import BodyOptions
+from edgeattn.exporter.fold import BodyOptions
 from foldkit import fold, fold_and_compare, make_model, op_types, rng_weights
 
 X = np.random.default_rng(0).standard_normal((2, 8, 6, 6)).astype(np.float32)
@@ -131,7 +131,7 @@ def test_full_gate_layout_is_equivalent(text, shapes) -> None:
     """gate_layout='full': the [N, 1, H, W] gate repeated over C by a 1x1 Conv of ones."""
     import onnx_ir as ir
 
-    from edgeattn.export.fold import BodyOptions, fold_attention
+    from edgeattn.exporter.fold import BodyOptions, fold_attention
     from foldkit import run
 
     weights = rng_weights(10, **shapes)

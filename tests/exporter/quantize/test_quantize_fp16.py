@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from _qgraphs import run
 
-from edgeattn.export.quantize import quantize
+from edgeattn.exporter.quantize import quantize
 
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 
