@@ -73,12 +73,12 @@ def inlined(path: Path) -> Path:
     import onnx
 
     from edgeattn._io import atomic_path
-    from edgeattn.exporter.quantize._graph import inline_attention_functions
+    from edgeattn.graph import inline_functions
 
     out = path.with_name(path.stem + "_inlined.onnx")
     if not out.exists():  # reused by later runs, so never left half-written
         with atomic_path(out) as tmp:
-            onnx.save(inline_attention_functions(onnx.load(str(path))), str(tmp))
+            onnx.save(inline_functions(onnx.load(str(path))).model, str(tmp))
     return out
 
 

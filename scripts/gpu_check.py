@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 MODELS = ("se_resnet50", "cbam_resnet50")
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def _step(results: list[dict[str, Any]], name: str, fn: Any) -> Any:
@@ -112,6 +111,8 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--iterations", type=int, default=200)
     args = parser.parse_args()
+    from edgeattn.graph import PRECISIONS
+
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []

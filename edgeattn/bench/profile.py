@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..graph.functions import block_of, inline_blocks
+from ..graph import block_of, inline_functions
 
 _REORDER = ("ReorderInput", "ReorderOutput")
 
@@ -117,7 +117,7 @@ def profile_blocks(
     path = Path(onnx_path)
     if not path.exists():
         raise InputError(f"ONNX model not found: {path}")
-    inlined, blocks = inline_blocks(onnx.load(os.fspath(path)))
+    inlined, blocks = inline_functions(onnx.load(os.fspath(path)))
     if not blocks:
         raise InputError(
             f"{path.name} has no folded attention blocks (no edgeattn:: nodes, no edgeattn.blocks metadata)",

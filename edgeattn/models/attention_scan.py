@@ -19,12 +19,14 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..graph import OP_TYPES
+
 BlockKind = Literal[
     "SqueezeExcite", "ChannelAttention", "SpatialAttention", "LightChannelAttention", "LightSpatialAttention"
 ]
 # The kinds the export folds into one edgeattn:: node each (the CBAM paper's channel and spatial
 # attention, the SE paper's block).
-FOLDABLE_KINDS: frozenset[str] = frozenset({"SqueezeExcite", "ChannelAttention", "SpatialAttention"})
+FOLDABLE_KINDS: frozenset[str] = frozenset(OP_TYPES)
 
 # Class names, not imports: timm and torchvision are optional and the official codes are copied
 # into user projects under their original class names.

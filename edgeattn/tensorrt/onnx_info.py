@@ -1,8 +1,8 @@
 """What the TensorRT build needs to know about an ONNX file: inputs, precision, edgeattn metadata.
 
 Precision is read from the ``edgeattn.precision`` metadata written by ``edgeattn quantize`` when
-present, else from the graph: any QuantizeLinear/DequantizeLinear node means explicit INT8
-(TensorRT "explicit quantization"), float16 graph inputs or initializers mean an FP16 graph.
+present, else from the graph (:func:`edgeattn.graph.detect_precision`: quantize/dequantize nodes
+mean explicit INT8, TensorRT "explicit quantization"; float16 inputs or initializers mean FP16).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from ..data import json_metadata_value
 from ..errors import InputError
+from ..graph import PRECISIONS, detect_precision
 
-PRECISIONS = ("fp32", "fp16", "int8")
 _ELEM_NAMES = {1: "float32", 10: "float16", 16: "bfloat16", 7: "int64", 6: "int32", 3: "int8", 2: "uint8", 9: "bool"}
 
 
@@ -60,24 +60,14 @@ def _value_info(vi: Any) -> OnnxInput:
     return OnnxInput(vi.name, _ELEM_NAMES.get(tt.elem_type, f"onnx_type_{tt.elem_type}"), tuple(dims))
 
 
-def detect_precision(model: Any) -> tuple[str, str]:
-    """Return (precision, source) for an ``onnx.ModelProto``."""
+def _precision(model: Any) -> tuple[str, str]:
+    """(precision, source) of an ``onnx.ModelProto``: recorded metadata first, else the graph."""
     for prop in model.metadata_props:
         if prop.key == "edgeattn.precision":
             value = prop.value.strip().lower()
             if value in PRECISIONS:
                 return value, "metadata"
-    graph = model.graph
-    op_types = {n.op_type for n in graph.node}
-    for fn in model.functions:
-        op_types.update(n.op_type for n in fn.node)
-    if op_types & {"QuantizeLinear", "DequantizeLinear"}:
-        return "int8", "graph"
-    if any(i.type.tensor_type.elem_type == 10 for i in graph.input) or any(
-        init.data_type == 10 for init in graph.initializer
-    ):
-        return "fp16", "graph"
-    return "fp32", "graph"
+    return detect_precision(model), "graph"
 
 
 def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
@@ -94,7 +84,7 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
     initializer_names = {init.name for init in model.graph.initializer}
     inputs = [_value_info(vi) for vi in model.graph.input if vi.name not in initializer_names]
     outputs = [_value_info(vi) for vi in model.graph.output]
-    precision, source = detect_precision(model)
+    precision, source = _precision(model)
     metadata = {p.key: p.value for p in model.metadata_props}
     opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     domains = tuple(sorted({n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx")}))

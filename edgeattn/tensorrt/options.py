@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..graph import PRECISIONS
 from .profiles import Shape, format_shape
 
 HARDWARE_COMPATIBILITY = {
@@ -16,7 +17,7 @@ HARDWARE_COMPATIBILITY = {
     "ampere_plus": "AMPERE_PLUS",
     "same_compute_capability": "SAME_COMPUTE_CAPABILITY",
 }
-PRECISION_CHOICES = ("fp32", "fp16", "int8")
+PRECISION_CHOICES = PRECISIONS
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 
 

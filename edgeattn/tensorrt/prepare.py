@@ -3,7 +3,7 @@
 One ONNX from the workstation builds on every target because ``build`` adapts it first:
 
 * ``edgeattn::`` local functions are inlined here, each body node and intermediate tensor named
-  ``<block>/<name>`` (:func:`edgeattn.graph.functions.inline_blocks`). onnx-tensorrt parses local
+  ``<block>/<name>`` (:func:`edgeattn.graph.inline_functions`). onnx-tensorrt parses local
   functions only from 9.0 on (8.5/8.6: "No importer registered ... Plugin not found", F9), keys
   them by name alone and names inlined layers with one global suffix counter (F10), which loses
   the block a layer belongs to. Inlined here, every layer name carries its block's module path on
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExportError, InputError
-from ..graph.functions import inline_blocks
+from ..graph import DOMAIN, inline_functions
 
 # The last opset onnx-tensorrt 8.5-GA/8.6-GA import correctly (their reducers read ``axes`` only
 # as an attribute, which opset 18 turned into an input).
@@ -80,8 +80,8 @@ def prepare_model(model: Any, target: tuple[int, int], *, plugins: Collection[st
     """Inline ``edgeattn::`` calls (except ``plugins``) and, for TensorRT 8.x, convert to opset 17."""
     import onnx
 
-    kept = sorted({n.op_type for n in model.graph.node if n.domain == "edgeattn" and n.op_type in plugins})
-    proto, blocks = inline_blocks(model, keep=plugins)
+    kept = sorted({n.op_type for n in model.graph.node if n.domain == DOMAIN and n.op_type in plugins})
+    proto, blocks = inline_functions(model, keep=plugins)
     before = _default_opset(proto)
     after = before
     if target < (9, 0) and before is not None and before > OPSET_FOR_TENSORRT_8:

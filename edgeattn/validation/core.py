@@ -23,6 +23,7 @@ from .._lazy import available
 from ..data import Preprocessing, Samples, load_samples, random_samples, read_metadata, read_provenance
 from ..data.reference_set import ReferenceSet, read_reference_set, reference_set_path
 from ..errors import EdgeattnError, EdgeattnWarning, InputError, ParityError
+from ..graph import detect_precision
 from .compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
 from .identity import check_weights
 from .probes import read_probes
@@ -54,15 +55,7 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
         return "fp32"
     import onnx
 
-    proto = onnx.load(os.fspath(path), load_external_data=False)
-    ops = {n.op_type for n in proto.graph.node}
-    if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}:
-        return "int8"
-    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer):
-        return "fp16"
-    if any(i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for i in proto.graph.input):
-        return "fp16"
-    return "fp32"
+    return detect_precision(onnx.load(os.fspath(path), load_external_data=False))
 
 
 def _input_size(runner: Any, provenance: Mapping[str, Any] | None, reference: Any) -> tuple[int, int, int]:

@@ -7,7 +7,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgeattn.bench import Variant, benchmark, latency_stats
-from edgeattn.bench.profile import inline_blocks, node_flops, profile_blocks
+from edgeattn.bench.profile import node_flops, profile_blocks
+from edgeattn.graph import inline_functions
 from edgeattn.errors import InputError
 from edgeattn.runtime.base import Runner, TensorSpec
 from edgeattn.runtime.selection import BACKENDS, BackendStatus, register_backend
@@ -146,8 +147,8 @@ def folded_model(tmp_path):
     return path
 
 
-def test_inline_blocks_prefixes_nodes_and_tensors(folded_model):
-    inlined, blocks = inline_blocks(onnx.load(folded_model))
+def test_inline_functions_prefixes_nodes_and_tensors(folded_model):
+    inlined, blocks = inline_functions(onnx.load(folded_model))
     assert blocks == {"layer1.0.se": "SqueezeExcite", "layer2.0.se": "SqueezeExcite"}
     names = [n.name for n in inlined.graph.node]
     assert names[0] == "conv1" and names[-1] == "relu"
@@ -165,7 +166,7 @@ def test_inline_blocks_prefixes_nodes_and_tensors(folded_model):
 
 
 def test_flops_by_hand(folded_model):
-    inlined, _ = inline_blocks(onnx.load(folded_model))
+    inlined, _ = inline_functions(onnx.load(folded_model))
     flops = node_flops(inlined, batch_size=1)
     conv = 2 * (8 * 16 * 16) * (8 * 3 * 3)
     se = 2048 + 2 * 8 * 8 + 8 + 2048  # pool, 1x1 conv, sigmoid, multiply

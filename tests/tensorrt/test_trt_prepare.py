@@ -102,15 +102,15 @@ def test_build_parses_the_default_export_on_every_generation(make_world, cbam_on
 
 def test_unprepared_opset18_reduce_is_misread_by_the_8x_standin(make_world, cbam_onnx, tmp_path, monkeypatch):
     """Without the preparation the corrected stand-ins fail the way TensorRT 8.x does (F9, F11)."""
-    from edgeattn.graph import functions as graph_functions
+    from edgeattn.graph import inline_functions
     from edgeattn.tensorrt import prepare
 
     make_world("8.6", "13")
     with pytest.raises(Exception, match="No importer registered for op"):
-        monkeypatch.setattr(prepare, "inline_blocks", lambda model, keep=(): (model, {}))
+        monkeypatch.setattr(prepare, "inline_functions", lambda model, keep=(): (model, {}))
         build(cbam_onnx, tmp_path / "a.engine", max_batch=2)
     # inlined but left at opset 18: parses, and computes the wrong thing
-    monkeypatch.setattr(prepare, "inline_blocks", graph_functions.inline_blocks)
+    monkeypatch.setattr(prepare, "inline_functions", inline_functions)
     monkeypatch.setattr(prepare, "OPSET_FOR_TENSORRT_8", 99)
     engine = tmp_path / "b.engine"
     build(cbam_onnx, engine, max_batch=2)

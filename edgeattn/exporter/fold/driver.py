@@ -11,6 +11,7 @@ from onnx_ir.passes.common import RemoveUnusedFunctionsPass, RemoveUnusedNodesPa
 from onnxscript.rewriter import pattern
 
 from ...errors import InputError
+from ...graph import DOMAIN, OP_TYPES
 from . import functions
 from ._base import FOLDED_TAG, FoldContext, Folded
 from .channel_attention import ChannelAttentionRule
@@ -69,7 +70,7 @@ def fold_attention(
         for op_type, variant in sorted(ctx.variants):
             fn = functions.make_function(op_type, variant, opset, options)
             model.functions[fn.identifier()] = fn
-        model.opset_imports[functions.DOMAIN] = functions.DOMAIN_VERSION
+        model.opset_imports[DOMAIN] = functions.DOMAIN_VERSION
         if any(functions.overload_for(o, v) for o, v in ctx.variants):
             # Function overloads need IR version 10 (ONNX 1.15).
             model.ir_version = max(model.ir_version or 0, 10)
@@ -87,7 +88,7 @@ def _name_blocks(
     report: FoldReport,
     existing: set[str],
 ) -> None:
-    remaining = {k: [b.path for b in (expected or []) if b.kind == k] for k in functions.OP_TYPES}
+    remaining = {k: [b.path for b in (expected or []) if b.kind == k] for k in OP_TYPES}
     # First pass: exact scope matches claim their module; then prefix matches; then graph order.
     names: list[tuple[str | None, str]] = [(None, "none")] * len(folded)
     for i, f in enumerate(folded):
@@ -134,7 +135,7 @@ def _name_blocks(
                 f"folded {f.op_type} {final!r} does not correspond to an attention module of the model"
             )
     if expected is not None:
-        report.expected = sum(1 for b in expected if b.kind in functions.OP_TYPES)
+        report.expected = sum(1 for b in expected if b.kind in OP_TYPES)
         for kind, paths in remaining.items():
             for path in paths:
                 report.missing.append({"name": path, "op_type": kind})

@@ -42,9 +42,9 @@ import numpy as np
 import onnx_ir as ir
 from onnxscript._internal.tape_builder import TapeBuilder
 
-DOMAIN = "edgeattn"
+from ...graph import DOMAIN
+
 DOMAIN_VERSION = 1
-OP_TYPES = ("SqueezeExcite", "ChannelAttention", "SpatialAttention")
 
 DEFAULT_VARIANT = {"SqueezeExcite": "relu_sigmoid", "ChannelAttention": "relu_sigmoid", "SpatialAttention": "sigmoid"}
 SE_FORMS = ("conv", "gemm")

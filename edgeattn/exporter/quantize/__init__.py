@@ -24,13 +24,14 @@ from ..._io import atomic_outputs, check_outputs, sha256_file, sidecar_path
 from ...errors import CalibrationError, InputError, QuantizationError
 from ...data import read_json_metadata, read_metadata, read_provenance
 from ...data.reference_set import MAX_SAMPLES, record_outputs, reference_set_path
+from ...graph import PRECISIONS as GRAPH_PRECISIONS
 from ._graph import load_onnx
 from .calibration import METHODS, ArrayDataReader, CalibrationData, cache_key, cache_path, load_calibration
 from .int8 import TARGETS
 from .policy import PrecisionPolicy
 from .report import NodePrecision, QuantizeResult
 
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = tuple(p for p in GRAPH_PRECISIONS if p != "fp32")  # what quantize converts an FP32 graph to
 
 __all__ = [
     "METHODS",

@@ -23,7 +23,8 @@ import onnx
 from onnx import FunctionProto, NodeProto, helper
 
 from ...errors import QuantizationError
-from ._graph import ATTENTION_DOMAIN, attention_calls, ensure_node_names
+from ...graph import DOMAIN, attention_calls
+from ._graph import ensure_node_names
 from .policy import GATE_OPS, REDUCTION_OPS, PrecisionPolicy
 from .report import NodePrecision, fp16_node_report
 
@@ -53,7 +54,7 @@ def make_function_bodies_precision_safe(model: onnx.ModelProto, fp32_op_types: S
     fp32 = set(fp32_op_types)
     added = 0
     for function in model.functions:
-        if function.domain != ATTENTION_DOMAIN or not function.input:
+        if function.domain != DOMAIN or not function.input:
             continue
         reference = function.input[0]  # the feature map: the type the block is called with
         body: list[NodeProto] = []

@@ -33,7 +33,8 @@ from typing import Any
 import onnx
 
 from ...errors import InputError, QuantizationError
-from ._graph import attention_calls, consumers, ensure_node_names, inline_attention_functions, producers
+from ...graph import attention_calls, inline_functions
+from ._graph import consumers, ensure_node_names, producers
 from .calibration import ArrayDataReader, CalibrationData, calibration_method
 from .policy import PrecisionPolicy, find_gate_paths, high_precision_nodes, unprotected_gates
 from .report import NodePrecision, int8_node_report
@@ -98,7 +99,7 @@ def prepare_for_int8(model: onnx.ModelProto, policy: PrecisionPolicy, workdir: P
     graph that still holds folded blocks only gets ONNX shape inference.
     """
     if policy.quantize_attention and attention_calls(model):
-        model = inline_attention_functions(model)
+        model = inline_functions(model).model
     ensure_node_names(model.graph)
     folded = bool(attention_calls(model))
     source = workdir / "prepared_in.onnx"

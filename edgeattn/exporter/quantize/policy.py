@@ -31,7 +31,8 @@ import onnx
 from onnx import NodeProto
 
 from ...errors import InputError
-from ._graph import attention_calls, constant_outputs, initializer_names, producers
+from ...graph import attention_calls
+from ._graph import constant_outputs, initializer_names, producers
 
 GATE_OPS = frozenset({"Sigmoid", "HardSigmoid"})
 REDUCTION_OPS = frozenset({"ReduceMean", "ReduceMax", "GlobalAveragePool", "GlobalMaxPool"})

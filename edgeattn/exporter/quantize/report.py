@@ -13,7 +13,8 @@ from typing import Any
 
 import onnx
 
-from ._graph import block_of, constant_outputs, consumers, initializer_names, is_attention_call, producers
+from ...graph import block_of, is_attention_call
+from ._graph import constant_outputs, consumers, initializer_names, producers
 
 _QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _PLUMBING = frozenset({"Constant", "Cast", "CastLike"})

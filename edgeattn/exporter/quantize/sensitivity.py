@@ -29,7 +29,8 @@ import numpy as np
 import onnx
 
 from ...errors import InputError
-from ._graph import attention_calls, load_onnx, producers
+from ...graph import attention_calls
+from ._graph import load_onnx, producers
 
 
 @dataclass(frozen=True)

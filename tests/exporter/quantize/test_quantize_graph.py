@@ -6,12 +6,12 @@ import numpy as np
 import onnx
 from _qgraphs import build_folded, run
 
-from edgeattn.exporter.quantize._graph import attention_calls, block_of, inline_attention_functions
+from edgeattn.graph import attention_calls, block_of, inline_functions
 
 
 def test_inline_prefixes_block_path_and_keeps_call_site_tensors(tmp_path):
     folded = build_folded()
-    inlined = inline_attention_functions(folded)
+    inlined, blocks = inline_functions(folded)
     assert not attention_calls(inlined) and len(inlined.functions) == 0
     names = [n.name for n in inlined.graph.node]
     assert "layer1.se/ReduceMean_1" in names and "layer1.cbam.spatial/Conv_4" in names
@@ -26,6 +26,6 @@ def test_inline_prefixes_block_path_and_keeps_call_site_tensors(tmp_path):
 
 
 def test_inline_only_selected_blocks():
-    inlined = inline_attention_functions(build_folded(), only=["layer1.se"])
+    inlined, blocks = inline_functions(build_folded(), only=["layer1.se"])
     assert [n.name for n in attention_calls(inlined)] == ["layer1.cbam.spatial"]
     assert [f.name for f in inlined.functions] == ["SpatialAttention"]
