@@ -163,6 +163,7 @@ def export(
 
     from ..models import input_config
     from ..models.attention_scan import find_attention_blocks
+    from ..models.footprint import check_forward
 
     config = _input_config(model, input_config)
     shape = _input_shape(input_shape, config)
@@ -173,10 +174,10 @@ def export(
         raise InputError(f"expected one input name (models take one image tensor), got {in_names}")
     expected_blocks = find_attention_blocks(model)
 
-    example = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
-    if dynamic_batch and shape[0] == 1:
-        # torch.export specialises a dim whose example size is 1; a batch of 2 keeps it symbolic.
-        example = torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(0))
+    # torch.export specialises a dim whose example size is 1; a batch of 2 keeps it symbolic.
+    example_shape = [2, *shape[1:]] if dynamic_batch and shape[0] == 1 else list(shape)
+    check_forward(model, example_shape, "export" if example_shape == list(shape) else f"export of {list(shape)} (traced with a batch of 2)")
+    example = torch.randn(*example_shape, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():
             reference = model(example)

@@ -109,8 +109,10 @@ def create_model(
         from ..errors import InputError
 
         raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
+    from .footprint import build_checked
+
     try:
-        model = entry.factory(num_classes=num_classes, **kwargs)
+        model = build_checked(lambda: entry.factory(num_classes=num_classes, **kwargs), f"model {name} with {num_classes} classes")
     except TypeError as exc:
         raise ModelSourceError(f"model {name!r} does not accept these options: {exc}") from None
     if checkpoint is not None:

@@ -54,6 +54,9 @@ def model_profile(model: nn.Module, input_size: tuple[int, ...] = (3, 224, 224))
     except Exception:  # noqa: BLE001 - fall back to a real forward pass below
         macs = None
     if macs is None:
+        from .footprint import check_forward
+
+        check_forward(model, shape, "the FLOP count")  # the fallback below allocates the input
         try:
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
             macs = _count_macs(model, torch.zeros(shape, device=device))

@@ -152,6 +152,15 @@ def _resolve(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _build_first(build: Callable[[int | None], nn.Module], num_classes: int | None, what: str) -> nn.Module:
+    """The first build of a third-party model; a class count the user chose is checked against memory."""
+    if num_classes is None:
+        return build(None)
+    from .footprint import build_checked
+
+    return build_checked(lambda: build(num_classes), f"model {what} with {num_classes} classes")
+
+
 def _with_classes(kwargs: dict[str, Any], num_classes: int | None) -> dict[str, Any]:
     return {**kwargs, "num_classes": num_classes} if num_classes is not None else dict(kwargs)
 
@@ -181,7 +190,7 @@ def _from_timm(name: str, num_classes: int | None, kwargs: dict[str, Any]) -> tu
         except TypeError as exc:
             raise ModelSourceError(f"timm:{name} does not accept these options: {exc}") from None
 
-    return build(num_classes), build
+    return _build_first(build, num_classes, f"timm:{name}"), build
 
 
 def _from_torchvision(
@@ -214,7 +223,7 @@ def _from_torchvision(
         return model
 
     del torchvision
-    return build(num_classes), build
+    return _build_first(build, num_classes, f"torchvision:{name}"), build
 
 
 def _torchvision_config(tvm: Any, name: str) -> InputConfig | None:

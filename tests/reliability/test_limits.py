@@ -49,3 +49,70 @@ def test_npy_header_claiming_tebibytes_is_refused_before_reading(tmp_path: Path)
         handle.write(b"\0" * 1024)
     with pytest.raises(InputError, match=r"header claims .* \(10\.9 TB\) but the file holds 1\.0 KB"):
         load_samples(path, (3, 1000, 1000))
+
+
+# --------------------------------------------------------------- model size and activations
+def test_class_count_beyond_memory_is_refused_before_building(monkeypatch) -> None:
+    from edgeattn.models import create_model
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 30)
+    # se_resnet_tiny's classifier takes 128 features: 10M classes are >= 128 * 1e7 * 4 bytes = 4.77 GiB.
+    with pytest.raises(InputError, match=r"se_resnet_tiny with 10000000 classes .*needs about (4\.[89]|[5-9]\.\d) GB of memory; 1\.0 GB"):
+        create_model("se_resnet_tiny", num_classes=10_000_000)
+    assert create_model("se_resnet_tiny", num_classes=10).fc.out_features == 10
+
+
+def test_third_party_class_count_is_checked_too() -> None:
+    pytest.importorskip("torchvision")
+    from edgeattn.models import load_model
+
+    # torchvision's resnet18 classifier: 512 * 1e9 float32 weights = 1.9 TB, beyond any test machine.
+    with pytest.raises(InputError, match=r"torchvision:resnet18 with 1000000000 classes .*needs about 1\.\d TB"):
+        load_model("torchvision:resnet18", num_classes=1_000_000_000)
+
+
+def test_forward_estimate_is_input_plus_two_largest_activations() -> None:
+    import torch
+
+    from edgeattn.models.footprint import forward_bytes
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1))
+    # input 3*16*16*4 = 3072 bytes; conv and ReLU outputs 8*16*16*4 = 8192 each; pool output 32.
+    assert forward_bytes(model, (1, 3, 16, 16)) == 3072 + 8192 + 8192
+    assert model[0].weight.device.type == "cpu"  # the model itself is untouched
+
+
+def test_forward_estimate_is_none_for_a_model_that_leaves_torch() -> None:
+    import torch
+
+    from edgeattn.models.footprint import forward_bytes
+
+    class Numpyish(torch.nn.Module):
+        def forward(self, x):
+            return torch.from_numpy(x.numpy() * 2)
+
+    assert forward_bytes(Numpyish(), (1, 3, 8, 8)) is None
+
+
+def test_export_input_beyond_memory_is_refused_before_tracing(monkeypatch, tmp_path: Path) -> None:
+    from edgeattn import export
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 30)
+    # The first conv alone outputs 16 * 4096 * 4096 * 4 bytes = 1 GB per image.
+    with pytest.raises(InputError, match=r"export of \[1, 3, 8192, 8192\] \(traced with a batch of 2\) .*GB of memory; 1\.0 GB"):
+        export("se_resnet_tiny", tmp_path / "big.onnx", input_shape=(1, 3, 8192, 8192))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_flop_count_fallback_checks_the_input_size(monkeypatch) -> None:
+    import torch
+
+    from edgeattn.models import model_profile
+
+    class NoCopy(torch.nn.Conv2d):
+        def __deepcopy__(self, memo):  # the meta FLOP count copies the model; the fallback runs it for real
+            raise TypeError("cannot copy")
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 30)
+    with pytest.raises(InputError, match=r"the FLOP count at input \[1, 3, 20000, 20000\]"):
+        model_profile(NoCopy(3, 4, 1), (3, 20000, 20000))
