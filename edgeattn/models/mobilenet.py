@@ -14,7 +14,7 @@ ResNets, so the same probe points exist.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -120,21 +120,29 @@ class MobileNetSmall(nn.Module):
         return self.fc(self.dropout(self.act3(self.conv_pool(x))))
 
 
-def _make(attention: AttentionKind) -> Callable[..., MobileNetSmall]:
-    def factory(num_classes: int = 1000, **kwargs: Any) -> MobileNetSmall:
-        model = MobileNetSmall(num_classes=num_classes, attention=attention, **kwargs)
-        in_chans = int(kwargs.get("in_chans", 3))
-        set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
-        return model.eval()
-
-    prefix = "" if attention == "none" else f"{attention}_"
-    label = {"none": "no attention", "se": "SE, hard-sigmoid gate", "cbam": "CBAM"}[attention]
-    factory.__name__ = factory.__qualname__ = f"{prefix}mobilenet_small"
-    factory.__doc__ = f"Edge-sized MobileNetV3-Small-style CNN ({label}); exports in about a second."
-    factory.__module__ = __name__
-    return factory
+def build_mobilenet_small(attention: AttentionKind = "none", num_classes: int = 1000, **kwargs: Any) -> MobileNetSmall:
+    """A :class:`MobileNetSmall` with ``attention`` in its blocks, in eval mode."""
+    model = MobileNetSmall(num_classes=num_classes, attention=attention, **kwargs)
+    in_chans = int(kwargs.get("in_chans", 3))
+    set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
+    return model.eval()
 
 
-for _kind in ("none", "se", "cbam"):
-    _fn = _make(_kind)  # type: ignore[arg-type]
-    globals()[_fn.__name__] = register_model(_fn, attention=_kind, family="mobilenet")
+# The registry, written out as timm and torchvision do (name = function name, description = first
+# docstring line).
+@register_model
+def mobilenet_small(num_classes: int = 1000, **kwargs: Any) -> MobileNetSmall:
+    """Edge-sized MobileNetV3-Small-style CNN (no attention); exports in about a second."""
+    return build_mobilenet_small("none", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def se_mobilenet_small(num_classes: int = 1000, **kwargs: Any) -> MobileNetSmall:
+    """Edge-sized MobileNetV3-Small-style CNN (SE, hard-sigmoid gate); exports in about a second."""
+    return build_mobilenet_small("se", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def cbam_mobilenet_small(num_classes: int = 1000, **kwargs: Any) -> MobileNetSmall:
+    """Edge-sized MobileNetV3-Small-style CNN (CBAM); exports in about a second."""
+    return build_mobilenet_small("cbam", num_classes=num_classes, **kwargs)

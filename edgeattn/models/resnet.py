@@ -209,19 +209,6 @@ def build_resnet(
     return model.eval()
 
 
-def _make(depth: int, attention: AttentionKind) -> Callable[..., ResNet]:
-    def factory(num_classes: int = 1000, **kwargs: Any) -> ResNet:
-        return build_resnet(depth, attention, num_classes=num_classes, **kwargs)
-
-    prefix = "" if attention == "none" else f"{attention}_"
-    paper = {"none": "He et al. 2016", "se": "Hu et al. 2018", "cbam": "Woo et al. 2018"}[attention]
-    label = {"none": "ResNet", "se": "SE-ResNet", "cbam": "CBAM-ResNet"}[attention]
-    factory.__name__ = factory.__qualname__ = f"{prefix}resnet{depth}"
-    factory.__doc__ = f"{label}-{depth} ({paper}), stride on the 3x3 conv, timm key layout."
-    factory.__module__ = __name__
-    return factory
-
-
 def build_tiny_resnet(
     attention: AttentionKind = "none", num_classes: int = 1000, reduction: int = 4,
     attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3,
@@ -237,23 +224,94 @@ def build_tiny_resnet(
     return model.eval()
 
 
-def _make_tiny(attention: AttentionKind) -> Callable[..., ResNet]:
-    def factory(num_classes: int = 1000, **kwargs: Any) -> ResNet:
-        return build_tiny_resnet(attention, num_classes=num_classes, **kwargs)
+# The registry: one factory per name, written out as timm and torchvision do (the name is the
+# function name, the first docstring line the description `edgeattn models` shows).
 
-    prefix = "" if attention == "none" else f"{attention}_"
-    factory.__name__ = factory.__qualname__ = f"{prefix}resnet_tiny"
-    label = {"none": "no attention", "se": "SE", "cbam": "CBAM"}[attention]
-    factory.__doc__ = f"Tiny 4-block ResNet ({label}, widths 16-128) for tests and smoke runs."
-    factory.__module__ = __name__
-    return factory
+@register_model
+def resnet_tiny(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """Tiny 4-block ResNet (no attention, widths 16-128) for tests and smoke runs."""
+    return build_tiny_resnet("none", num_classes=num_classes, **kwargs)
 
 
-for _kind in ("none", "se", "cbam"):
-    _fn = _make_tiny(_kind)  # type: ignore[arg-type]
-    globals()[_fn.__name__] = register_model(_fn, attention=_kind, family="resnet")
+@register_model
+def se_resnet_tiny(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """Tiny 4-block ResNet (SE, widths 16-128) for tests and smoke runs."""
+    return build_tiny_resnet("se", num_classes=num_classes, **kwargs)
 
-for _depth in (18, 34, 50, 101):
-    for _kind in ("none", "se", "cbam"):
-        _fn = _make(_depth, _kind)  # type: ignore[arg-type]
-        globals()[_fn.__name__] = register_model(_fn, attention=_kind, family="resnet")
+
+@register_model
+def cbam_resnet_tiny(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """Tiny 4-block ResNet (CBAM, widths 16-128) for tests and smoke runs."""
+    return build_tiny_resnet("cbam", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def resnet18(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-18 (He et al. 2016), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(18, "none", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def se_resnet18(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """SE-ResNet-18 (Hu et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(18, "se", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def cbam_resnet18(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """CBAM-ResNet-18 (Woo et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(18, "cbam", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def resnet34(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-34 (He et al. 2016), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(34, "none", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def se_resnet34(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """SE-ResNet-34 (Hu et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(34, "se", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def cbam_resnet34(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """CBAM-ResNet-34 (Woo et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(34, "cbam", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def resnet50(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-50 (He et al. 2016), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(50, "none", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def se_resnet50(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """SE-ResNet-50 (Hu et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(50, "se", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def cbam_resnet50(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """CBAM-ResNet-50 (Woo et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(50, "cbam", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def resnet101(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """ResNet-101 (He et al. 2016), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(101, "none", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def se_resnet101(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """SE-ResNet-101 (Hu et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(101, "se", num_classes=num_classes, **kwargs)
+
+
+@register_model
+def cbam_resnet101(num_classes: int = 1000, **kwargs: Any) -> ResNet:
+    """CBAM-ResNet-101 (Woo et al. 2018), stride on the 3x3 conv, timm key layout."""
+    return build_resnet(101, "cbam", num_classes=num_classes, **kwargs)

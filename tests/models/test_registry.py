@@ -24,6 +24,17 @@ def test_list_models_has_the_zoo() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_name_is_a_module_level_factory(name: str) -> None:
+    # Written out as timm/torchvision do: importable by its name from its family module.
+    import importlib
+
+    entry = model_entry(name)
+    module = importlib.import_module(f"edgeattn.models.{entry.family}")
+    assert getattr(module, name) is entry.factory
+    assert entry.factory.__qualname__ == name and entry.description == entry.factory.__doc__.strip()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_forward_small_input_and_attention_found(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=7)
