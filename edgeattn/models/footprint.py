@@ -63,6 +63,8 @@ def forward_bytes(model: nn.Module, shape: Sequence[int], dtype: torch.dtype = t
     Without autograd a layer's input and output are alive together and little else is, so the
     estimate is the input plus the two largest activations (each leaf module's output).
     """
+    if isinstance(model, torch.jit.ScriptModule):
+        return None  # no forward hooks and no functional_call on TorchScript
     meta_state = {
         name: torch.empty_like(t, device="meta")
         for name, t in itertools.chain(model.named_parameters(), model.named_buffers())

@@ -92,6 +92,8 @@ def test_forward_estimate_is_none_for_a_model_that_leaves_torch() -> None:
             return torch.from_numpy(x.numpy() * 2)
 
     assert forward_bytes(Numpyish(), (1, 3, 8, 8)) is None
+    scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1)))
+    assert forward_bytes(scripted, (1, 3, 8, 8)) is None
 
 
 def test_export_input_beyond_memory_is_refused_before_tracing(monkeypatch, tmp_path: Path) -> None:
