@@ -14,62 +14,28 @@ concatenates ``[mean, max]`` (the paper's order). Both are options here so eithe
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ..errors import InputError
-from ._common import GateSpec, hidden_width, make_act, make_gate
+from ._common import GateSpec, make_gate
+from .excitation import ExcitationMLP
 
 Arrangement = Literal["channel_first", "spatial_first", "parallel"]
 PoolOrder = Literal["mean_max", "max_mean"]
 
 
-class ChannelAttention(nn.Module):
-    """CBAM channel attention: avg- and max-pooled descriptors through one shared MLP, summed."""
-
-    def __init__(
-        self,
-        channels: int,
-        reduction: float = 16,
-        rd_channels: int | None = None,
-        min_channels: int = 1,
-        divisor: int = 1,
-        act: GateSpec = "relu",
-        gate: GateSpec = "sigmoid",
-        bias: bool = True,
-        use_conv: bool = True,
-        round_limit: float = 0.9,
-    ) -> None:
-        super().__init__()
-        self.channels = channels
-        self.rd_channels = hidden_width(channels, reduction, rd_channels, divisor, min_channels, round_limit)
-        self.use_conv = use_conv
-        if use_conv:
-            self.fc1 = nn.Conv2d(channels, self.rd_channels, kernel_size=1, bias=bias)
-            self.fc2 = nn.Conv2d(self.rd_channels, channels, kernel_size=1, bias=bias)
-        else:
-            self.fc1 = nn.Linear(channels, self.rd_channels, bias=bias)
-            self.fc2 = nn.Linear(self.rd_channels, channels, bias=bias)
-        self.act = make_act(act)
-        self.gate = make_gate(gate)
-
-    def _mlp(self, descriptor: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(descriptor)))
+class ChannelAttention(ExcitationMLP):
+    """CBAM channel attention: avg- and max-pooled descriptors through one shared MLP, summed
+    (arguments: :class:`ExcitationMLP`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        keep = self.use_conv
-        avg = x.mean(dim=(2, 3), keepdim=keep)
-        mx = x.amax(dim=(2, 3), keepdim=keep)
+        avg = x.mean(dim=(2, 3), keepdim=self.use_conv)
+        mx = x.amax(dim=(2, 3), keepdim=self.use_conv)
         # The MLP is shared, so its output bias enters twice (as in the official code).
-        scale = self.gate(self._mlp(avg) + self._mlp(mx))
-        if not keep:
-            scale = scale[:, :, None, None]
-        return x * scale
-
-    def extra_repr(self) -> str:
-        return f"channels={self.channels}, rd_channels={self.rd_channels}, use_conv={self.use_conv}"
+        return self.scale(x, self.excite(avg) + self.excite(mx))
 
 
 class SpatialAttention(nn.Module):
@@ -110,24 +76,22 @@ class CBAM(nn.Module):
     """Channel and spatial attention in the paper's channel-first order (or the ablation orders).
 
     ``parallel`` applies both maps to the input and sums the two refined features (Table 3).
+    ``gate`` is both halves' gate; the spatial options are named ``spatial_*``/``pool_order``, and
+    every other keyword (``rd_channels``, ``act``, ``bias``, ``use_conv``, ...) configures the channel
+    half's MLP (:class:`ExcitationMLP`).
     """
 
     def __init__(
         self,
         channels: int,
         reduction: float = 16,
-        rd_channels: int | None = None,
-        min_channels: int = 1,
-        divisor: int = 1,
+        *,
+        gate: GateSpec = "sigmoid",
+        arrangement: Arrangement = "channel_first",
         spatial_kernel_size: int = 7,
         spatial_batch_norm: bool = False,
         pool_order: PoolOrder = "mean_max",
-        arrangement: Arrangement = "channel_first",
-        act: GateSpec = "relu",
-        gate: GateSpec = "sigmoid",
-        bias: bool = True,
-        use_conv: bool = True,
-        round_limit: float = 0.9,
+        **channel_options: Any,
     ) -> None:
         super().__init__()
         if arrangement not in ("channel_first", "spatial_first", "parallel"):
@@ -135,9 +99,7 @@ class CBAM(nn.Module):
                 f"arrangement must be 'channel_first', 'spatial_first' or 'parallel', got {arrangement!r}"
             )
         self.arrangement = arrangement
-        self.channel = ChannelAttention(
-            channels, reduction, rd_channels, min_channels, divisor, act, gate, bias, use_conv, round_limit
-        )
+        self.channel = ChannelAttention(channels, reduction, gate=gate, **channel_options)
         self.spatial = SpatialAttention(spatial_kernel_size, spatial_batch_norm, pool_order, gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
