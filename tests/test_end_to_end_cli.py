@@ -24,7 +24,7 @@ def exported(tmp_path_factory):
     torch.save(create_model(MODEL, num_classes=10).state_dict(), checkpoint)
     onnx_path = folder / "model.onnx"
     result = CliRunner().invoke(
-        app, ["export", MODEL, "-c", str(checkpoint), "-o", str(onnx_path), "--input-shape", "1,3,64,64", "--json"],
+        app, ["export", MODEL, "-c", str(checkpoint), "-o", str(onnx_path), "--input-size", "3,64,64", "--json"],
     )
     if result.exit_code != 0 and "num_classes" in result.output:
         pytest.skip("export cannot infer num_classes from the checkpoint")
@@ -59,7 +59,7 @@ def test_validate_on_a_labelled_image_folder(exported):
 def test_bench_model_vs_export_with_per_block(exported):
     folder, onnx_path, checkpoint = exported
     result = CliRunner().invoke(
-        app, ["bench", str(onnx_path), "-n", "3", "--warmup", "1", "--rounds", "1", "--threads", "1", "--per-block", "--json"],
+        app, ["bench", str(onnx_path), "--iterations", "3", "--warmup", "1", "--rounds", "1", "--threads", "1", "--per-block", "--json"],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -1,29 +1,37 @@
-"""The ``edgeattn`` command line: one module per command, each a thin layer over the library."""
+"""The ``edgeattn`` command line: one module per command, each a thin layer over the library.
 
-from __future__ import annotations
+Help is Click's plain layout (it wraps help text at any terminal width and never cuts a flag
+name), and usage errors are Click's usage message with exit 2. Shell completion:
+``edgeattn --install-completion`` (bash, zsh, fish, PowerShell).
+"""
 
 import typer
 
 from . import bench, build, doctor, export, inspect_model, models, quantize, triton, validate
 from ._errors import handle_errors
+from ._options import Command
 
 app = typer.Typer(
     name="edgeattn",
     help="Export, quantize, build, validate and benchmark SE/CBAM attention CNNs for edge deployment.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
-app.command("models", help=models.__doc__)(handle_errors(models.command))
-app.command("inspect", help=inspect_model.__doc__)(handle_errors(inspect_model.command))
-app.command("export", help=export.__doc__)(handle_errors(export.command))
-app.command("quantize", help=quantize.__doc__)(handle_errors(quantize.command))
-app.command("build", help=build.__doc__)(handle_errors(build.command))
-app.command("validate", help=validate.__doc__)(handle_errors(validate.command))
-app.command("bench", help=bench.__doc__)(handle_errors(bench.command))
-app.command("triton", help=triton.__doc__)(handle_errors(triton.command))
-app.command("doctor", help=doctor.__doc__)(handle_errors(doctor.command))
+for _name, _module in (
+    ("models", models),
+    ("inspect", inspect_model),
+    ("export", export),
+    ("quantize", quantize),
+    ("build", build),
+    ("validate", validate),
+    ("bench", bench),
+    ("triton", triton),
+    ("doctor", doctor),
+):
+    app.command(_name, help=_module.__doc__, cls=Command)(handle_errors(_module.command))
 
 
 @app.callback(invoke_without_command=True)
@@ -38,4 +46,4 @@ def _root(
 
 
 def main() -> None:
-    app()
+    app(prog_name="edgeattn")

@@ -5,8 +5,6 @@ interrupted (SIGINT), 143 terminated (SIGTERM).
 Set ``EDGEATTN_DEBUG=1`` to get the full traceback instead.
 """
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import functools
@@ -16,8 +14,7 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any, TextIO, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO, Tuple, Type, TypeVar
 
 import click
 import typer
@@ -26,8 +23,14 @@ from ..errors import EdgeattnError, EdgeattnWarning, os_error_cause
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Click's exceptions pass through the boundary untouched (Typer prints them; usage errors exit 2).
+# Newer Typer vendors its own copy of Click, whose exceptions are not the installed Click's.
+_CLICK_EXCEPTIONS: Tuple[type, ...] = tuple(
+    {click.exceptions.ClickException, *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")}
+)
 
-def print_error(message: str, hint: str | None = None) -> None:
+
+def print_error(message: str, hint: Optional[str] = None) -> None:
     """``Error: message`` (and ``Hint: hint``) on stderr. Both are plain text: brackets in a path
     or a state-dict key (``ckpt[best].pt``) are printed, not read as rich markup."""
     from rich.console import Console
@@ -41,7 +44,7 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 # Where ``echo_json`` writes while a --json command runs: the real stdout, kept apart from what
 # libraries print (ONNX Runtime's provider-fallback banner is a plain print()).
-_json_stream: list[TextIO] = []
+_json_stream: List[TextIO] = []
 
 
 def echo_json(data: Any) -> None:
@@ -84,7 +87,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 # Signals received during the command: a library that catches KeyboardInterrupt and raises its
 # own error (torch's dynamo exporter does) is still reported as interrupted.
-_SIGNALS_SEEN: list[int] = []
+_SIGNALS_SEEN: List[int] = []
 
 
 def _one_line(text: str) -> str:
@@ -92,7 +95,7 @@ def _one_line(text: str) -> str:
     return (lines[0] if lines else "")[:300]
 
 
-def describe_exception(exc: BaseException) -> tuple[str, str | None]:
+def describe_exception(exc: BaseException) -> Tuple[str, Optional[str]]:
     """The one-line message and hint for an exception that is not an EdgeattnError."""
     if isinstance(exc, OSError):
         cause = os_error_cause(exc)
@@ -134,7 +137,7 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 @contextlib.contextmanager
 def _signal_handlers() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C (every finally and atomic write cleans up); both are noted."""
-    previous: dict[int, Any] = {}
+    previous: Dict[int, Any] = {}
     try:
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_terminated)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -148,7 +151,7 @@ def _signal_handlers() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _exit(message: str, hint: str | None, code: int) -> typer.Exit:
+def _exit(message: str, hint: Optional[str], code: int) -> typer.Exit:
     print_error(message, hint)
     return typer.Exit(code)
 
@@ -177,7 +180,7 @@ def handle_errors(func: F) -> F:
             ):
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
                 return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        except (typer.Exit, typer.Abort, *_CLICK_EXCEPTIONS):
             raise
         except Terminated:
             raise _exit("terminated", None, 143) from None
@@ -213,11 +216,11 @@ def handle_errors(func: F) -> F:
 def _show_warning(
     previous: Callable[..., None],
     message: Any,
-    category: type[Warning],
+    category: Type[Warning],
     filename: str,
     lineno: int,
     file: Any = None,
-    line: str | None = None,
+    line: Optional[str] = None,
 ) -> None:
     """EdgeattnWarning is for users: one ``Warning: ...`` line, not Python's file:line format.
     Every other warning goes on to the handler that was in place (``previous``)."""

@@ -4,69 +4,80 @@ Each TARGET is an .onnx / .engine artifact or a PyTorch model spec (se_resnet50,
 append @BACKEND to force one (model.onnx@onnxruntime). Variants are timed in interleaved rounds
 after a warm-up, so their ratios hold on a machine whose speed drifts. --per-block adds how much
 of the ONNX Runtime time each folded SE/CBAM block takes, next to its share of the FLOPs.
---triton URL --model NAME times a model on a running Triton server from the client side instead,
-at each --concurrency (threads with one client each), in the same report format.
+--triton URL NAME times the model NAME on a running Triton server from the client side instead,
+at each --concurrency (threads with one client each), in the same report format; --inputs gives
+it an image folder when the model takes encoded bytes.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import List, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import CheckpointOpt, JsonOpt, ThreadsOpt
-
-
-def _ints(text: str, option: str, count: int | None = None) -> list[int]:
-    from ..errors import InputError
-
-    try:
-        values = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{option}: received {text!r}, expected comma-separated integers") from None
-    if not values or any(v < 1 for v in values) or (count is not None and len(values) != count):
-        want = f"{count} positive integers" if count else "positive integers"
-        raise InputError(f"{option}: received {text!r}, expected {want}")
-    return values
+from ._options import (
+    Backends,
+    CheckpointOpt,
+    InputsOpt,
+    InputSizeOpt,
+    IntList,
+    JsonOpt,
+    ProvidersOpt,
+    ReportJsonOpt,
+    ReportMdOpt,
+    ThreadsOpt,
+    backend_option,
+    parse_int_list,
+)
 
 
 def command(
-    targets: Annotated[Optional[list[str]], typer.Argument(help="Artifacts (.onnx, .engine) or model specs; TARGET@BACKEND forces a backend.", show_default=False)] = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="auto, torch, onnxruntime, tensorrt; comma-separated for several.")] = "auto",
-    batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Batch sizes to sweep, e.g. 1,8.")] = "1",
-    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Timed runs per variant and batch size (default 50).", min=1, show_default=False)] = None,
+    targets: Annotated[
+        Optional[List[str]],
+        typer.Argument(
+            help="Artifacts (.onnx, .engine) or model specs; TARGET@BACKEND forces a backend. "
+            "With --triton: the server's model name.",
+            show_default=False,
+            metavar="TARGET",
+        ),
+    ] = None,
+    backend: Annotated[Backends, backend_option()] = "auto",  # type: ignore[assignment]
+    batch_sizes: Annotated[
+        IntList, typer.Option("--batch-sizes", help="Batch sizes to sweep, e.g. 1,8.", parser=parse_int_list, metavar="N[,N...]")
+    ] = "1",  # type: ignore[assignment]
+    iterations: Annotated[Optional[int], typer.Option("--iterations", help="Timed runs per variant and batch size.", min=1, show_default="50")] = None,
     duration: Annotated[Optional[float], typer.Option("--duration", help="Seconds per variant and batch size instead of --iterations.", min=0.001, show_default=False)] = None,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs first.", min=0)] = 10,
     rounds: Annotated[int, typer.Option("--rounds", help="Interleaved rounds the timed runs are split into.", min=1)] = 10,
     checkpoint: CheckpointOpt = None,
     threads: ThreadsOpt = None,
-    providers: Annotated[Optional[str], typer.Option("--providers", help="ONNX Runtime execution providers, e.g. tensorrt,cuda (CPU is always the fallback).", show_default=False)] = None,
-    input_size: Annotated[Optional[str], typer.Option("--input-size", help="C,H,W when the model does not say.", show_default=False)] = None,
+    providers: ProvidersOpt = None,
+    input_size: InputSizeOpt = None,
     per_block: Annotated[bool, typer.Option("--per-block", help="Profile the time of each attention block (ONNX Runtime).")] = False,
     spinning: Annotated[bool, typer.Option("--spinning", help="Let idle ORT/OpenMP threads busy-wait (off: they would steal cores from the variant being timed).")] = False,
     json_output: JsonOpt = False,
-    report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Write the results as JSON.", show_default=False)] = None,
-    report_md: Annotated[Optional[Path], typer.Option("--report-md", help="Write the results as Markdown.", show_default=False)] = None,
+    report_json: ReportJsonOpt = None,
+    report_md: ReportMdOpt = None,
     chart: Annotated[Optional[Path], typer.Option("--chart", help="Write a PNG bar chart.", show_default=False)] = None,
-    triton: Annotated[Optional[str], typer.Option("--triton", help="A running Triton server: http://HOST:PORT or grpc://HOST:PORT.", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="With --triton: the model to time.", show_default=False)] = None,
-    concurrency: Annotated[str, typer.Option("--concurrency", help="With --triton: requests in flight, e.g. 1,4,16.")] = "1",
-    inputs: Annotated[Optional[Path], typer.Option("--inputs", help="With --triton: image folder for a model that takes encoded bytes.", show_default=False)] = None,
+    triton: Annotated[Optional[str], typer.Option("--triton", help="Time a model on a running Triton server instead: http://HOST:PORT or grpc://HOST:PORT.", show_default=False)] = None,
+    concurrency: Annotated[
+        IntList, typer.Option("--concurrency", help="With --triton: requests in flight, e.g. 1,4,16.", parser=parse_int_list, metavar="N[,N...]")
+    ] = "1",  # type: ignore[assignment]
+    inputs: InputsOpt = None,
 ) -> None:
     from .._io import check_outputs
     from ..errors import InputError
     from .validate import input_files
 
     if triton is not None:
-        _bench_triton(triton, model, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,
+        _bench_triton(triton, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,
                       json_output, report_json, report_md, chart)
         return
     if not targets:
-        raise InputError("received no TARGET, expected an artifact or model spec (or --triton URL --model NAME)")
-    if model is not None or inputs is not None:
-        raise InputError("--model and --inputs go with --triton URL")
+        raise InputError("received no TARGET, expected an artifact or model spec (or --triton URL NAME)")
+    if inputs is not None:
+        raise InputError("--inputs goes with --triton URL (local targets run on seeded random inputs)")
 
     if iterations is not None and duration is not None:
         raise InputError("--iterations and --duration: received both, expected one")
@@ -79,9 +90,6 @@ def command(
         from .._lazy import check
 
         check("matplotlib", "--chart")  # said before the run, not after it: the figures would be lost
-    sizes = _ints(batch_sizes, "--batch-sizes")
-    shape = _ints(input_size, "--input-size", 3) if input_size else None
-    backends = [b.strip() for b in backend.split(",") if b.strip()]
 
     from ..bench import benchmark
     from .validate import _progress, write_reports
@@ -89,14 +97,14 @@ def command(
     with _progress() as progress:
         report = benchmark(
             targets,
-            backend=backends,
-            batch_sizes=sizes,
+            backend=list(backend),
+            batch_sizes=list(batch_sizes),
             iterations=iterations,
             duration=duration,
             warmup=warmup,
             rounds=rounds,
             threads=threads,
-            input_size=shape,
+            input_size=None if input_size is None else list(input_size),
             runner_options={"providers": providers} if providers else None,
             per_block=per_block,
             progress=progress,
@@ -110,15 +118,14 @@ def command(
     _print(report)
 
 
-def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,  # type: ignore[no-untyped-def]
+def _bench_triton(url, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,  # type: ignore[no-untyped-def]
                   json_output, report_json, report_md, chart) -> None:
     from .._io import check_outputs
     from ..errors import InputError
 
-    if targets:
-        raise InputError(f"--triton: received targets {targets}, expected none (the server holds the model; name it with --model)")
-    if not model:
-        raise InputError("--triton: received no --model, expected the name of a model on the server")
+    if not targets or len(targets) != 1:
+        raise InputError(f"--triton: received {len(targets or [])} TARGETs, expected one: the name of a model on the server")
+    model = targets[0]
     if iterations is not None and duration is not None:
         raise InputError("--iterations and --duration: received both, expected one")
     if chart is not None and chart.suffix.lower() != ".png":
@@ -130,7 +137,7 @@ def _bench_triton(url, model, targets, concurrency, batch_sizes, iterations, dur
 
     with _progress() as progress:
         report = benchmark_triton(
-            url, model, concurrency=_ints(concurrency, "--concurrency"), batch_sizes=_ints(batch_sizes, "--batch-sizes"),
+            url, model, concurrency=list(concurrency), batch_sizes=list(batch_sizes),
             requests=iterations, duration=duration, warmup=warmup, inputs=inputs, progress=progress,
         )
     data = write_reports(report, report_json, report_md, chart)

@@ -5,32 +5,31 @@ On TensorRT 8.5-10.x the classic builder flags are offered too (--classic-fp16,
 --classic-int8-calibration DATA). Writes the engine and a JSON sidecar `<engine>.json` that
 records what the engine is tied to (TensorRT version, GPU, platform).
 
-Example: edgeattn build model.onnx -o model.engine --max-batch 8 --timing-cache trt.cache
+\b
+Example:
+  edgeattn build m.onnx -o m.engine --max-batch 8 --timing-cache trt.cache
 
 Before parsing, the graph is prepared for the TensorRT found (edgeattn:: blocks inlined with their
 module path as node-name prefix; opset 17 for TensorRT 8.x). --emit-onnx PATH --for-tensorrt X.Y
 writes that graph instead of building, without TensorRT installed.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import JsonOpt
+from ._options import HardwareCompatibility, JsonOpt, Precision, max_batch_option, output_option, precision_option, value
+
+SHAPES_HELP = "(trtexec's form; several comma-separated)"
 
 
 def command(
-    onnx_path: Annotated[Path, typer.Argument(help="ONNX model to build (from edgeattn export/quantize).", show_default=False)],
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Engine file to write [default: MODEL.engine].", show_default=False)
-    ] = None,
-    precision: Annotated[
-        Optional[str], typer.Option("--precision", help="fp32|fp16|int8; default: detected from the ONNX.", show_default=False)
-    ] = None,
+    onnx_path: Annotated[Path, typer.Argument(help="ONNX model to build (from edgeattn export/quantize).", show_default=False, metavar="ONNX")],
+    output: Annotated[Optional[Path], output_option("MODEL.engine")] = None,
+    precision: Annotated[Optional[Precision], precision_option("detected from the ONNX")] = None,
     classic_fp16: Annotated[
         bool, typer.Option("--classic-fp16", help="TensorRT <= 10.x: let the builder pick FP16 kernels (BuilderFlag.FP16).")
     ] = False,
@@ -45,39 +44,61 @@ def command(
     calibration_cache: Annotated[
         Optional[Path], typer.Option("--calibration-cache", help="INT8 calibration cache to read/write.", show_default=False)
     ] = None,
-    calibration_batch_size: Annotated[int, typer.Option("--calibration-batch-size", min=1)] = 8,
-    min_batch: Annotated[Optional[int], typer.Option("--min-batch", min=1, show_default=False)] = None,
+    calibration_batch_size: Annotated[
+        int, typer.Option("--calibration-batch-size", min=1, help="Samples per batch fed to the INT8 calibrator.")
+    ] = 8,
+    min_batch: Annotated[
+        Optional[int], typer.Option("--min-batch", min=1, help="Smallest batch the engine accepts.", show_default="1")
+    ] = None,
     opt_batch: Annotated[
-        Optional[int], typer.Option("--opt-batch", min=1, help="Batch the kernels are tuned for [default: min].", show_default=False)
+        Optional[int], typer.Option("--opt-batch", min=1, help="Batch the kernels are tuned for.", show_default="--min-batch")
     ] = None,
-    max_batch: Annotated[
-        Optional[int], typer.Option("--max-batch", min=1, help="Largest batch the engine accepts [default: 32].", show_default=False)
-    ] = None,
+    max_batch: Annotated[Optional[int], max_batch_option("32")] = None,
     shapes: Annotated[
-        Optional[str], typer.Option("--shapes", help="Fixed shapes NAME:1x3x224x224[,...] (min=opt=max).", show_default=False)
+        Optional[str],
+        typer.Option("--shapes", help=f"Fixed input shapes NAME:1x3x224x224 {SHAPES_HELP}: min = opt = max.", show_default=False),
     ] = None,
-    min_shapes: Annotated[Optional[str], typer.Option("--min-shapes", show_default=False)] = None,
-    opt_shapes: Annotated[Optional[str], typer.Option("--opt-shapes", show_default=False)] = None,
-    max_shapes: Annotated[Optional[str], typer.Option("--max-shapes", show_default=False)] = None,
+    min_shapes: Annotated[
+        Optional[str], typer.Option("--min-shapes", help=f"Smallest input shapes NAME:NxCxHxW {SHAPES_HELP}.", show_default=False)
+    ] = None,
+    opt_shapes: Annotated[
+        Optional[str], typer.Option("--opt-shapes", help=f"Input shapes the kernels are tuned for {SHAPES_HELP}.", show_default=False)
+    ] = None,
+    max_shapes: Annotated[
+        Optional[str], typer.Option("--max-shapes", help=f"Largest input shapes NAME:NxCxHxW {SHAPES_HELP}.", show_default=False)
+    ] = None,
     workspace: Annotated[
         Optional[str], typer.Option("--workspace", help="Builder workspace limit, e.g. 2G.", show_default=False)
     ] = None,
     opt_level: Annotated[
-        Optional[int], typer.Option("--opt-level", min=0, max=5, help="Builder optimization level 0-5 (TensorRT >= 8.6; default 3).", show_default=False)
+        Optional[int], typer.Option("--opt-level", min=0, max=5, help="Builder optimization level 0-5 (TensorRT >= 8.6).", show_default="3")
     ] = None,
     timing_cache: Annotated[
         Optional[Path], typer.Option("--timing-cache", help="Timing cache to reuse and update.", show_default=False)
     ] = None,
-    ignore_timing_cache_mismatch: Annotated[bool, typer.Option("--ignore-timing-cache-mismatch")] = False,
+    ignore_timing_cache_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-timing-cache-mismatch",
+            help="Use a timing cache written by another TensorRT version or GPU (TensorRT refuses it otherwise).",
+        ),
+    ] = False,
     dla_core: Annotated[
         Optional[int], typer.Option("--dla-core", min=0, help="Jetson: place layers on this DLA core.", show_default=False)
     ] = None,
     no_gpu_fallback: Annotated[bool, typer.Option("--no-gpu-fallback", help="With --dla-core: fail instead of falling back to the GPU.")] = False,
     hardware_compatibility: Annotated[
-        str, typer.Option("--hardware-compatibility", help="none | ampere_plus | same_compute_capability")
-    ] = "none",
+        HardwareCompatibility,
+        typer.Option("--hardware-compatibility", help="GPUs the engine may run on besides the one it is built on (TensorRT >= 8.6)."),
+    ] = HardwareCompatibility.none,
     version_compatible: Annotated[bool, typer.Option("--version-compatible", help="Engine loadable by newer TensorRT (8.6+).")] = False,
-    exclude_lean_runtime: Annotated[bool, typer.Option("--exclude-lean-runtime")] = False,
+    exclude_lean_runtime: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-lean-runtime",
+            help="With --version-compatible: leave the lean runtime out of the plan (smaller; the runtime must provide it).",
+        ),
+    ] = False,
     no_strongly_typed: Annotated[
         bool, typer.Option("--no-strongly-typed", help="TensorRT 10.x: weakly typed network (flags decide precision).")
     ] = False,
@@ -95,7 +116,7 @@ def command(
     ] = None,
     for_tensorrt: Annotated[
         Optional[str],
-        typer.Option("--for-tensorrt", help="With --emit-onnx: TensorRT version X.Y to prepare for [default: the installed one].", show_default=False),
+        typer.Option("--for-tensorrt", help="With --emit-onnx: TensorRT version X.Y to prepare for.", show_default="the installed one"),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print TensorRT's log.")] = False,
     as_json: JsonOpt = False,
@@ -109,7 +130,7 @@ def command(
 
     fixed = parse_shape_spec(shapes)
     options = BuildOptions(
-        precision=precision,
+        precision=value(precision),
         classic_fp16=classic_fp16,
         classic_int8_calibration=str(classic_int8_calibration) if classic_int8_calibration else None,
         calibration_cache=str(calibration_cache) if calibration_cache else None,
@@ -126,7 +147,7 @@ def command(
         ignore_timing_cache_mismatch=ignore_timing_cache_mismatch,
         dla_core=dla_core,
         gpu_fallback=not no_gpu_fallback,
-        hardware_compatibility=hardware_compatibility,
+        hardware_compatibility=value(hardware_compatibility),
         version_compatible=version_compatible,
         exclude_lean_runtime=exclude_lean_runtime,
         strongly_typed=not no_strongly_typed,
@@ -166,7 +187,7 @@ def _emit(onnx_path: Path, output: Path, for_tensorrt: Optional[str], as_json: b
         for_tensorrt, plugins = str(trt.__version__), plugin_ops(trt)
     prep = emit_prepared(onnx_path, output, parse_target(for_tensorrt), plugins=plugins)
     if as_json:
-        typer.echo(json.dumps({"onnx": str(output), **prep.to_dict()}, indent=2))
+        echo_json({"onnx": str(output), **prep.to_dict()})
         return
     typer.echo(f"wrote     {output}")
     for line in prep.describe():

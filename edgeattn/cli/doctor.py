@@ -1,10 +1,9 @@
 """Print this machine's platform (Jetson L4T/JetPack, TensorRT, CUDA runtime and driver, GPU, DLA,
 ONNX Runtime providers that load) and, for each command, whether it works here and what to install.
 
+\b
 Example: edgeattn doctor --json
 """
-
-from __future__ import annotations
 
 import json
 

@@ -7,54 +7,56 @@ TensorRT 8.5/8.6 on JetPack 5.1/6.0) uses the legacy exporter. The result is sim
 checked with onnx.checker and on ONNX Runtime against PyTorch, and written with provenance
 metadata and a <model>.onnx.json sidecar.
 
+--input-size C,H,W overrides the model's sample size; --batch-size N is the batch traced (and,
+with --static-batch, the one the artifact is fixed at).
+
+\b
 Example: edgeattn export timm:seresnet50 -o seresnet50.onnx
 """
 
-from __future__ import annotations
-
-from typing import Annotated, Optional
+from typing import List, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import CheckpointOpt, JsonOpt, ModelArg, NonStrictOpt, OutputOpt, UnsafePickleOpt
-
-
-def _parse_shape(text: Optional[str]) -> Optional[list[int]]:
-    from ..errors import InputError
-
-    if text is None:
-        return None
-    try:
-        dims = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
-    except ValueError:
-        raise InputError(f"--input-shape {text!r} is not N,C,H,W integers", hint="e.g. --input-shape 1,3,224,224") from None
-    if len(dims) != 4 or any(d < 1 for d in dims):
-        raise InputError(f"--input-shape {text!r} is not four positive integers N,C,H,W", hint="e.g. 1,3,224,224")
-    return dims
+from ._options import (
+    CheckpointOpt,
+    Fold,
+    InputSize,
+    InputSizeOpt,
+    JsonOpt,
+    ModelArg,
+    NonStrictOpt,
+    OptimizeFor,
+    OutputOpt,
+    UsageError,
+    UnsafePickleOpt,
+    batch_size_option,
+    max_batch_option,
+    value,
+)
 
 
 def command(
     model: ModelArg,
     output: OutputOpt,
     checkpoint: CheckpointOpt = None,
-    input_shape: Annotated[
-        Optional[str],
-        typer.Option("--input-shape", help="N,C,H,W (default: 1 and the model's input size).", show_default=False),
-    ] = None,
+    input_size: InputSizeOpt = None,
+    batch_size: Annotated[int, batch_size_option()] = 1,
     dynamic_batch: Annotated[
-        bool, typer.Option("--dynamic-batch/--static-batch", help="Dynamic batch axis (1..--max-batch).")
+        bool, typer.Option("--dynamic-batch/--static-batch", help="Dynamic batch axis (1..--max-batch), or fixed at --batch-size.")
     ] = True,
-    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Largest batch of the dynamic axis.")] = 32,
+    max_batch: Annotated[int, max_batch_option(True)] = 32,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset: 18+ dynamo exporter, 17 legacy (TensorRT 8.5/8.6).")] = 18,
     fold: Annotated[
-        str,
+        Fold,
         typer.Option("--fold", help="functions (edgeattn:: nodes), inline (same canonical ops, no functions), none (raw)."),
-    ] = "functions",
+    ] = Fold.functions,
     optimize_for: Annotated[
-        str,
+        OptimizeFor,
         typer.Option("--optimize-for", help="any (portable attention bodies) or ort-cpu (bodies that keep ONNX Runtime's blocked CPU layout)."),
-    ] = "any",
+    ] = OptimizeFor.any,
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
     no_check: Annotated[bool, typer.Option("--no-check", help="Skip the ONNX Runtime vs PyTorch check.")] = False,
     unsafe_pickle: UnsafePickleOpt = False,
@@ -72,7 +74,7 @@ def command(
     from ._errors import print_warning
 
     err = Console(stderr=True, soft_wrap=True)  # a long "wrote ..." line stays one line in logs
-    shape = _parse_shape(input_shape)
+    shape = _input_shape(input_size, batch_size)
 
     with err.status("exporting", spinner="dots") as status:
 
@@ -89,8 +91,8 @@ def command(
             dynamic_batch=dynamic_batch,
             max_batch=max_batch,
             opset=opset,
-            fold=fold,
-            optimize_for=optimize_for,
+            fold=value(fold),
+            optimize_for=value(optimize_for),
             simplify=not no_simplify,
             unsafe_pickle=unsafe_pickle,
             strict=not non_strict,
@@ -116,3 +118,13 @@ def command(
         f"{result.size_bytes / 1e6:.1f} MB{diff}) and {result.sidecar.name}",
         markup=False,
     )
+
+
+def _input_shape(input_size: Optional[InputSize], batch_size: int) -> Optional[List[int]]:
+    """N,C,H,W for the exporter; None: batch 1 at the model's own input size."""
+    if input_size is None:
+        if batch_size != 1:
+            # The model's own size is known only once it is loaded, inside the exporter.
+            raise UsageError(f"--batch-size {batch_size}: received no --input-size, expected C,H,W with it")
+        return None
+    return [batch_size, *input_size]

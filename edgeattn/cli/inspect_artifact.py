@@ -6,12 +6,10 @@ FP16 tensors), the recorded preprocessing and provenance. Reading stays here, sm
 artifacts get one reader for ONNX metadata, sidecars and engine sidecars.
 """
 
-from __future__ import annotations
-
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Counter as CounterType, Dict, List, Union
 
 ARTIFACT_SUFFIXES = (".onnx",)
 
@@ -21,12 +19,12 @@ def is_artifact(source: str) -> bool:
     return Path(source).suffix.lower() in ARTIFACT_SUFFIXES and Path(source).is_file()
 
 
-def _dims(value_info: Any) -> list[Any]:
+def _dims(value_info: Any) -> List[Any]:
     shape = value_info.type.tensor_type.shape
     return [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?") for d in shape.dim]
 
 
-def _precision_by_op(proto: Any) -> dict[str, dict[str, int]]:
+def _precision_by_op(proto: Any) -> Dict[str, Dict[str, int]]:
     """{op_type: {precision: count}}: int8 when an input comes from DequantizeLinear, fp16 when an
     input or output tensor is FLOAT16, else fp32 (for the float ops; Q/DQ themselves are left out).
     A folded ``edgeattn::`` block computes in its function body: int8 only when the body holds Q/DQ."""
@@ -38,7 +36,7 @@ def _precision_by_op(proto: Any) -> dict[str, dict[str, int]]:
     fp16 = {v.name for v in list(graph.value_info) + list(graph.input) + list(graph.output)
             if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
     fp16 |= {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
-    counts: dict[str, Counter[str]] = {}
+    counts: Dict[str, CounterType[str]] = {}
     for node in graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear", "Constant", "Cast"):
             continue
@@ -55,7 +53,7 @@ def _precision_by_op(proto: Any) -> dict[str, dict[str, int]]:
     return {op: dict(c) for op, c in sorted(counts.items())}
 
 
-def inspect_artifact(path: str | os.PathLike[str]) -> dict[str, Any]:
+def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     """Everything ``edgeattn inspect ARTIFACT.onnx`` prints, as a JSON-ready dict."""
     import onnx
 
@@ -91,7 +89,7 @@ def inspect_artifact(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def print_artifact(data: dict[str, Any]) -> None:
+def print_artifact(data: Dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 

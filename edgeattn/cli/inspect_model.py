@@ -5,44 +5,26 @@ An ``.onnx`` file is inspected as an artifact instead (no PyTorch needed): see i
 MODEL is any model source: a registry name (se_resnet50), timm:NAME, torchvision:NAME,
 path/file.py:factory, package.module:factory or a TorchScript archive. With --checkpoint the
 weights are loaded first (safely: --unsafe-pickle only for files you trust), so a checkpoint
-that does not fit the model is reported here before any export.
+that does not fit the model is reported here before any export. --input-size C,H,W sets the
+size the FLOPs are counted at.
 """
 
-from __future__ import annotations
-
 import warnings
-from typing import Annotated, Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import CheckpointOpt, JsonOpt, ModelArg, NoEmaOpt, NonStrictOpt, UnsafePickleOpt
+from ._options import CheckpointOpt, InputSizeOpt, JsonOpt, ModelArg, NoEmaOpt, NonStrictOpt, UnsafePickleOpt
 
 NumClassesOpt = Annotated[
     Optional[int],
-    typer.Option("--num-classes", help="Classifier size (default: the model's, or the checkpoint's).", min=1),
-]
-InputSizeOpt = Annotated[
-    Optional[str],
-    typer.Option("--input-size", help="C,H,W for the FLOP count (default: the model's input size).", show_default=False),
+    typer.Option("--num-classes", help="Classifier size.", min=1, show_default="the model's, or the checkpoint's"),
 ]
 AllowNonfiniteOpt = Annotated[
     bool, typer.Option("--allow-nonfinite", help="Load a checkpoint with NaN/Inf weights (warns instead of failing).")
 ]
-
-
-def parse_input_size(text: str) -> tuple[int, int, int]:
-    """``"3,224,224"`` / ``"3x224x224"`` -> (3, 224, 224); InputError otherwise."""
-    from ..errors import InputError
-
-    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise InputError(f"--input-size must be C,H,W with positive integers (e.g. 3,224,224), got {text!r}")
-    return values  # type: ignore[return-value]
 
 
 def inspect_report(
@@ -54,8 +36,8 @@ def inspect_report(
     prefer_ema: bool = True,
     num_classes: Optional[int] = None,
     allow_nonfinite: bool = False,
-    input_size: Optional[tuple[int, int, int]] = None,
-) -> dict[str, Any]:
+    input_size: Optional[Tuple[int, int, int]] = None,
+) -> Dict[str, Any]:
     """Everything ``edgeattn inspect`` prints, as a JSON-ready dict."""
     from ..models import find_attention_blocks, input_config, load_model, model_profile
     from ..models.attention_scan import attention_type, count_by_kind
@@ -110,7 +92,7 @@ def command(
         else:
             print_artifact(data)
         return
-    size = parse_input_size(input_size) if input_size else None
+    size = None if input_size is None else tuple(input_size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = inspect_report(
@@ -129,7 +111,7 @@ def command(
     _print_human(data)
 
 
-def _print_human(data: dict[str, Any]) -> None:
+def _print_human(data: Dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 

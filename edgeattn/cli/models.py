@@ -3,27 +3,24 @@
 GFLOPs follow the SENet/CBAM papers: multiply-adds of the conv and linear layers, in billions.
 """
 
-from __future__ import annotations
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import JsonOpt
-
-AttentionFilter = typer.Option(
-    None, "--attention", "-a", help="Only models with this attention: se, cbam or none.", show_default=False
-)
+from ._options import Attention, JsonOpt, value
 
 
 def command(
     json_output: JsonOpt = False,
-    attention: str = AttentionFilter,  # type: ignore[assignment]
+    attention: Annotated[
+        Optional[Attention], typer.Option("--attention", "-a", help="Only models with this attention.", show_default=False)
+    ] = None,
 ) -> None:
-    from ..errors import InputError
     from ..models.zoo import zoo_table
 
-    if attention is not None and attention not in ("se", "cbam", "none"):
-        raise InputError(f"--attention must be se, cbam or none, got {attention!r}")
+    attention = value(attention)
     rows = [r for r in zoo_table() if attention is None or r["attention"] == attention]
     if json_output:
         echo_json(rows)

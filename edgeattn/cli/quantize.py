@@ -6,24 +6,34 @@ precision too. INT8 calibrates on --calibration (an image folder preprocessed li
 training data, or a .npy/.npz of preprocessed [N,C,H,W] inputs); without it, on synthetic noise
 with a warning. Prints which nodes run in which precision and why.
 
-Example: edgeattn quantize model.onnx --precision int8 --calibration val_images/ -o model_int8.onnx
+\b
+Example:
+  edgeattn quantize m.onnx -p int8 --calibration images/ -o m_int8.onnx
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import List, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import JsonOpt, OutputOpt
+from ._options import (
+    CalibrationMethod,
+    JsonOpt,
+    OutputOpt,
+    Precision,
+    QuantizeTarget,
+    low_precision_only,
+    precision_option,
+    value,
+)
 
 
 def command(
-    model: Annotated[Path, typer.Argument(help="FP32 ONNX model (from `edgeattn export`).", show_default=False)],
+    model: Annotated[Path, typer.Argument(help="FP32 ONNX model (from `edgeattn export`).", show_default=False, metavar="ONNX")],
     output: OutputOpt,
-    precision: Annotated[str, typer.Option("--precision", "-p", help="fp16 or int8.")] = "int8",
+    precision: Annotated[Precision, precision_option(True, callback=low_precision_only)] = Precision.int8,
     calibration: Annotated[
         Optional[Path],
         typer.Option(
@@ -33,24 +43,24 @@ def command(
         ),
     ] = None,
     calibration_method: Annotated[
-        str, typer.Option("--calibration-method", help="minmax, entropy or percentile.")
-    ] = "minmax",
+        CalibrationMethod, typer.Option("--calibration-method", help="How activation ranges are chosen from the calibration data.")
+    ] = CalibrationMethod.minmax,
     num_calibration: Annotated[
         int, typer.Option("--num-calibration", min=1, help="Calibration samples to use (spread over the set).")
     ] = 256,
     target: Annotated[
-        str, typer.Option("--target", help="ort-cpu (U8 activations) or tensorrt (S8 symmetric, zero-point 0).")
-    ] = "ort-cpu",
+        QuantizeTarget, typer.Option("--target", help="ort-cpu (U8 activations) or tensorrt (S8 symmetric, zero-point 0).")
+    ] = QuantizeTarget.ort_cpu,
     quantize_attention: Annotated[
         bool,
         typer.Option("--quantize-attention", help="Also put the SE/CBAM gate path into INT8 (gates into FP16)."),
     ] = False,
     exclude_nodes: Annotated[
-        Optional[list[str]],
+        Optional[List[str]],
         typer.Option("--exclude-nodes", help="Regex of node names to keep in FP32 (repeatable).", show_default=False),
     ] = None,
     exclude_op_types: Annotated[
-        Optional[list[str]],
+        Optional[List[str]],
         typer.Option("--exclude-op-types", help="Op type to keep in FP32 (repeatable).", show_default=False),
     ] = None,
     keep_io_types: Annotated[
@@ -67,7 +77,7 @@ def command(
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recalibrate even when cached ranges exist.")] = False,
     keep_fp32: Annotated[
-        Optional[list[str]],
+        Optional[List[str]],
         typer.Option(
             "--keep-fp32",
             help="Attention block or conv stage (a unit name from --sensitivity), or a node-name regex, kept in "
@@ -94,6 +104,7 @@ def command(
     from ..exporter.quantize.calibration import SYNTHETIC_WARNING
     from ._errors import print_warning
 
+    precision, calibration_method, target = value(precision), value(calibration_method), value(target)
     if sensitivity:
         _sensitivity(model, output, calibration, calibration_method, num_calibration, target, reduce_range, json_output)
         return

@@ -2,55 +2,47 @@
 
 Each ARTIFACT becomes one model (named after its file, or --name): an .onnx is served by Triton's
 onnxruntime backend, an .engine by its tensorrt backend, or either through edgeattn's own runner
-with --backend python. config.pbtxt comes from the artifact's metadata (tensor names, dtypes,
+with --triton-backend python. config.pbtxt comes from the artifact's metadata (tensor names, dtypes,
 dims, batch range) with dynamic batching, instance groups and a warm-up sample, and is checked
 with Triton's model_config.proto before anything is written. --with-preprocessing adds an
 ensemble that takes encoded image bytes. An existing model gets a new version folder.
 
-Example: edgeattn triton models/ digits.onnx --backend python --preferred-batch 4,8 --with-preprocessing
+\b
+Example:
+  edgeattn triton repo/ m.onnx --triton-backend python --preferred-batch 4,8
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import List, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import JsonOpt, ThreadsOpt
-
-
-def parse_batch_sizes(value: str | None) -> tuple[int, ...]:
-    """``"4,8"`` -> (4, 8); a non-integer is an InputError naming the value."""
-    from ..errors import InputError
-
-    if not value:
-        return ()
-    sizes = []
-    for part in value.split(","):
-        try:
-            sizes.append(int(part))
-        except ValueError:
-            raise InputError(f"--preferred-batch: received {value!r}, expected comma-separated integers like 4,8") from None
-    return tuple(sizes)
+from ._options import InstanceKind, IntList, JsonOpt, ThreadsOpt, TritonBackend, max_batch_option, parse_int_list, value
 
 
 def command(
-    repository: Annotated[Path, typer.Argument(help="Model repository folder (created, or updated with new versions).", show_default=False)],
-    artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to serve (.onnx, .engine with its .json sidecar).", show_default=False)],
-    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name (one artifact) [default: the file's stem].", show_default=False)] = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="auto (onnxruntime / tensorrt backend) or python (edgeattn's runner).")] = "auto",
-    max_batch: Annotated[Optional[int], typer.Option("--max-batch", min=1, help="max_batch_size [default: the artifact's maximum].", show_default=False)] = None,
-    preferred_batch: Annotated[Optional[str], typer.Option("--preferred-batch", help="Dynamic batcher's preferred sizes, e.g. 4,8.", show_default=False)] = None,
+    repository: Annotated[Path, typer.Argument(help="Model repository folder (created, or updated with new versions).", show_default=False, metavar="REPOSITORY")],
+    artifacts: Annotated[List[Path], typer.Argument(help="Artifacts to serve (.onnx, .engine with its .json sidecar).", show_default=False, metavar="ARTIFACT")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Model name (one artifact).", show_default="the file's stem")] = None,
+    triton_backend: Annotated[
+        TritonBackend,
+        typer.Option("--triton-backend", help="Triton backend that serves the model: auto (onnxruntime / tensorrt) or python (edgeattn's runner)."),
+    ] = TritonBackend.auto,
+    max_batch: Annotated[Optional[int], max_batch_option("the artifact's maximum")] = None,
+    preferred_batch: Annotated[
+        Optional[IntList],
+        typer.Option("--preferred-batch", help="Dynamic batcher's preferred sizes, e.g. 4,8.", parser=parse_int_list, metavar="N[,N...]", show_default=False),
+    ] = None,
     queue_delay_us: Annotated[int, typer.Option("--queue-delay-us", min=0, help="Longest a request waits for a batch to form.")] = 500,
     dynamic_batching: Annotated[bool, typer.Option("--dynamic-batching/--no-dynamic-batching", help="Let Triton merge requests into batches.")] = True,
     instances: Annotated[int, typer.Option("--instances", min=1, help="Model instances (instance_group count).")] = 1,
-    kind: Annotated[str, typer.Option("--kind", help="auto (GPU for engines, else CPU), cpu or gpu.")] = "auto",
-    version: Annotated[Optional[int], typer.Option("--version", min=1, help="Version folder [default: one past the newest].", show_default=False)] = None,
+    kind: Annotated[InstanceKind, typer.Option("--kind", help="Where the instances run: auto (GPU for engines, else CPU), cpu or gpu.")] = InstanceKind.auto,
+    model_version: Annotated[Optional[int], typer.Option("--model-version", min=1, help="Version folder to write.", show_default="one past the newest")] = None,
     with_preprocessing: Annotated[bool, typer.Option("--with-preprocessing", help="Add NAME_preprocess and NAME_ensemble (image bytes in).")] = False,
     ort_tensorrt: Annotated[bool, typer.Option("--ort-tensorrt", help="onnxruntime backend: TensorRT accelerator at the artifact's precision (--kind gpu).")] = False,
-    warmup: Annotated[bool, typer.Option("--warmup/--no-warmup", help="A random warm-up sample in config.pbtxt.")] = True,
+    model_warmup: Annotated[bool, typer.Option("--model-warmup/--no-model-warmup", help="A random warm-up sample in config.pbtxt (model_warmup).")] = True,
     threads: ThreadsOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -58,18 +50,18 @@ def command(
 
     options = RepositoryOptions(
         name=name,
-        backend=backend,
+        backend=value(triton_backend),
         max_batch=max_batch,
         dynamic_batching=dynamic_batching,
-        preferred_batch=parse_batch_sizes(preferred_batch),
+        preferred_batch=tuple(preferred_batch or ()),
         queue_delay_us=queue_delay_us,
         instances=instances,
-        kind=kind,
-        version=version,
+        kind=value(kind),
+        version=model_version,
         with_preprocessing=with_preprocessing,
         ort_tensorrt=ort_tensorrt,
         threads=threads,
-        warmup=warmup,
+        warmup=model_warmup,
     )
     result = write_repository(repository, artifacts, options)
     if json_output:

@@ -8,64 +8,80 @@ from), on ONNX Runtime / TensorRT, with no PyTorch installed, or against recorde
 reference). With neither, inputs are seeded random tensors, on which an INT8 artifact is not
 judged (only NaN/Inf fails: random inputs leave the calibrated ranges). --inputs gives real data
 (an image folder, flat or one sub-folder per class, .npy or .npz). Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
-set per output: --atol logits=0.05. On failure the first diverging attention block or stage is
+set per output: --atol logits=0.05. --backend takes the names and aliases bench takes (one here). On failure the first diverging attention block or stage is
 reported (marking extra outputs can itself change results).
 """
 
-from __future__ import annotations
-
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Dict, List, Optional, Union
 
 import typer
+from typing_extensions import Annotated
 
 from ._errors import echo_json
-from ._options import CheckpointOpt, JsonOpt, NoEmaOpt, NonStrictOpt, ThreadsOpt, UnsafePickleOpt
+from ._options import (
+    Backends,
+    CheckpointOpt,
+    InputsOpt,
+    JsonOpt,
+    NoEmaOpt,
+    NonStrictOpt,
+    NumSamplesOpt,
+    Precision,
+    ProvidersOpt,
+    ReportJsonOpt,
+    ReportMdOpt,
+    ThreadsOpt,
+    UnsafePickleOpt,
+    backend_option,
+    batch_size_option,
+    one_backend,
+    precision_option,
+    value,
+)
 
-BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 
-
-def parse_tolerances(values: list[str] | None, option: str) -> float | dict[str, float] | None:
+def parse_tolerances(values: Optional[List[str]], option: str) -> Union[float, Dict[str, float], None]:
     """``["0.01"]`` -> 0.01; ``["logits=0.1", "0.01"]`` -> {"logits": 0.1, "*": 0.01}."""
     from ..errors import InputError
 
     if not values:
         return None
-    per_output: dict[str, float] = {}
-    for value in values:
-        name, sep, number = value.rpartition("=")
+    per_output: Dict[str, float] = {}
+    for item in values:
+        name, sep, number = item.rpartition("=")
         key = name.strip() if sep else "*"
         try:
             per_output[key] = float(number)
         except ValueError:
-            raise InputError(f"{option}: received {value!r}, expected a number or NAME=NUMBER") from None
+            raise InputError(f"{option}: received {item!r}, expected a number or NAME=NUMBER") from None
         if not math.isfinite(per_output[key]) or per_output[key] < 0:
-            raise InputError(f"{option}: received {value!r}, expected a finite non-negative tolerance")
+            raise InputError(f"{option}: received {item!r}, expected a finite non-negative tolerance")
     if list(per_output) == ["*"]:
         return per_output["*"]
     return per_output
 
 
 def command(
-    artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False)],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model (default: the artifact's provenance).", show_default=False)] = None,
+    artifacts: Annotated[List[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False, metavar="ARTIFACT")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model to compare against.", show_default="the artifact's provenance")] = None,
     checkpoint: CheckpointOpt = None,
     reference: Annotated[Optional[Path], typer.Option("--reference", "-r", help="Compare against this artifact (e.g. the FP32 .onnx) or recorded outputs (.reference.npz) instead of PyTorch; needs no torch.", show_default=False)] = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="auto, onnxruntime, openvino or tensorrt.")] = "auto",
-    inputs: Annotated[Optional[Path], typer.Option("--inputs", "-i", help="Image folder, .npy or .npz of real inputs.", show_default=False)] = None,
-    num_samples: Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples to compare (default: 8 random, or every --inputs sample).", min=1, show_default=False)] = None,
+    backend: Annotated[Backends, backend_option(callback=one_backend)] = "auto",  # type: ignore[assignment]
+    inputs: InputsOpt = None,
+    num_samples: NumSamplesOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.", min=0)] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per inference.", min=1)] = 1,
-    atol: Annotated[Optional[list[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
-    rtol: Annotated[Optional[list[str]], typer.Option("--rtol", help="Relative tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, fp16 or int8 tolerances (default: from the artifact).", show_default=False)] = None,
-    report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Write the full report as JSON.", show_default=False)] = None,
-    report_md: Annotated[Optional[Path], typer.Option("--report-md", help="Write the report as Markdown.", show_default=False)] = None,
+    batch_size: Annotated[int, batch_size_option()] = 1,
+    atol: Annotated[Optional[List[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
+    rtol: Annotated[Optional[List[str]], typer.Option("--rtol", help="Relative tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
+    precision: Annotated[Optional[Precision], precision_option("from the artifact")] = None,
+    report_json: ReportJsonOpt = None,
+    report_md: ReportMdOpt = None,
     json_output: JsonOpt = False,
     localize: Annotated[bool, typer.Option("--localize/--no-localize", help="On failure, compare block by block.")] = True,
     threads: ThreadsOpt = None,
-    providers: Annotated[Optional[str], typer.Option("--providers", help="ONNX Runtime execution providers, e.g. tensorrt,cuda (CPU is always the fallback).", show_default=False)] = None,
+    providers: ProvidersOpt = None,
     unsafe_pickle: UnsafePickleOpt = False,
     non_strict: NonStrictOpt = False,
     no_ema: NoEmaOpt = False,
@@ -74,14 +90,15 @@ def command(
     from .._io import check_outputs
     from ..errors import InputError
 
-    if backend not in BACKENDS:
-        raise InputError(f"--backend: received {backend!r}, expected one of {list(BACKENDS)}")
-    if precision is not None and precision not in ("fp32", "fp16", "int8"):
-        raise InputError(f"--precision: received {precision!r}, expected fp32, fp16 or int8")
+    if backend[0] == "torch":
+        raise InputError(
+            "--backend torch: validate runs artifacts (.onnx, .engine); PyTorch is the reference (--model)",
+            hint="run the artifact on auto, onnxruntime, openvino or tensorrt",
+        )
     check_outputs(input_files(*artifacts, inputs, checkpoint, model, reference), {"--report-json": report_json, "--report-md": report_md})
     atol_value = parse_tolerances(atol, "--atol")
     rtol_value = parse_tolerances(rtol, "--rtol")
-    model_options: dict[str, object] = {}
+    model_options: Dict[str, object] = {}
     if unsafe_pickle:
         model_options["unsafe_pickle"] = True
     if non_strict:
@@ -96,14 +113,14 @@ def command(
             artifacts,
             model=model,
             checkpoint=checkpoint,
-            backend=backend,
+            backend=backend[0],
             inputs=inputs,
             num_samples=num_samples,
             seed=seed,
             batch_size=batch_size,
             atol=atol_value,
             rtol=rtol_value,
-            precision=precision,
+            precision=value(precision),
             localize=localize,
             threads=threads,
             runner_options={"providers": providers} if providers else None,
@@ -121,7 +138,7 @@ def command(
         raise typer.Exit(1)
 
 
-def write_reports(report, report_json: Path | None, report_md: Path | None, chart: Path | None = None) -> dict:  # type: ignore[no-untyped-def]
+def write_reports(report, report_json: Optional[Path], report_md: Optional[Path], chart: Optional[Path] = None) -> dict:  # type: ignore[no-untyped-def]
     """Write ``report`` to --report-json / --report-md (and a bench --chart), all or none; return its dict."""
     from .._io import atomic_outputs
 
@@ -138,12 +155,12 @@ def write_reports(report, report_json: Path | None, report_md: Path | None, char
     return data
 
 
-def input_files(*items: object) -> list[Path]:
+def input_files(*items: object) -> List[Path]:
     """The files a command reads, from its arguments: paths, ``file.onnx@backend`` targets,
     ``file.py:factory`` sources (what ``check_outputs`` protects)."""
     from ..models.source_spec import parse_source
 
-    files: list[Path] = []
+    files: List[Path] = []
     for item in items:
         if item is None:
             continue
@@ -170,7 +187,7 @@ class _progress:
 
             self._bar = Progress(console=Console(stderr=True), transient=True)
             self._bar.start()
-        self._tasks: dict[str, int] = {}
+        self._tasks: Dict[str, int] = {}
         return self._update
 
     def _update(self, stage: str, done: int, total: int) -> None:

@@ -168,7 +168,7 @@ def export(
     config = _input_config(model, input_config)
     shape = _input_shape(input_shape, config)
     if dynamic_batch and shape[0] > max_batch:
-        raise InputError(f"batch {shape[0]} of --input-shape exceeds --max-batch {max_batch}")
+        raise InputError(f"batch {shape[0]} (--batch-size) exceeds --max-batch {max_batch}")
     in_names = list(input_names or DEFAULT_INPUT_NAMES)
     if len(in_names) != 1:
         raise InputError(f"expected one input name (models take one image tensor), got {in_names}")
@@ -185,7 +185,7 @@ def export(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise InputError(
             f"the model does not accept an input of shape {list(shape)}: {first}",
-            hint="check --input-shape N,C,H,W against the model (channels, minimum size)",
+            hint="check --input-size C,H,W against the model (channels, minimum size)",
         ) from None
     ref_outputs = _flatten_outputs(reference)
     out_names = list(output_names or ([DEFAULT_OUTPUT_NAME] if len(ref_outputs) == 1 else [f"output_{i}" for i in range(len(ref_outputs))]))
@@ -349,7 +349,7 @@ def _input_shape(input_shape: Sequence[int] | None, config: Any) -> list[int]:
     if input_shape is not None:
         return [int(d) for d in input_shape]
     if config is None:
-        raise InputError("the model has no known input size", hint="pass --input-shape N,C,H,W")
+        raise InputError("the model has no known input size", hint="pass --input-size C,H,W")
     return [1, *[int(d) for d in config.input_size]]
 
 

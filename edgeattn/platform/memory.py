@@ -1,6 +1,6 @@
 """What the machine can hold and run: available memory and CPU count, checked before allocating.
 
-Sizes asked for by options (``--num-samples``, ``--batch-sizes``, ``--input-shape``,
+Sizes asked for by options (``--num-samples``, ``--batch-sizes``, ``--input-size``,
 ``--threads``) are compared with what the machine has before any work, so a typo ends in one
 line saying what was asked and what there is, not in the kernel's OOM killer or 30,000 threads.
 """

@@ -148,7 +148,7 @@ def write_repository(
         if version in existing.get(plan.name, []):
             raise InputError(
                 f"{repo / plan.name / str(version)} already exists; expected a new version",
-                hint="drop --version to take the next free one",
+                hint="drop --model-version to take the next free one",
             )
         _check_against_existing(repo, plan)
     return _commit(repo, planned, version, existing)
@@ -157,17 +157,17 @@ def write_repository(
 # -- planning ---------------------------------------------------------------------------------
 def _check_options(options: RepositoryOptions) -> None:
     if options.backend not in BACKENDS:
-        raise InputError(f"--backend: received {options.backend!r}, expected one of {list(BACKENDS)}")
+        raise InputError(f"--triton-backend: received {options.backend!r}, expected one of {list(BACKENDS)}")
     if options.kind not in KINDS:
         raise InputError(f"--kind: received {options.kind!r}, expected one of {list(KINDS)}")
     if options.instances < 1:
         raise InputError(f"--instances: received {options.instances}, expected at least 1")
     if options.version is not None and options.version < 1:
-        raise InputError(f"--version: received {options.version}, expected a positive integer")
+        raise InputError(f"--model-version: received {options.version}, expected a positive integer")
     if options.queue_delay_us < 0:
         raise InputError(f"--queue-delay-us: received {options.queue_delay_us}, expected >= 0")
     if options.ort_tensorrt and options.backend == "python":
-        raise InputError("--ort-tensorrt configures the onnxruntime backend, not --backend python")
+        raise InputError("--ort-tensorrt configures the onnxruntime backend, not --triton-backend python")
 
 
 def _plan_models(name: str, info: ArtifactInfo, options: RepositoryOptions) -> list[_Planned]:

@@ -70,7 +70,7 @@ def test_fail_exit_1_json_with_localisation(artifact, tmp_path):
 def test_usage_errors(artifact):
     path, model = artifact
     result = CliRunner().invoke(app, ["validate", str(path), "--model", model, "--precision", "int4"])
-    assert result.exit_code == 1 and "Error:" in result.output and "int4" in result.output
+    assert result.exit_code == 2 and "Error: Invalid value for '--precision'" in result.output and "int4" in result.output
     result = CliRunner().invoke(app, ["validate", str(path), "--model", model, "--atol", "x=y"])
     assert result.exit_code == 1 and "--atol" in result.output
 

@@ -14,7 +14,7 @@ def test_export_json(tmp_path) -> None:
     out = tmp_path / "se.onnx"
     result = CliRunner().invoke(
         app,
-        ["export", "se_mobilenet_small", "-o", str(out), "--input-shape", "1,3,96,96", "--max-batch", "4", "--json"],
+        ["export", "se_mobilenet_small", "-o", str(out), "--input-size", "3,96,96", "--max-batch", "4", "--json"],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -27,13 +27,14 @@ def test_export_summary_names_block_variants(tmp_path) -> None:
     # MobileNetV3-style SE blocks gate with HardSigmoid: the summary must show the variant, which
     # rich markup would swallow as an unknown style tag.
     result = CliRunner().invoke(
-        app, ["export", "se_mobilenet_small", "-o", str(tmp_path / "se.onnx"), "--input-shape", "1,3,96,96", "--max-batch", "4"]
+        app, ["export", "se_mobilenet_small", "-o", str(tmp_path / "se.onnx"), "--input-size", "3,96,96", "--max-batch", "4"]
     )
     assert result.exit_code == 0, result.output
     assert "[relu_hardsigmoid]" in result.stderr
 
 
 def test_export_opset17_static(tmp_path) -> None:
+    # The old spelling --input-shape N,C,H,W still works, as --batch-size N --input-size C,H,W.
     out = tmp_path / "cbam.onnx"
     result = CliRunner().invoke(
         app,
@@ -41,13 +42,18 @@ def test_export_opset17_static(tmp_path) -> None:
          "--opset", "17", "--fold", "inline", "--no-simplify"],
     )
     assert result.exit_code == 0, result.output
+    assert "Warning: --input-shape is deprecated in export: use --input-size C,H,W --batch-size N" in result.stderr
     model = onnx.load(str(out))
     assert {o.domain: o.version for o in model.opset_import}[""] == 17
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
 
 
-def test_bad_input_shape_is_one_line_error(tmp_path) -> None:
+def test_bad_input_size_is_a_usage_error(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["export", "se_resnet18", "-o", str(tmp_path / "x.onnx"), "--input-size", "3,224"])
+    assert result.exit_code == 2
+    assert "Error: Invalid value for '--input-size': received '3,224', expected C,H,W" in result.stderr
+    assert not (tmp_path / "x.onnx").exists()
+    # The deprecated --input-shape N,C,H,W is checked as strictly.
     result = CliRunner().invoke(app, ["export", "se_resnet18", "-o", str(tmp_path / "x.onnx"), "--input-shape", "3,224"])
-    assert result.exit_code == 1
-    assert "Error: --input-shape '3,224'" in result.stderr
+    assert result.exit_code == 2 and "--input-shape: received '3,224', expected N,C,H,W" in result.stderr
     assert not (tmp_path / "x.onnx").exists()

@@ -91,7 +91,7 @@ def test_bench_outputs_cannot_replace_a_target(model_with_sidecar, option, tmp_p
     link = tmp_path / "link.png"
     os.symlink(path, link)
     destination = link if option == "--chart" else path
-    result = CliRunner().invoke(app, ["bench", f"{path}@onnxruntime", "-n", "1", "--warmup", "0", option, str(destination)])
+    result = CliRunner().invoke(app, ["bench", f"{path}@onnxruntime", "--iterations", "1", "--warmup", "0", option, str(destination)])
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {option}: received")
     assert _unchanged(path, model, side)

@@ -198,8 +198,8 @@ def test_bench_triton_cli_sends_images_to_the_ensemble_over_grpc(server, digits,
     from edgeattn.cli import app
 
     images = digits[1][0].parent.parent  # the held-out folder (one sub-folder per digit)
-    result = CliRunner().invoke(app, ["bench", "--triton", f"grpc://{server.grpc_url}", "--model", "digits_ensemble",
-                                      "--concurrency", "2", "-n", "20", "--warmup", "1", "--inputs", str(images), "--json",
+    result = CliRunner().invoke(app, ["bench", "--triton", f"grpc://{server.grpc_url}", "digits_ensemble",
+                                      "--concurrency", "2", "--iterations", "20", "--warmup", "1", "--inputs", str(images), "--json",
                                       "--report-md", str(tmp_path / "t.md"), "--chart", str(tmp_path / "t.png")])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -207,11 +207,11 @@ def test_bench_triton_cli_sends_images_to_the_ensemble_over_grpc(server, digits,
     assert "| digits_ensemble c=2 | triton-grpc | 1 |" in (tmp_path / "t.md").read_text()
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
     image = digits[1][0]
-    clash = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "digits_ensemble", "--inputs", str(images),
+    clash = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "digits_ensemble", "--inputs", str(images),
                                      "--report-md", str(image)])
     assert clash.exit_code == 1 and f"--report-md: received {image}, which is the input" in clash.output
     assert image.read_bytes()[:4] == b"\x89PNG"
-    missing = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "nope"])
+    missing = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "nope"])
     assert missing.exit_code == 1 and "Error: model 'nope' is not ready" in missing.output
-    no_images = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "--model", "digits_ensemble", "-n", "2"])
+    no_images = CliRunner().invoke(app, ["bench", "--triton", server.http_url, "digits_ensemble", "--iterations", "2"])
     assert no_images.exit_code == 1 and "takes encoded bytes: received no --inputs" in no_images.output

@@ -235,7 +235,7 @@ def _input_spec(model: Any) -> tuple[str, tuple[int, int, int], int | str | None
     if len(values) != 4 or not all(isinstance(v, int) and v > 0 for v in values[1:]):
         raise InputError(
             f"model input {graph_input.name!r} has shape {values}; expected [N, C, H, W] with fixed C, H, W",
-            hint="export with a fixed input size (--input-shape)",
+            hint="export with a fixed input size (--input-size)",
         )
     size = (int(values[1]), int(values[2]), int(values[3]))  # type: ignore[arg-type]
     return graph_input.name, size, values[0]

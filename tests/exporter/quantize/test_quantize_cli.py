@@ -68,9 +68,10 @@ def test_cli_table_shows_regex_reasons_verbatim(folded_onnx, tmp_path):
     assert "/^[a-z]+1/" in result.output
 
 
-def test_cli_bad_choice_exits_1(folded_onnx, tmp_path):
+def test_cli_bad_choice_is_a_usage_error(folded_onnx, tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "q.onnx"), "--target", "gpu"])
-    assert result.exit_code == 1 and "--target" in result.output
+    assert result.exit_code == 2 and "Invalid value for '--target'" in result.output
+    assert not (tmp_path / "q.onnx").exists()
 
 
 def test_cli_quantize_attention_is_a_flag(folded_onnx, calib_npy, tmp_path, monkeypatch):
