@@ -1,8 +1,8 @@
 """Memory a model needs, known before anything large is allocated.
 
 A class count or an input shape given on the command line decides how much memory a model
-build or a forward pass takes; a typo (``--num-classes 1000000000``, ``--input-shape
-1,3,40000,40000``) should end in one line that says how much was asked and how much there is,
+build or a forward pass takes; a typo (``--num-classes 1000000000``, ``--input-size
+3,40000,40000``) should end in one line that says how much was asked and how much there is,
 not in the allocator's traceback or the kernel's OOM killer. Both figures come from PyTorch's
 ``meta`` device, which carries shapes and dtypes but no storage: the model is built there first
 to count its parameters, and a forward pass with meta parameters gives the activation sizes.

@@ -122,7 +122,7 @@ def test_report_destination_os_errors(tiny_model: Path, tmp_path: Path, parent_k
 
 def test_wrong_channel_count_for_export(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["export", "se_resnet_tiny", "--input-shape", "1,4,32,32", "-o", str(tmp_path / "x.onnx")]
+        app, ["export", "se_resnet_tiny", "--input-size", "4,32,32", "-o", str(tmp_path / "x.onnx")]
     )
     _one_error_line(result, "does not accept an input of shape [1, 4, 32, 32]", "channels")
     assert not (tmp_path / "x.onnx").exists()
