@@ -97,6 +97,20 @@ def test_stale_run_folders_of_dead_processes_are_removed(tmp_path: Path, monkeyp
     assert not Path(seen[0]).exists()
 
 
+def test_day_old_scratch_folders_of_earlier_versions_are_removed(tmp_path: Path) -> None:
+    from edgeattn._workdir import remove_stale
+
+    day_and_a_bit = time.time() - 25 * 3600
+    old_int8, old_q, fresh, other = (tmp_path / n for n in ("edgeattn-int8-a1", "edgeattn-q-b2", "edgeattn-int8-c3", "ort.quant.d4"))
+    for folder in (old_int8, old_q, fresh, other):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"0" * 100)
+    for folder in (old_int8, old_q, other):
+        os.utime(folder, (day_and_a_bit, day_and_a_bit))
+    assert sorted(p.name for p in remove_stale(tmp_path)) == ["edgeattn-int8-a1", "edgeattn-q-b2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edgeattn-int8-c3", "ort.quant.d4"]
+
+
 def test_interrupt_rewrapped_by_a_library_is_reported_as_interrupted(capsys) -> None:
     @handle_errors
     def command() -> None:
@@ -138,3 +152,67 @@ def test_quantize_creates_no_temp_file_beside_the_destination_before_writing(tin
     assert seen == [[]]
     written = {p.name for p in dest.parent.iterdir()}
     assert {"m.int8.onnx", "m.int8.onnx.json"} <= written and not any(n.endswith(".tmp") for n in written)
+
+
+# ------------------------------------------------------------- the real commands, end to end
+def _cli(args: list[str], tmp: Path, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgeattn", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the command ended (exit {proc.returncode}) before the moment to interrupt it"
+        assert time.monotonic() < deadline, "timed out waiting for the moment to interrupt"
+        time.sleep(0.005)
+
+
+def test_sigterm_during_int8_calibration_leaves_nothing(tmp_path: Path) -> None:
+    import numpy as np
+
+    from conftest import tiny_onnx  # tests/reliability/conftest.py (rootdir-relative import)
+
+    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    tiny_onnx(work / "m.onnx", size=64)
+    np.save(work / "cal.npy", np.random.default_rng(0).standard_normal((512, 3, 64, 64)).astype(np.float32))
+    before = sorted(p.name for p in work.iterdir())
+    proc = _cli(["quantize", "m.onnx", "-p", "int8", "--calibration", "cal.npy", "-o", "m.int8.onnx"], tmp, work)
+    # The calibration's scratch folder inside the per-run folder is the moment calibration starts.
+    _wait_for(lambda: any(any(run.iterdir()) for run in tmp.glob("edgeattn-run-*")), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "Error: terminated"
+    assert sorted(p.name for p in work.iterdir()) == before  # no m.int8.onnx, no .tmp, no sidecar
+    # edgeattn-int8-*, ort.quant.* and the run folder are gone. ``.ses`` is ONNX Runtime's telemetry
+    # session file, written into TMPDIR when onnxruntime is imported (1.32 on Linux), not ours.
+    assert [p.name for p in tmp.iterdir() if p.name != ".ses"] == []
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])
+def test_ctrl_c_during_the_export_is_reported_as_interrupted(tmp_path: Path, delay: float) -> None:
+    import threading
+
+    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    proc = _cli(["export", "se_resnet_tiny", "-o", "m.onnx"], tmp, work)
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    _wait_for(lambda: any(line.split()[:1] == ["export"] for line in lines), proc)
+    time.sleep(delay)  # into the dynamo export (torch.export, then the ONNX translation)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    err = "".join(lines)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "Error: interrupted" and "\x1b" not in err
+    assert list(work.iterdir()) == []
