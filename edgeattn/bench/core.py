@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ..platform.memory import check_allocation
 from .environment import collect_environment
 from .stats import LatencyStats, latency_stats
 
+# typing.Callable: the alias is evaluated, and collections.abc.Callable[...] needs Python 3.9.
 Progress = Callable[[str, int, int], None]
 
 

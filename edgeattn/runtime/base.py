@@ -13,13 +13,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
 from ..errors import InputError
 
-Dim = int | str | None  # a fixed size, a symbolic name (``batch``), or unknown
+# A fixed size, a symbolic name (``batch``), or unknown. typing.Union: the alias is evaluated at
+# import, and X | Y needs Python 3.10.
+Dim = Union[int, str, None]
 
 
 @dataclass(frozen=True)

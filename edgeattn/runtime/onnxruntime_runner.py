@@ -50,7 +50,7 @@ def ort_distributions() -> list[str]:
     return list(_ort_distributions())
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)  # functools.cache is 3.9+
 def _ort_distributions() -> tuple[str, ...]:
     # Walking every installed distribution takes 50-100 ms; each runner load and info() asks.
     from importlib import metadata

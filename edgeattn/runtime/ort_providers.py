@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Tuple, Union
 
 from ..errors import BackendUnavailableError, InputError
 
 TRT_EP = "TensorrtExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
-ProviderList = list[str | tuple[str, dict[str, str]]]
+# typing generics: the alias is evaluated (list[...] needs 3.9, X | Y 3.10).
+ProviderList = List[Union[str, Tuple[str, Dict[str, str]]]]
 
 
 def _shape_string(shapes: Mapping[str, Sequence[int]]) -> str:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import re
 import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +276,10 @@ def _plan_preprocessing(name: str, info: ArtifactInfo, batching: Batching, optio
 
 
 def _python_model(filename: str) -> bytes:
-    return resources.files("edgeattn.serving.python_models").joinpath(filename).read_bytes()
+    # pkgutil.get_data, not importlib.resources.files (Python 3.9+): the package is also imported on 3.8.
+    data = pkgutil.get_data("edgeattn.serving.python_models", filename)
+    assert data is not None  # a regular package on disk or in a zip: its loader reads files
+    return data
 
 
 # -- the repository on disk -------------------------------------------------------------------

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Tuple
 
 from ..errors import InputError
 from .onnx_info import OnnxInput
 
-Shape = tuple[int, ...]
+Shape = Tuple[int, ...]  # typing.Tuple: an evaluated alias, tuple[...] needs Python 3.9
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from .identity import check_weights
 from .probes import read_probes
 from .report import ArtifactResult, Localization, ProbeComparison, ValidationReport
 
+# typing.Callable: the alias is evaluated, and collections.abc.Callable[...] needs Python 3.9.
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 

@@ -118,7 +118,7 @@ def _module_problem(module: str) -> str | None:
     top = module.split(".")[0]
     if top in getattr(sys, "stdlib_module_names", ()) or top in sys.builtin_module_names:
         return f"{top} is part of Python's standard library"
-    if top not in importlib.metadata.packages_distributions():
+    if top not in _distribution_packages():
         return f"{top} is not an installed distribution's package"
     cwd = os.getcwd()
     as_loaded = _origin(top, [cwd, *sys.path])
@@ -128,6 +128,24 @@ def _module_problem(module: str) -> str | None:
     if as_loaded != installed:
         return f"{top} would be loaded from {as_loaded}, not from the installed package at {installed}"
     return None
+
+
+def _distribution_packages() -> set[str]:
+    """Top-level import names of the installed distributions.
+
+    importlib.metadata.packages_distributions() (Python 3.10+) where it exists; on 3.8/3.9 the same
+    rule it implements: a distribution's ``top_level.txt``, else the first folder (or the module
+    name) of each ``.py`` file it installed.
+    """
+    found = getattr(importlib.metadata, "packages_distributions", None)
+    if found is not None:
+        return set(found())
+    names: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        declared = (dist.read_text("top_level.txt") or "").split()
+        inferred = {f.parts[0] if len(f.parts) > 1 else f.stem for f in dist.files or () if f.suffix == ".py"}
+        names.update(declared or inferred)
+    return names
 
 
 def _origin(top: str, search_path: list[str]) -> str | None:

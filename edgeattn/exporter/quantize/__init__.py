@@ -361,10 +361,11 @@ def _sidecar(src: Path, written_path: Path, result: QuantizeResult) -> dict[str,
     else:
         for key, value in read_metadata(written).items():
             if key.startswith("edgeattn.") and key not in ("edgeattn.precision", "edgeattn.quantization"):
+                name = key[len("edgeattn."):]
                 try:
-                    sidecar[key.removeprefix("edgeattn.")] = json.loads(value)
+                    sidecar[name] = json.loads(value)
                 except (ValueError, RecursionError):
-                    sidecar[key.removeprefix("edgeattn.")] = value
+                    sidecar[name] = value
     sidecar["precision"] = result.precision
     sidecar["quantization"] = read_json_metadata(written, "edgeattn.quantization")
     sidecar["quantization"]["counts"] = result.counts()
