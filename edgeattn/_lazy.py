@@ -9,6 +9,8 @@ turns a ModuleNotFoundError raised deeper down into the same message (the CLI's 
 from __future__ import annotations
 
 import importlib
+import platform
+import sys
 from types import ModuleType
 
 from .errors import MissingExtraError
@@ -30,9 +32,22 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
 }
 
 
+# Extras that carry `python_version >= '3.10'` in pyproject.toml: export, quantize and third-party
+# models run on the workstation. On 3.8 (JetPack 5.1) pip installs nothing for them, so naming the
+# extra alone would send the user in a circle.
+WORKSTATION_EXTRAS = frozenset({"export", "quantize", "thirdparty"})
+WORKSTATION_PYTHON = (3, 10)
+WORKSTATION_HINT = 'on the workstation: pip install "edgeattn[cpu,export]", then copy the .onnx here'
+
+
 def _error(module: str, purpose: str | None) -> MissingExtraError:
     name, extra = EXTRA_OF[module]
     need = f"{purpose} needs {name}" if purpose else f"{name} is needed here"
+    if extra in WORKSTATION_EXTRAS and sys.version_info < WORKSTATION_PYTHON:
+        return MissingExtraError(
+            f"{need} (edgeattn[{extra}]), which needs Python >= 3.10; this is Python {platform.python_version()}",
+            hint=WORKSTATION_HINT,
+        )
     return MissingExtraError(
         f"{need}, which is not installed: pip install \"edgeattn[{extra}]\"",
         hint=None if extra != "cpu" else 'on an NVIDIA machine install "edgeattn[gpu]" instead (never both)',
@@ -47,6 +62,20 @@ def require(module: str, purpose: str | None = None) -> ModuleType:
         if (exc.name or "").split(".")[0] != module:
             raise  # the module is there but one of its own dependencies is broken: keep the traceback
         raise _error(module, purpose) from None
+
+
+def require_workstation(command: str) -> None:
+    """Raise MissingExtraError on Python < 3.10: ``command`` (quantize) runs on the workstation.
+
+    JetPack 5.1 has Python 3.8 only; the runtime side (runners, build, validate, bench, inspect,
+    doctor) runs there, export and quantize need 3.10 like their extras (pyproject.toml).
+    """
+    if sys.version_info < WORKSTATION_PYTHON:
+        raise MissingExtraError(
+            f"{command} needs Python >= 3.10 (edgeattn[{command}] runs on the workstation); "
+            f"this is Python {platform.python_version()}",
+            hint=WORKSTATION_HINT,
+        )
 
 
 def available(module: str) -> bool:

@@ -90,6 +90,9 @@ def quantize(
         use_cache: reuse / store calibration ranges keyed by model, data, method and options.
         reader_hook: called with the calibration data reader before use (tests count its calls).
     """
+    from ..._lazy import require_workstation
+
+    require_workstation("quantize")  # before any check or work: on Python 3.8 it never runs
     started = time.perf_counter()
     precision = precision.lower()
     calibration_method = calibration_method.lower()

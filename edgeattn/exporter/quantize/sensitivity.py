@@ -187,9 +187,11 @@ def sensitivity(
     reduce_range: bool | None = None,
 ) -> SensitivityReport:
     """Quantize each unit of ``onnx_path`` alone and rank the units by the output error (see module doc)."""
+    from ..._lazy import require_workstation
     from . import _preprocessing, quantize
     from .calibration import load_calibration
 
+    require_workstation("quantize")  # before loading calibration data
     src = Path(onnx_path)
     model = load_onnx(src)
     units = find_units(model)
