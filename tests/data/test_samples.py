@@ -14,7 +14,7 @@ def _write_image(path, value):
 
 
 def test_class_subfolders_give_imagefolder_labels(tmp_path):
-    from torchvision.datasets import ImageFolder
+    ImageFolder = pytest.importorskip("torchvision.datasets").ImageFolder  # none in the runtime-only run
 
     for cls, n in (("zebra", 2), ("ant", 3), ("cat", 1)):
         for i in range(n):

@@ -4,14 +4,19 @@ import warnings
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper
-from torch import nn
 
-from edgeattn.errors import BackendUnavailableError, InputError
-from edgeattn.runtime import available_backends, backend_for, load
-from edgeattn.runtime.onnxruntime_runner import OnnxRuntimeRunner, conflicting_install_message, resolve_providers
-from edgeattn.runtime.torch_runner import TorchRunner
+torch = pytest.importorskip("torch")  # exports its model; the runtime-only run (scripts/test-py38.sh) has none
+nn = torch.nn
+
+from edgeattn.errors import BackendUnavailableError, InputError  # noqa: E402
+from edgeattn.runtime import available_backends, backend_for, load  # noqa: E402
+from edgeattn.runtime.onnxruntime_runner import (  # noqa: E402
+    OnnxRuntimeRunner,
+    conflicting_install_message,
+    resolve_providers,
+)
+from edgeattn.runtime.torch_runner import TorchRunner  # noqa: E402
 
 
 class Small(nn.Module):

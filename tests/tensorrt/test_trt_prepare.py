@@ -10,14 +10,15 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-import torch
-from torch import nn
 
-from edgeattn.errors import InputError
-from edgeattn.layers import CBAM
-from edgeattn.tensorrt import build, read_sidecar
-from edgeattn.tensorrt.prepare import emit_prepared, parse_target, prepare_file
-from edgeattn.tensorrt.runner import TensorRTRunner
+torch = pytest.importorskip("torch")  # exports its models; the runtime-only run (scripts/test-py38.sh) has none
+nn = torch.nn
+
+from edgeattn.errors import InputError  # noqa: E402
+from edgeattn.layers import CBAM  # noqa: E402
+from edgeattn.tensorrt import build, read_sidecar  # noqa: E402
+from edgeattn.tensorrt.prepare import emit_prepared, parse_target, prepare_file  # noqa: E402
+from edgeattn.tensorrt.runner import TensorRTRunner  # noqa: E402
 
 ort = pytest.importorskip("onnxruntime")
 

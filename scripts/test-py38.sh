@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The runtime side on Python 3.8 (JetPack 5.1 has no newer Python; README, "Installing"): .venv38,
+# a virtualenv of this checkout with `pip install -e ".[cpu,images]"` (numpy, onnx and onnxruntime
+# resolve to their last 3.8 releases; no PyTorch), runs the runtime subset: the torch-free commands
+# (tests/torchfree, artifacts made with the full install), the TensorRT stand-in contract tests, the
+# runners, bench, data and limits tests that need no torch, and the 3.8-constructs check. Tests in
+# those folders that need torch skip themselves. PYTHON38 names the interpreter (default: python3.8
+# on PATH, else pyenv's newest 3.8).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_runtime_venv.sh
+is_py38() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 8))' 2>/dev/null; }
+if [ -z "${PYTHON38:-}" ]; then
+  # python3.8 on PATH (may be a pyenv shim that is not active here), else pyenv's newest 3.8.
+  for candidate in "$(command -v python3.8 || true)" \
+      $(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.8.*/bin/python 2>/dev/null | sort -rV); do
+    if [ -n "$candidate" ] && is_py38 "$candidate"; then PYTHON38=$candidate; break; fi
+  done
+fi
+if [ -z "${PYTHON38:-}" ] || ! is_py38 "$PYTHON38"; then
+  echo "error: no Python 3.8 found (got '${PYTHON38:-}'): set PYTHON38=/path/to/python3.8" >&2
+  exit 1
+fi
+if [ -x .venv38/bin/python ] && ! is_py38 .venv38/bin/python; then
+  echo "error: .venv38 is not a Python 3.8 virtualenv: remove it and run again" >&2
+  exit 1
+fi
+runtime_venv .venv38 "$PYTHON38" cpu,images
+torchfree_artifacts
+# Not yet: tests/torchfree and the tests that import edgeattn.cli. The CLI modules are being made
+# 3.8-ready apart (Typer evaluates their annotations at run time); they join the run then.
+CLI_PENDING=(--ignore=tests/tensorrt/contract/test_contract_cli.py --ignore=tests/tensorrt/test_doctor.py
+  --ignore=tests/tensorrt/test_trt_no_gpu.py)
+EDGEATTN_TORCHFREE_ARTIFACTS="$ARTIFACTS" .venv38/bin/python -m pytest -q -ra -p no:cacheprovider "${CLI_PENDING[@]}" \
+  tests/tensorrt tests/bench tests/data tests/runtime \
+  tests/test_io.py tests/reliability/test_limits.py tests/test_python38_constructs.py tests/test_workstation_python.py "$@"
