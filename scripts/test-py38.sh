@@ -3,7 +3,7 @@
 # a virtualenv of this checkout with `pip install -e ".[cpu,images]"` (numpy, onnx and onnxruntime
 # resolve to their last 3.8 releases; no PyTorch), runs the runtime subset: the torch-free commands
 # (tests/torchfree, artifacts made with the full install), the TensorRT stand-in contract tests, the
-# runners, bench, data and limits tests that need no torch, and the 3.8-constructs check. Tests in
+# runners, bench and data tests that need no torch, and the 3.8-constructs check. Tests in
 # those folders that need torch skip themselves. PYTHON38 names the interpreter (default: python3.8
 # on PATH, else pyenv's newest 3.8).
 set -euo pipefail
@@ -33,4 +33,4 @@ CLI_PENDING=(--ignore=tests/tensorrt/contract/test_contract_cli.py --ignore=test
   --ignore=tests/tensorrt/test_trt_no_gpu.py)
 EDGEATTN_TORCHFREE_ARTIFACTS="$ARTIFACTS" .venv38/bin/python -m pytest -q -ra -p no:cacheprovider "${CLI_PENDING[@]}" \
   tests/tensorrt tests/bench tests/data tests/runtime \
-  tests/test_io.py tests/reliability/test_limits.py tests/test_python38_constructs.py tests/test_workstation_python.py "$@"
+  tests/test_io.py tests/test_python38_constructs.py tests/test_workstation_python.py "$@"
