@@ -40,29 +40,14 @@ JSON_VALUES = [None, True, 0, -1, 1e308, "", "\udcff", [], {}, "payload.py:creat
 # ------------------------------------------------------------------------------------ the seeds
 def make_seeds(folder: Path) -> dict[str, bytes]:
     """Valid files of each kind (mutated afterwards), plus the payloads a mutation must never run."""
-    import numpy as np
     import onnx
     import torch
-    from onnx import TensorProto, helper
     from safetensors.torch import save_file
 
-    rng = np.random.default_rng(0)
-    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], rng.standard_normal(108).astype(np.float32))
-    graph = helper.make_graph(
-        [
-            helper.make_node("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1]),
-            helper.make_node("GlobalAveragePool", ["c"], ["p"]),
-            helper.make_node("Flatten", ["p"], ["logits"]),
-        ],
-        "g",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])],
-        initializer=[weight],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    from tests.tiny_onnx import tiny_classifier
+
     provenance = {"source": "payload.py:create", "model_sha256": "0" * 64, "preprocessing": {"mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2], "input_size": [3, 8, 8]}}
-    helper.set_model_props(model, {"edgeattn.provenance": json.dumps(provenance), "edgeattn.precision": "fp32"})
+    model = tiny_classifier(metadata={"edgeattn.provenance": provenance, "edgeattn.precision": "fp32"})
     seeds = {"onnx": model.SerializeToString()}
     bare = onnx.ModelProto()
     bare.CopyFrom(model)

@@ -9,33 +9,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 import edgeattn
 from edgeattn._io import atomic_outputs, check_outputs, sidecar_path
 from edgeattn.cli import app
 from edgeattn.errors import InputError
+from tests.tiny_onnx import tiny_classifier
 
 
 @pytest.fixture()
 def model_with_sidecar(tmp_path: Path) -> tuple[Path, bytes, bytes]:
     """A small FP32 conv classifier (quantizable) with provenance and a sidecar."""
-    rng = np.random.default_rng(0)
-    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], rng.standard_normal(108).astype(np.float32))
-    graph = helper.make_graph(
-        [
-            helper.make_node("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1]),
-            helper.make_node("GlobalAveragePool", ["c"], ["p"]),
-            helper.make_node("Flatten", ["p"], ["logits"]),
-        ],
-        "g",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])],
-        initializer=[weight],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    helper.set_model_props(model, {"edgeattn.provenance": json.dumps({"source": "se_resnet50"})})
+    model = tiny_classifier(metadata={"edgeattn.provenance": {"source": "se_resnet50"}})
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     sidecar_path(path).write_text(json.dumps({"provenance": {"source": "se_resnet50"}}))
