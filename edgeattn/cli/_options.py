@@ -151,16 +151,19 @@ def parse_backends(text: str) -> Backends:
     """``"ort, OV"`` -> ("onnxruntime", "openvino"): names or aliases, comma-separated."""
     if isinstance(text, Backends):
         return text
-    from ..runtime.selection import ALIASES, BACKENDS
-
     names = []
     for part in (p.strip().lower() for p in text.split(",")):
         if not part:
             continue
-        name = ALIASES.get(part, part)
-        if name != "auto" and name not in BACKENDS:
-            known = ", ".join(["auto", *BACKENDS, *(f"{a} ({n})" for a, n in ALIASES.items())])
-            raise typer.BadParameter(f"received {part!r}, expected one of: {known}")
+        name = BACKEND_ALIASES.get(part, part)
+        if name not in BACKEND_NAMES:
+            # Not a built-in name: perhaps a plug-in added with register_backend().
+            from ..runtime.selection import ALIASES, BACKENDS
+
+            name = ALIASES.get(part, part)
+            if name not in BACKENDS:
+                known = ", ".join(["auto", *BACKENDS, *(f"{a} ({n})" for a, n in ALIASES.items())])
+                raise typer.BadParameter(f"received {part!r}, expected one of: {known}")
         names.append(name)
     if not names:
         raise typer.BadParameter(f"received {text!r}, expected a backend name")

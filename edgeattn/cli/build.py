@@ -26,6 +26,18 @@ from ._options import HardwareCompatibility, JsonOpt, Precision, max_batch_optio
 SHAPES_HELP = "(trtexec's form; several comma-separated)"
 
 
+def _check_shapes(spec: Optional[str]) -> Optional[str]:
+    """A callback that refuses a shape spec that does not parse as a usage error (exit 2)."""
+    from ..errors import InputError
+    from ..tensorrt.profiles import parse_shape_spec
+
+    try:
+        parse_shape_spec(spec)
+    except InputError as exc:
+        raise typer.BadParameter(exc.message) from None
+    return spec
+
+
 def command(
     onnx_path: Annotated[Path, typer.Argument(help="ONNX model to build (from edgeattn export/quantize).", show_default=False, metavar="ONNX")],
     output: Annotated[Optional[Path], output_option("MODEL.engine")] = None,
@@ -56,16 +68,16 @@ def command(
     max_batch: Annotated[Optional[int], max_batch_option("32")] = None,
     shapes: Annotated[
         Optional[str],
-        typer.Option("--shapes", help=f"Fixed input shapes NAME:1x3x224x224 {SHAPES_HELP}: min = opt = max.", show_default=False),
+        typer.Option("--shapes", callback=_check_shapes, help=f"Fixed input shapes NAME:1x3x224x224 {SHAPES_HELP}: min = opt = max.", show_default=False),
     ] = None,
     min_shapes: Annotated[
-        Optional[str], typer.Option("--min-shapes", help=f"Smallest input shapes NAME:NxCxHxW {SHAPES_HELP}.", show_default=False)
+        Optional[str], typer.Option("--min-shapes", callback=_check_shapes, help=f"Smallest input shapes NAME:NxCxHxW {SHAPES_HELP}.", show_default=False)
     ] = None,
     opt_shapes: Annotated[
-        Optional[str], typer.Option("--opt-shapes", help=f"Input shapes the kernels are tuned for {SHAPES_HELP}.", show_default=False)
+        Optional[str], typer.Option("--opt-shapes", callback=_check_shapes, help=f"Input shapes the kernels are tuned for {SHAPES_HELP}.", show_default=False)
     ] = None,
     max_shapes: Annotated[
-        Optional[str], typer.Option("--max-shapes", help=f"Largest input shapes NAME:NxCxHxW {SHAPES_HELP}.", show_default=False)
+        Optional[str], typer.Option("--max-shapes", callback=_check_shapes, help=f"Largest input shapes NAME:NxCxHxW {SHAPES_HELP}.", show_default=False)
     ] = None,
     workspace: Annotated[
         Optional[str], typer.Option("--workspace", help="Builder workspace limit, e.g. 2G.", show_default=False)

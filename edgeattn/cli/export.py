@@ -68,13 +68,13 @@ def command(
 
     from .._lazy import require
 
+    shape = _input_shape(input_size, batch_size)  # a usage error before the heavy imports
     for module in ("torch", "onnx_ir", "onnxscript"):
         require(module, "export")
     from ..exporter import export
     from ._errors import print_warning
 
     err = Console(stderr=True, soft_wrap=True)  # a long "wrote ..." line stays one line in logs
-    shape = _input_shape(input_size, batch_size)
 
     with err.status("exporting", spinner="dots") as status:
 

@@ -14,7 +14,7 @@ reported (marking extra outputs can itself change results).
 
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import typer
 from typing_extensions import Annotated
@@ -63,6 +63,21 @@ def parse_tolerances(values: Optional[List[str]], option: str) -> Union[float, D
     return per_output
 
 
+def _check_tolerances(option: str) -> Callable[[Optional[List[str]]], Optional[List[str]]]:
+    """A callback that refuses a tolerance that does not parse as a usage error (exit 2)."""
+
+    def check(values: Optional[List[str]]) -> Optional[List[str]]:
+        from ..errors import InputError
+
+        try:
+            parse_tolerances(values, option)
+        except InputError as exc:
+            raise typer.BadParameter(exc.message.partition(": ")[2] or exc.message) from None
+        return values
+
+    return check
+
+
 def command(
     artifacts: Annotated[List[Path], typer.Argument(help="Artifacts to check (.onnx, .engine); several = one table.", show_default=False, metavar="ARTIFACT")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="PyTorch model to compare against.", show_default="the artifact's provenance")] = None,
@@ -73,8 +88,8 @@ def command(
     num_samples: NumSamplesOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.", min=0)] = 0,
     batch_size: Annotated[int, batch_size_option()] = 1,
-    atol: Annotated[Optional[List[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
-    rtol: Annotated[Optional[List[str]], typer.Option("--rtol", help="Relative tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False)] = None,
+    atol: Annotated[Optional[List[str]], typer.Option("--atol", help="Absolute tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False, callback=_check_tolerances("--atol"))] = None,
+    rtol: Annotated[Optional[List[str]], typer.Option("--rtol", help="Relative tolerance: VALUE or OUTPUT=VALUE (repeatable).", show_default=False, callback=_check_tolerances("--rtol"))] = None,
     precision: Annotated[Optional[Precision], precision_option("from the artifact")] = None,
     report_json: ReportJsonOpt = None,
     report_md: ReportMdOpt = None,

@@ -199,3 +199,21 @@ def test_completion_offers_commands_and_choices(words: str, expected: set) -> No
     env = {"_EDGEATTN_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
     result = runner.invoke(app, [], prog_name="edgeattn", env=env)
     assert set(result.output.split()) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "m.onnx", "--atol", "logits=abc"],
+        ["validate", "m.onnx", "--rtol", "-1"],
+        ["build", "m.onnx", "--shapes", "input:1x3xQ"],
+        ["build", "m.onnx", "--max-shapes", "1x3x8x8"],
+        ["bench", "m.onnx", "--batch-sizes", "1,0"],
+        ["bench", "m.onnx", "--iterations", "0"],
+        ["triton", "repo", "m.onnx", "--preferred-batch", "4,x"],
+    ],
+)
+def test_a_value_that_does_not_parse_is_a_usage_error_exit_2(args: list) -> None:
+    result = runner.invoke(app, args, prog_name="edgeattn")
+    assert result.exit_code == 2, result.output
+    assert f"Usage: edgeattn {args[0]} " in result.output and "Error: Invalid value for" in result.output
