@@ -5,12 +5,10 @@ ONNX Runtime providers that load) and, for each command, whether it works here a
 Example: edgeattn doctor --json
 """
 
-import json
-
-import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ._errors import echo_json
 from ._options import JsonOpt
 
 
@@ -19,7 +17,8 @@ def command(as_json: JsonOpt = False) -> None:
 
     report = diagnose()
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        # echo_json: with --json the boundary sends plain stdout writes to stderr.
+        echo_json(report.to_dict())
         return
     console = Console(soft_wrap=True, highlight=False)
     p = report.platform

@@ -81,7 +81,7 @@ def test_doctor_json_cli(on_platform):
     on_platform("x86-10.x")
     result = CliRunner().invoke(app, ["doctor", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # the JSON alone on stdout
     assert data["tensorrt"]["version"].startswith("10.16") and {c["command"] for c in data["commands"]} >= {"build", "export"}
     text = CliRunner().invoke(app, ["doctor"])
     assert text.exit_code == 0 and "build" in text.output and "Standin GPU" in text.output
