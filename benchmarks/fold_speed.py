@@ -8,10 +8,10 @@ batch 1, 224x224, one process, rounds interleaved across variants (the shared ma
 - ``plain``: ``torch.onnx.export(dynamo=True)`` as is, ORT defaults (the baseline)
 - ``functions``: ours (folded into edgeattn:: local functions, onnxsim), default bodies
 - ``inline``: ours with the canonical bodies inlined as standard ops
-- ``se_gemm`` / ``ca_twice`` / ``sa_split``: alternative bodies (SE MLP as Gemm; CBAM MLP
-  evaluated twice; spatial conv split per descriptor instead of Concat)
+- ``ca_twice``: the CBAM MLP evaluated on avg and max separately
 - ``full`` / ``ca_twice_full``: every gate repeated to X's shape before the Mul
-  (``gate_layout="full"``), which keeps ORT's NCHWc blocked layout through the block
+  (``gate_layout="full"``), which keeps ORT's NCHWc blocked layout through the block;
+  ``ca_twice_full`` is what ``export --optimize-for ort-cpu`` emits for CBAM
 
 Prints a Markdown table of median latency and ratios vs ``plain`` of the same model and vs
 ``resnet50`` (attention overhead), and writes JSON with ``--out``.
@@ -63,16 +63,12 @@ def _variants(model_name: str, workdir: Path) -> tuple[object, dict[str, object]
     options = {
         "functions": ("functions", BodyOptions()),
         "inline": ("inline", BodyOptions()),
-        "se_gemm": ("functions", BodyOptions(se_form="gemm")),
         "ca_twice": ("functions", BodyOptions(channel_form="twice")),
-        "sa_split": ("functions", BodyOptions(spatial_form="split")),
         "full": ("functions", BodyOptions(gate_layout="full")),
         "ca_twice_full": ("functions", BodyOptions(channel_form="twice", gate_layout="full")),
     }
     for name, (mode, opts) in options.items():
-        if name == "se_gemm" and not model_name.startswith("se_"):
-            continue
-        if name in ("ca_twice", "sa_split", "ca_twice_full") and not model_name.startswith("cbam_"):
+        if name in ("ca_twice", "ca_twice_full") and not model_name.startswith("cbam_"):
             continue
         if name == "full" and model_name == "resnet50":
             continue

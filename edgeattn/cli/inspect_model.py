@@ -9,7 +9,6 @@ that does not fit the model is reported here before any export. --input-size C,H
 size the FLOPs are counted at.
 """
 
-import warnings
 from typing import Any, Dict, Optional, Tuple
 
 import typer
@@ -79,10 +78,6 @@ def command(
     input_size: InputSizeOpt = None,
     allow_nonfinite: AllowNonfiniteOpt = False,
 ) -> None:
-    from rich.markup import escape
-
-    from ._errors import print_warning
-
     from .inspect_artifact import inspect_artifact, is_artifact, print_artifact
 
     if is_artifact(model):
@@ -93,18 +88,12 @@ def command(
             print_artifact(data)
         return
     size = None if input_size is None else tuple(input_size)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        data = inspect_report(
-            model, None if checkpoint is None else str(checkpoint), unsafe_pickle=unsafe_pickle,
-            strict=not non_strict, prefer_ema=not no_ema, num_classes=num_classes,
-            allow_nonfinite=allow_nonfinite, input_size=size,
-        )
-    from ..errors import EdgeattnWarning
-
-    for item in caught:
-        if issubclass(item.category, EdgeattnWarning):
-            print_warning(escape(str(item.message)))
+    # EdgeattnWarnings are printed as "Warning: ..." by the CLI's error boundary (_errors.py).
+    data = inspect_report(
+        model, None if checkpoint is None else str(checkpoint), unsafe_pickle=unsafe_pickle,
+        strict=not non_strict, prefer_ema=not no_ema, num_classes=num_classes,
+        allow_nonfinite=allow_nonfinite, input_size=size,
+    )
     if json_output:
         echo_json(data)
         return

@@ -77,12 +77,18 @@ def model_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else "run `edgeattn models` to list them"
-        raise ModelSourceError(
-            f"unknown model {name!r}: not in the edgeattn registry ({len(_REGISTRY)} models)",
-            hint=hint + "; timm/torchvision models are named timm:NAME / torchvision:NAME",
-        ) from None
+        raise unknown_model_error(name) from None
+
+
+def unknown_model_error(name: str) -> ModelSourceError:
+    """The error for a name the registry does not hold, with close matches as the hint."""
+    _ensure_zoo_loaded()
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `edgeattn models` to list them"
+    return ModelSourceError(
+        f"unknown model {name!r}: not in the edgeattn registry ({len(_REGISTRY)} models)",
+        hint=hint + "; timm/torchvision models are named timm:NAME / torchvision:NAME",
+    )
 
 
 def is_registered(name: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Literal, Optional
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..layers import CBAM, SqueezeExcite
 from ..layers._common import make_divisible
 from ._registry import register_model
@@ -126,7 +127,7 @@ class ResNet(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         if stride_in_1x1 and block is not Bottleneck:
-            raise ValueError("stride_in_1x1 applies to bottleneck ResNets (50/101) only")
+            raise InputError(f"stride_in_1x1 applies to bottleneck ResNets (50/101), received {block.__name__} blocks")
         self._block_kwargs = {"stride_in_1x1": True} if stride_in_1x1 else {}
         self.conv1 = nn.Conv2d(in_chans, widths[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -196,13 +197,9 @@ def build_resnet(
     ``reduction`` is the SE/CBAM ratio r (16); ``attn_kwargs`` go to the block (e.g.
     ``{"arrangement": "parallel"}`` for CBAM, ``{"gate": "hard_sigmoid"}`` for SE).
     """
-    from ..errors import InputError
-
     if depth not in _DEPTHS:
         raise InputError(f"ResNet depth must be one of {sorted(_DEPTHS)}, got {depth}")
     block, layers = _DEPTHS[depth]
-    if stride_in_1x1 and block is not Bottleneck:
-        raise InputError(f"stride_in_1x1 applies to ResNet-50/101 (bottleneck blocks), not ResNet-{depth}")
     attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
     model = ResNet(block, layers, num_classes=num_classes, attn=attn, in_chans=in_chans, stride_in_1x1=stride_in_1x1)
     set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from torch import nn
 
 from ..errors import CheckpointError, InputError, ModelSourceError
-from ._registry import create_model, is_registered
+from ._registry import create_model, is_registered, unknown_model_error
 from .config import InputConfig, attach, input_config, set_input_config
 from .source_spec import parse_source
 
@@ -146,10 +146,7 @@ def _resolve(
         return build(num_classes or 1000), build
     if spec.endswith((".pt", ".pth", ".ts", ".pt2", ".safetensors", ".bin")) or "/" in spec:
         raise ModelSourceError(f"model file not found: {spec}", hint="check the path")
-    from ._registry import model_entry
-
-    model_entry(spec)  # raises the "unknown model, did you mean" error
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise unknown_model_error(spec)
 
 
 def _build_first(build: Callable[[int | None], nn.Module], num_classes: int | None, what: str) -> nn.Module:

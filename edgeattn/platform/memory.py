@@ -49,11 +49,14 @@ def available_memory() -> int | None:
 
 
 def format_bytes(nbytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(nbytes) < 1024 or unit == "PB":
-            return f"{int(nbytes)} B" if unit == "B" else f"{nbytes:.1f} {unit}"
+    """``512 B``, ``1.5 KB`` ... ``2.0 PB`` (powers of 1024; PB is the largest unit)."""
+    unit = "B"
+    for larger in ("KB", "MB", "GB", "TB", "PB"):
+        if abs(nbytes) < 1024:
+            break
         nbytes /= 1024
-    raise AssertionError("unreachable")
+        unit = larger
+    return f"{int(nbytes)} B" if unit == "B" else f"{nbytes:.1f} {unit}"
 
 
 def check_allocation(nbytes: float, what: str, *, hint: str | None = None) -> None:

@@ -59,17 +59,13 @@ class Features:
     fp16_flag: bool  # BuilderFlag.FP16 (<= 10.x)
     int8_flag: bool  # BuilderFlag.INT8 (<= 10.x)
     entropy_calibrator: bool  # IInt8EntropyCalibrator2 (<= 10.x)
-    gpu_fallback_flag: bool
     version_compatible_flag: bool  # 8.6+
     exclude_lean_runtime_flag: bool
     optimization_level: bool  # IBuilderConfig.builder_optimization_level, 8.6+
     hardware_compatibility: tuple[str, ...]  # HardwareCompatibilityLevel members, 8.6+
     memory_pool_limit: bool  # set_memory_pool_limit (8.4+); else max_workspace_size
     max_workspace_size: bool
-    parser_node_details: bool  # ParserError.node_name()/node_operator() (10.x+; not in 8.5/8.6)
     engine_host_code_allowed: bool  # Runtime.engine_host_code_allowed, 8.6+
-    detailed_profiling: bool  # ProfilingVerbosity.DETAILED
-    engine_inspector: bool
     # Execution contexts and optimization profiles (docs/tensorrt.md F14): from 9.0 every context
     # uses profile 0; 8.6 shares a profile only with PreviewFeature.PROFILE_SHARING_0806 set at
     # build; 8.5 needs one profile per concurrent context.
@@ -92,7 +88,6 @@ def detect_features(trt: ModuleType) -> Features:
     hw_levels = tuple(
         name for name in ("NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY") if _has_member(hcl, name)
     )
-    pv = getattr(trt, "ProfilingVerbosity", None)
     return Features(
         version=str(getattr(trt, "__version__", "unknown")),
         explicit_batch_flag=_has_member(ncf, "EXPLICIT_BATCH"),
@@ -101,7 +96,6 @@ def detect_features(trt: ModuleType) -> Features:
         fp16_flag=_has_member(bf, "FP16"),
         int8_flag=_has_member(bf, "INT8"),
         entropy_calibrator=hasattr(trt, "IInt8EntropyCalibrator2") and _class_has(trt, "IBuilderConfig", "int8_calibrator"),
-        gpu_fallback_flag=_has_member(bf, "GPU_FALLBACK"),
         version_compatible_flag=_has_member(bf, "VERSION_COMPATIBLE"),
         exclude_lean_runtime_flag=_has_member(bf, "EXCLUDE_LEAN_RUNTIME"),
         optimization_level=_class_has(trt, "IBuilderConfig", "builder_optimization_level"),
@@ -109,10 +103,7 @@ def detect_features(trt: ModuleType) -> Features:
         memory_pool_limit=_class_has(trt, "IBuilderConfig", "set_memory_pool_limit")
         and hasattr(trt, "MemoryPoolType"),
         max_workspace_size=_class_has(trt, "IBuilderConfig", "max_workspace_size"),
-        parser_node_details=_class_has(trt, "ParserError", "node_name"),
         engine_host_code_allowed=_class_has(trt, "Runtime", "engine_host_code_allowed"),
-        detailed_profiling=_has_member(pv, "DETAILED"),
-        engine_inspector=_class_has(trt, "ICudaEngine", "create_engine_inspector"),
         contexts_share_profiles=not _class_has(trt, "Builder", "max_batch_size"),
         profile_sharing_preview=_has_member(getattr(trt, "PreviewFeature", None), "PROFILE_SHARING_0806"),
     )

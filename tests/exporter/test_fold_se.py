@@ -168,16 +168,6 @@ def test_squeeze_used_elsewhere_does_not_fold() -> None:
     assert "used outside" in report.refusals[0].reasons["SqueezeExciteRule"]
 
 
-def test_gemm_body_form_is_equivalent() -> None:
-    """The benchmark's Gemm body: Linear FCs on the flattened descriptor, same numbers."""
-    model = make_model(SE_CONV_OPSET18, rng_weights(7, w1=(2, 8, 1, 1), b1=(2,), w2=(8, 2, 1, 1), b2=(8,)))
-    folded, report = fold_and_compare(model, X, options=BodyOptions(se_form="gemm"))
-    assert report.counts == {"SqueezeExcite": 1}
-    assert op_types(folded) == ["edgeattn::SqueezeExcite"]
-    body = [n.op_type for n in folded.functions[0].node]
-    assert body.count("Gemm") == 2 and "Conv" not in body
-
-
 # senet.pytorch: bias-free Linear FCs, then view(b, c, 1, 1) and x * y.expand_as(x).
 SE_EXPAND = """
 <ir_version: 10, opset_import: ["" : 18]>

@@ -80,18 +80,6 @@ def test_two_means_do_not_fold() -> None:
     assert "expected mean and max" in report.refusals[0].reasons["SpatialAttentionRule"]
 
 
-@pytest.mark.parametrize("mode", ["functions", "inline"])
-def test_split_body_form_is_equivalent(mode: str) -> None:
-    """The benchmark's 'split' body: one 1-channel conv per descriptor and no Concat."""
-    model = make_model(SA_OPSET18, rng_weights(6, w=(1, 2, 7, 7), b=(1,)))
-    folded, report = fold_and_compare(model, X, mode, options=BodyOptions(spatial_form="split"))
-    assert report.counts == {"SpatialAttention": 1}
-    body = [n.op_type for n in folded.functions[0].node] if mode == "functions" else op_types(folded)
-    if mode == "functions":
-        assert op_types(folded) == ["edgeattn::SpatialAttention"]
-    assert body.count("Conv") == 2 and body.count("Slice") == 2 and "Concat" not in body
-
-
 # The official CBAM ChannelPool: torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1).unsqueeze(1).
 SA_UNSQUEEZED = """
 <ir_version: 10, opset_import: ["" : 18]>

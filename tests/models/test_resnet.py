@@ -126,7 +126,7 @@ def test_se_hidden_width_follows_timm() -> None:
 def test_stride_in_1x1_only_for_bottlenecks() -> None:
     from edgeattn.errors import InputError
 
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="stride_in_1x1 applies to bottleneck ResNets .*received BasicBlock"):
         create_model("resnet18", stride_in_1x1=True)
     model = create_model("resnet50", stride_in_1x1=True)
     assert model.layer3[0].conv1.stride == (2, 2) and model.layer3[0].conv2.stride == (1, 1)

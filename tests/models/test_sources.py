@@ -195,6 +195,9 @@ def test_empty_source(spec: str) -> None:
 def test_unknown_and_missing_paths() -> None:
     with pytest.raises(ModelSourceError, match="unknown model"):
         load_model("definitely_not_a_model")
+    with pytest.raises(ModelSourceError, match="unknown model 'se_resnt50'") as info:
+        load_model("se_resnt50")
+    assert "did you mean se_resnet50" in (info.value.hint or "")
     with pytest.raises(ModelSourceError, match="model file not found"):
         load_model("no/such/model.pt")
     with pytest.raises(InputError):

@@ -54,10 +54,9 @@ def test_rebuild_command_round_trips_options():
 
 def _features(**kw):
     base = dict(version="x", explicit_batch_flag=True, implicit_batch_api=False, strongly_typed=True, fp16_flag=True,
-                int8_flag=True, entropy_calibrator=True, gpu_fallback_flag=True, version_compatible_flag=True,
+                int8_flag=True, entropy_calibrator=True, version_compatible_flag=True,
                 exclude_lean_runtime_flag=True, optimization_level=True, hardware_compatibility=("NONE",),
-                memory_pool_limit=True, max_workspace_size=False, parser_node_details=True,
-                engine_host_code_allowed=True, detailed_profiling=True, engine_inspector=True)
+                memory_pool_limit=True, max_workspace_size=False, engine_host_code_allowed=True)
     base.update(kw)
     return Features(**base)
 

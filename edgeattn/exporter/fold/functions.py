@@ -29,8 +29,8 @@ in its blocked layout instead of reordering the whole tensor to NCHW and back ar
 
 Variants (activation inside the MLP, gate) are ONNX function overloads: the papers' ReLU +
 sigmoid has the empty overload, others are named ``<act>_<gate>`` (``relu_hardsigmoid`` for
-MobileNetV3, ``silu_sigmoid`` for EfficientNet). ``benchmarks/fold_speed.py`` measures the
-alternatives kept selectable here (``SE_FORMS``, ``CHANNEL_FORMS``).
+MobileNetV3, ``silu_sigmoid`` for EfficientNet). The two forms ``export --optimize-for`` selects
+(:data:`OPTIMIZE_FOR`) are the only ones kept: ``benchmarks/fold_speed.py`` measures them.
 """
 
 from __future__ import annotations
@@ -47,20 +47,14 @@ from ...graph import DOMAIN
 DOMAIN_VERSION = 1
 
 DEFAULT_VARIANT = {"SqueezeExcite": "relu_sigmoid", "ChannelAttention": "relu_sigmoid", "SpatialAttention": "sigmoid"}
-SE_FORMS = ("conv", "gemm")
-CHANNEL_FORMS = ("stacked", "twice")
-SPATIAL_FORMS = ("concat", "split")
-GATE_LAYOUTS = ("broadcast", "full")
 
 
 @dataclass
 class BodyOptions:
-    """Which canonical form to emit; the defaults are the measured fastest on ORT CPU."""
+    """Which canonical form to emit: the defaults (``any``) or ``ort-cpu``'s (:data:`OPTIMIZE_FOR`)."""
 
-    se_form: str = "conv"
-    channel_form: str = "stacked"
-    spatial_form: str = "concat"
-    gate_layout: str = "broadcast"
+    channel_form: str = "stacked"  # or "twice": the shared MLP run on avg and max separately
+    gate_layout: str = "broadcast"  # or "full": the gate repeated to X's shape before the Mul
 
 
 DEFAULT_OPTIONS = BodyOptions()
@@ -122,14 +116,6 @@ def se_body(op: Any, x: ir.Value, w1: ir.Value, b1: ir.Value, w2: ir.Value, b2: 
             variant: str, opset: int, options: BodyOptions = DEFAULT_OPTIONS) -> ir.Value:
     act, gate = _variant(variant)
     pooled = op.GlobalAveragePool(x)
-    if options.se_form == "gemm":
-        flat = op.Flatten(pooled, axis=1)
-        w1_2d = op.Flatten(w1, axis=1)
-        w2_2d = op.Flatten(w2, axis=1)
-        h = _act(op, op.Gemm(flat, w1_2d, b1, transB=1), act)
-        e = op.Gemm(h, w2_2d, b2, transB=1)
-        scale = op.Unsqueeze(_gate(op, e, gate), _const(op, _ints([2, 3])))
-        return op.Mul(x, scale)
     h = _act(op, op.Conv(pooled, w1, b1), act)
     return _apply(op, x, _gate(op, op.Conv(h, w2, b2), gate), options, opset)
 
@@ -195,13 +181,6 @@ def spatial_body(op: Any, x: ir.Value, w: ir.Value, b: ir.Value, variant: str, o
                  options: BodyOptions = DEFAULT_OPTIONS) -> ir.Value:
     mean = _reduce(op, "ReduceMean", x, [1], opset)
     mx = _reduce(op, "ReduceMax", x, [1], opset)
-    if options.spatial_form == "split":
-        # No Concat: one 1-channel conv per descriptor (the weight slices fold to constants).
-        one, two, axis = _const(op, _ints([1])), _const(op, _ints([2])), _const(op, _ints([1]))
-        w_mean = op.Slice(w, _const(op, _ints([0])), one, axis)
-        w_max = op.Slice(w, one, two, axis)
-        z = op.Add(op.Conv(mean, w_mean, b, auto_pad="SAME_UPPER"), op.Conv(mx, w_max, auto_pad="SAME_UPPER"))
-        return _apply(op, x, _gate(op, z, variant), options, opset, spatial=True)
     z = op.Conv(op.Concat(mean, mx, axis=1), w, b, auto_pad="SAME_UPPER")
     return _apply(op, x, _gate(op, z, variant), options, opset, spatial=True)
 

@@ -49,10 +49,6 @@ class QuantizeResult:
     def counts(self) -> dict[str, int]:
         return dict(Counter(n.precision for n in self.nodes))
 
-    def low_precision_fraction(self) -> float:
-        total = len(self.nodes)
-        return 0.0 if total == 0 else sum(n.precision == self.precision for n in self.nodes) / total
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "precision": self.precision,
