@@ -145,18 +145,20 @@ def _label(target: Any) -> str:
 
 
 def _input_size_for(runner: Any, target: Any, input_size: Sequence[int] | None) -> tuple[int, ...]:
+    """``--input-size`` > the artifact's input size (:class:`edgeattn.artifact.ArtifactInfo`'s
+    precedence) > what the loaded runner reports > a PyTorch model's default size."""
     if input_size is not None:
         return tuple(int(d) for d in input_size)
+    from ..artifact import ENGINE_SUFFIXES, ArtifactInfo
+
+    if isinstance(target, (str, os.PathLike)) and Path(target).suffix.lower() in (".onnx", *ENGINE_SUFFIXES):
+        recorded = ArtifactInfo.read(target).input_size
+        if recorded is not None:
+            return recorded
     spec = runner.inputs[0]
     dims = spec.shape[1:]
     if dims and all(isinstance(d, int) and d > 0 for d in dims):
         return tuple(int(d) for d in dims)
-    if isinstance(target, (str, os.PathLike)) and str(target).endswith(".onnx"):
-        from ..data import read_provenance
-
-        pre = (read_provenance(target) or {}).get("preprocessing") or {}
-        if pre.get("input_size"):
-            return tuple(int(d) for d in pre["input_size"])
     size = getattr(runner, "default_input_size", None)
     if size:
         return tuple(int(d) for d in size)

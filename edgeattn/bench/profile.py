@@ -120,7 +120,7 @@ def profile_blocks(
     inlined, blocks = inline_functions(onnx.load(os.fspath(path)))
     if not blocks:
         raise InputError(
-            f"{path.name} has no folded attention blocks (no edgeattn:: nodes, no edgeattn.blocks metadata)",
+            f"{path.name} has no folded attention blocks (no edgeattn:: nodes, no recorded blocks)",
             hint="export with --fold functions (the default) to get per-block costs",
         )
     flops = node_flops(inlined, batch_size)
@@ -143,13 +143,12 @@ def profile_blocks(
         if dims[0] is None:
             dims[0] = batch_size
         if any(d is None for d in dims[1:]):
-            from ..data import read_provenance
+            from ..artifact import ArtifactInfo
 
-            pre = (read_provenance(path) or {}).get("preprocessing") or {}
-            size = pre.get("input_size")
-            if not size:
+            size = ArtifactInfo.read(path).input_size
+            if size is None:
                 raise InputError(f"cannot tell the input size of {spec.describe()} for profiling")
-            dims[1:] = [int(d) for d in size]
+            dims[1:] = list(size)
         x = np.random.default_rng(0).standard_normal(dims).astype(spec.dtype)
         for _ in range(warmup + iterations):
             runner.run({spec.name: x})

@@ -1,9 +1,8 @@
 """``edgeattn inspect model.onnx``: what an exported artifact holds, read without PyTorch.
 
 Inputs and outputs, opset, folded attention blocks (``edgeattn::`` function nodes and the
-``edgeattn.blocks`` metadata), the precision of each op kind (ops fed by Q/DQ pairs run in INT8;
-FP16 tensors), the recorded preprocessing and provenance. Reading stays here, small, until
-artifacts get one reader for ONNX metadata, sidecars and engine sidecars.
+recorded blocks), the precision of each op kind (ops fed by Q/DQ pairs run in INT8; FP16
+tensors), the recorded preprocessing and provenance (read by :class:`edgeattn.artifact.ArtifactInfo`).
 """
 
 import os
@@ -57,8 +56,7 @@ def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     """Everything ``edgeattn inspect ARTIFACT.onnx`` prints, as a JSON-ready dict."""
     import onnx
 
-    from ..data import read_metadata
-    from ..data.preprocessing import json_metadata_value
+    from ..artifact import ArtifactInfo
     from ..errors import InputError
 
     src = Path(path)
@@ -66,8 +64,8 @@ def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
         proto = onnx.load(os.fspath(src), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and others for a file that is not ONNX
         raise InputError(f"cannot read {src} as ONNX: {exc}", hint="pass an .onnx file written by an exporter") from exc
-    props = read_metadata(proto)
-    provenance = json_metadata_value(props, "edgeattn.provenance")
+    info = ArtifactInfo.from_proto(proto)
+    provenance = info.provenance
     initializers = {i.name for i in proto.graph.initializer}
     custom = Counter(f"{n.domain}::{n.op_type}" for n in proto.graph.node if n.domain.startswith("edgeattn"))
     return {
@@ -75,16 +73,16 @@ def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
         "format": "onnx",
         "opset": {o.domain or "ai.onnx": o.version for o in proto.opset_import},
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
-        "precision": props.get("edgeattn.precision", "fp32"),
+        "precision": info.precision or "fp32",
         "inputs": [{"name": i.name, "shape": _dims(i), "dtype": onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type).name}
                    for i in proto.graph.input if i.name not in initializers],
         "outputs": [{"name": o.name, "shape": _dims(o), "dtype": onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type).name}
                     for o in proto.graph.output],
         "nodes": len(proto.graph.node),
         "folded_blocks": dict(custom),
-        "blocks": json_metadata_value(props, "edgeattn.blocks") or [],
+        "blocks": info.blocks,
         "precision_by_op": _precision_by_op(proto),
-        "preprocessing": (provenance or {}).get("preprocessing"),
+        "preprocessing": info.preprocessing.to_dict() if info.preprocessing is not None else None,
         "provenance": {k: v for k, v in (provenance or {}).items() if k != "preprocessing"} or None,
     }
 

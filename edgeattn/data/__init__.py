@@ -1,19 +1,12 @@
 """Model input data: preprocessing (resize, crop, normalise) and sample loading.
 
-Used by validation (real inputs), benchmarking and INT8 calibration.
+Used by validation (real inputs), benchmarking and INT8 calibration. The preprocessing recipe is
+part of the artifact contract (:mod:`edgeattn.artifact`); it is re-exported here.
 """
 
 from __future__ import annotations
 
-from .preprocessing import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    Preprocessing,
-    json_metadata_value,
-    read_json_metadata,
-    read_metadata,
-    read_provenance,
-)
+from ..artifact import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from .samples import IMAGE_EXTENSIONS, Samples, load_samples, random_samples
 
 __all__ = [
@@ -22,10 +15,6 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "Preprocessing",
     "Samples",
-    "json_metadata_value",
     "load_samples",
     "random_samples",
-    "read_json_metadata",
-    "read_metadata",
-    "read_provenance",
 ]

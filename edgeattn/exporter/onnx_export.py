@@ -137,7 +137,8 @@ def export(
     from .._io import atomic_outputs, check_outputs, sidecar_path
     from ..models.source_spec import parse_source
     from .fold import fold_attention
-    from .metadata import BLOCKS, PROBES, PROVENANCE, build_provenance, find_probes, set_metadata
+    from ..artifact import ArtifactInfo, InputSpec, provenance_record
+    from .metadata import find_probes
     from .simplify import check as run_check
     from .simplify import simplify as run_simplify
 
@@ -250,21 +251,22 @@ def export(
             if got:
                 max_abs_diff = _compare(ref_outputs, [got[n] for n in out_names], rtol, atol, report)
 
-    provenance = build_provenance(
+    spec = InputSpec(in_names[0], *shape[1:], dynamic_batch=dynamic_batch,
+                     max_batch=max_batch if dynamic_batch else shape[0], batch=shape[0])
+    # The recorded preprocessing is sized to the exported input, never to the model's default size.
+    provenance = provenance_record(
         source=source,
         checkpoint=checkpoint,
-        input_names=in_names,
+        input=spec,
         output_names=out_names,
-        input_shape=shape,
-        dynamic_batch=dynamic_batch,
-        max_batch=max_batch,
-        preprocessing=config.to_dict() if config is not None else None,
+        preprocessing=config,
         exporter=exporter,
         opset=opset,
         fold=fold,
+        optimize_for=optimize_for,
     )
-    provenance["optimize_for"] = optimize_for  # which function bodies (fold.functions.OPTIMIZE_FOR)
-    set_metadata(proto, {PROVENANCE: provenance, BLOCKS: blocks, PROBES: probes})
+    record = ArtifactInfo(provenance=provenance, blocks=blocks, probes=probes)
+    record.write_metadata(proto)
     proto.producer_name = "edgeattn"
 
     with _timed(timings, "write"):
@@ -274,8 +276,7 @@ def export(
         with atomic_outputs() as outputs:
             outputs.write_bytes(output, serialized)
             sidecar = outputs.write_json(
-                sidecar_path(output),
-                {"provenance": provenance, "blocks": blocks, "probes": probes, "fold": report.to_dict()},
+                sidecar_path(output), {**record.sidecar(), "fold": report.to_dict()},
             )
     return ExportResult(
         path=output,

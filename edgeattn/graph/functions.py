@@ -7,7 +7,7 @@ with one global suffix counter, docs/tensorrt.md F10; ``onnx.inliner`` and onnx-
 ``InlinePass`` drop the call-site name too). Inlining here names every body node and every
 intermediate tensor ``<block>/<name>``, so a profile, an engine layer or a quantization report
 stays attributable to its block on every runtime. Call-site input and output tensor names are
-kept, so the ``edgeattn.blocks`` metadata (which names them) stays valid.
+kept, so the recorded blocks (which name them) stay valid.
 
 The one inliner of the project: the INT8 pass (``edgeattn.exporter.quantize.int8``), the
 per-block profile (``edgeattn.bench.profile``) and the TensorRT graph preparation
@@ -55,12 +55,12 @@ def inline_functions(model: Any, *, keep: Collection[str] = (), only: Collection
     them); calls whose op type is in
     ``keep`` (an op a TensorRT plugin implements) stay as they are, with their function. Blocks the
     exporter inlined already (``--fold inline``: nodes named ``<block>/...``) are recognised from
-    the ``edgeattn.blocks`` metadata and their tensors prefixed the same way. Functions no longer
+    the recorded blocks (:class:`edgeattn.artifact.ArtifactInfo`) and their tensors prefixed the same way. Functions no longer
     called are removed and the functions' opsets merged into the model's. ``model`` is not changed.
     """
     import onnx
 
-    from ..data import read_json_metadata
+    from ..artifact import ArtifactInfo
 
     result = onnx.ModelProto()
     result.CopyFrom(model)
@@ -103,7 +103,7 @@ def inline_functions(model: Any, *, keep: Collection[str] = (), only: Collection
     _drop_unused_functions(result)
     _merge_function_opsets(result, model.functions)
     remaining = {n.name for n in attention_calls(result)}
-    for entry in read_json_metadata(model, "edgeattn.blocks") or []:
+    for entry in ArtifactInfo.from_proto(model).blocks:
         if isinstance(entry, dict) and entry.get("name") and str(entry["name"]) not in remaining:
             blocks.setdefault(str(entry["name"]), str(entry.get("op_type", "block")))
             if entry.get("output"):

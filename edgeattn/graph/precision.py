@@ -1,6 +1,6 @@
 """An ONNX graph's precision, read from its ops and tensors (not from metadata).
 
-Used when an artifact records no ``edgeattn.precision`` (a graph quantized elsewhere, or one whose
+Used when an artifact records no precision (a graph quantized elsewhere, or one whose
 metadata was stripped): by validate, to pick the tolerance, and by the TensorRT build, to pick the
 builder flags. What is recorded, when it is, takes precedence and is read by the callers.
 

@@ -8,48 +8,17 @@ resize, centre crop 0.875, RGB).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import nn
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from ..artifact import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+# The recipe type of the artifact contract: a model's input config is the preprocessing it records.
+InputConfig = Preprocessing
 
 # Attribute under which a module carries its InputConfig (set by the zoo and by load_model).
 _ATTR = "edgeattn_input_config"
-
-
-@dataclass(frozen=True)
-class InputConfig:
-    """Preprocessing a model expects. ``input_size`` is (C, H, W); mean/std apply to [0, 1] pixels."""
-
-    input_size: tuple[int, int, int] = (3, 224, 224)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    interpolation: str = "bilinear"
-    crop_pct: float = 0.875
-    channel_order: str = "RGB"
-    source: str = field(default="default", compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["input_size"] = list(self.input_size)
-        data["mean"] = list(self.mean)
-        data["std"] = list(self.std)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InputConfig:
-        return cls(
-            input_size=tuple(int(v) for v in data.get("input_size", (3, 224, 224))),  # type: ignore[arg-type]
-            mean=tuple(float(v) for v in data.get("mean", IMAGENET_MEAN)),
-            std=tuple(float(v) for v in data.get("std", IMAGENET_STD)),
-            interpolation=str(data.get("interpolation", "bilinear")),
-            crop_pct=float(data.get("crop_pct", 0.875)),
-            channel_order=str(data.get("channel_order", "RGB")),
-            source=str(data.get("source", "default")),
-        )
 
 
 def attach(model: nn.Module, attr: str, value: Any) -> None:
@@ -76,12 +45,10 @@ def _from_timm_cfg(cfg: Any) -> InputConfig | None:
     size = cfg.get("input_size")
     if not size:
         return None
-    mean = tuple(cfg.get("mean") or IMAGENET_MEAN)
-    std = tuple(cfg.get("std") or IMAGENET_STD)
-    return InputConfig(
+    return Preprocessing(
         input_size=tuple(int(v) for v in size),  # type: ignore[arg-type]
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=tuple(float(v) for v in cfg.get("mean") or IMAGENET_MEAN),
+        std=tuple(float(v) for v in cfg.get("std") or IMAGENET_STD),
         interpolation=str(cfg.get("interpolation") or "bilinear"),
         crop_pct=float(cfg.get("crop_pct") or 0.875),
         channel_order="RGB",
@@ -92,10 +59,10 @@ def _from_timm_cfg(cfg: Any) -> InputConfig | None:
 def input_config(model: nn.Module) -> InputConfig:
     """The InputConfig of ``model``: its own, timm's ``pretrained_cfg``, or the ImageNet default."""
     own = getattr(model, _ATTR, None)
-    if isinstance(own, InputConfig):
+    if isinstance(own, Preprocessing):
         return own
     for attr in ("pretrained_cfg", "default_cfg"):
         found = _from_timm_cfg(getattr(model, attr, None))
         if found is not None:
             return found
-    return InputConfig()
+    return Preprocessing()

@@ -254,9 +254,11 @@ class OnnxRuntimeRunner(Runner):
             "model": self.model_path,
         }
         if self.session is not None:
-            meta = self.session.get_modelmeta().custom_metadata_map
-            if "edgeattn.precision" in meta:
-                details["precision"] = meta["edgeattn.precision"]
+            from ..artifact import ArtifactInfo
+
+            recorded = ArtifactInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map).precision
+            if recorded is not None:
+                details["precision"] = recorded
         device = "cuda" if any(p in self.used_providers for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")) else "cpu"
         return RunnerInfo(backend=self.backend, device=device, details=details)
 

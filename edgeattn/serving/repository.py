@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import write_text_atomic
+from .._io import sidecar_path, write_text_atomic
 from ..errors import InputError
 from .artifact_info import ArtifactInfo, TensorInfo, describe_artifact
 from .model_config import (
@@ -194,14 +194,14 @@ def _plan_models(name: str, info: ArtifactInfo, options: RepositoryOptions) -> l
         if options.ort_tensorrt:
             if kind != "gpu":
                 raise InputError("--ort-tensorrt needs --kind gpu (TensorRT runs on a GPU)")
-            accelerator = {"fp32": "FP32", "fp16": "FP16", "int8": "INT8"}[info.precision]
+            accelerator = {"fp32": "FP32", "fp16": "FP16", "int8": "INT8"}[info.precision or "fp32"]
     else:
         artifact_file = "model.plan"  # the file name the tensorrt backend loads by default
         platform, backend = "tensorrt_plan", None
     files[artifact_file] = info.path
-    sidecar = info.path.with_name(info.path.name + ".json")
+    sidecar = sidecar_path(info.path)
     if sidecar.is_file():
-        files[artifact_file + ".json"] = sidecar  # provenance travels with the artifact
+        files[sidecar_path(artifact_file).name] = sidecar  # provenance travels with the artifact
     config = build_config(
         name,
         inputs=info.inputs,
@@ -239,14 +239,12 @@ def _batching(info: ArtifactInfo, options: RepositoryOptions) -> Batching:
 
 
 def _plan_preprocessing(name: str, info: ArtifactInfo, batching: Batching, options: RepositoryOptions) -> list[_Planned]:
-    from ..data import Preprocessing
-
     if info.preprocessing is None:
         raise InputError(f"{info.path.name} records no preprocessing, expected one for --with-preprocessing")
     if len(info.inputs) != 1:
         raise InputError(f"--with-preprocessing: {info.path.name} has {len(info.inputs)} inputs, expected one image input")
     model_input = info.inputs[0]
-    pre = Preprocessing.from_dict(info.preprocessing, input_size=model_input.shape[1:] if len(model_input.shape) == 4 else None)
+    pre = info.preprocessing
     max_batch = batching.max_batch
     image = TensorInfo(IMAGE_INPUT, np.dtype(object), (-1, 1) if max_batch else (1,))
     pre_name, ens_name = f"{name}_preprocess", f"{name}_ensemble"

@@ -247,6 +247,7 @@ def build(
         min_batch=options.min_batch,
         opt_batch=options.opt_batch,
         max_batch=options.max_batch,
+        default_max_batch=info.artifact.max_batch if info.artifact.dynamic_batch and info.artifact.max_batch else 32,
         min_shapes=options.min_shapes,
         opt_shapes=options.opt_shapes,
         max_shapes=options.max_shapes,
@@ -414,8 +415,8 @@ def build(
         onnx_path=os.path.abspath(onnx_path),
         onnx_sha256=sha256_file(onnx_path),
         machine=machine,
-        precision={
-            "precision": plan.precision,
+        precision=plan.precision,
+        precision_plan={
             "onnx_precision": info.precision,
             "detected_from": info.precision_source,
             "path": plan.path,
@@ -432,7 +433,7 @@ def build(
         functions={k: v for k, v in info.functions.items() if k in prepared.kept},
         prepared=prepared.to_dict(),
         contexts=contexts,
-        provenance=info.json_meta("edgeattn.provenance"),
+        provenance=info.artifact.provenance,
         layers=layers,
     )
     # The engine and its sidecar land together or not at all.

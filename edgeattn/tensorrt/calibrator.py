@@ -31,7 +31,7 @@ def load_calibration_arrays(
     """Calibration samples as float32 ``[N, C, H, W]`` from an array, .npy, .npz or image folder.
 
     Files go through :func:`edgeattn.data.load_samples`; images are preprocessed with the recipe
-    recorded in the ONNX's ``edgeattn.provenance`` (the model's own mean/std/resize), so the
+    recorded in the ONNX's provenance (the model's own mean/std/resize), so the
     calibrator sees what the deployed model will see.
     """
     from ..errors import InputError

@@ -1,7 +1,7 @@
-"""What the TensorRT build needs to know about an ONNX file: inputs, precision, edgeattn metadata.
+"""What the TensorRT build needs to know about an ONNX file: inputs, precision, the edgeattn record.
 
-Precision is read from the ``edgeattn.precision`` metadata written by ``edgeattn quantize`` when
-present, else from the graph (:func:`edgeattn.graph.detect_precision`: quantize/dequantize nodes
+Precision is the one recorded in the artifact (:mod:`edgeattn.artifact`, written by ``edgeattn
+quantize``) when present, else read from the graph (:func:`edgeattn.graph.detect_precision`: quantize/dequantize nodes
 mean explicit INT8, TensorRT "explicit quantization"; float16 inputs or initializers mean FP16).
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..data import json_metadata_value
+from ..artifact import ArtifactInfo
 from ..errors import InputError
-from ..graph import PRECISIONS, detect_precision
+from ..graph import detect_precision
 
 _ELEM_NAMES = {1: "float32", 10: "float16", 16: "bfloat16", 7: "int64", 6: "int32", 3: "int8", 2: "uint8", 9: "bool"}
 
@@ -32,19 +33,15 @@ class OnnxInfo:
     outputs: list[OnnxInput]
     precision: str
     precision_source: str  # "metadata" | "graph"
-    metadata: dict[str, str] = field(default_factory=dict)
+    artifact: ArtifactInfo = field(default_factory=ArtifactInfo)  # the edgeattn record
     opset: int | None = None  # default-domain opset
     custom_domains: tuple[str, ...] = ()  # e.g. ("edgeattn",) when blocks are folded into functions
     # op_type -> {"body_nodes": [...], "call_sites": [caller node names in graph order]}
     functions: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
-    def json_meta(self, key: str) -> Any:
-        return json_metadata_value(self.metadata, key)
-
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        value = self.json_meta("edgeattn.blocks")
-        return value if isinstance(value, list) else []
+        return self.artifact.blocks
 
 
 def _value_info(vi: Any) -> OnnxInput:
@@ -60,13 +57,10 @@ def _value_info(vi: Any) -> OnnxInput:
     return OnnxInput(vi.name, _ELEM_NAMES.get(tt.elem_type, f"onnx_type_{tt.elem_type}"), tuple(dims))
 
 
-def _precision(model: Any) -> tuple[str, str]:
-    """(precision, source) of an ``onnx.ModelProto``: recorded metadata first, else the graph."""
-    for prop in model.metadata_props:
-        if prop.key == "edgeattn.precision":
-            value = prop.value.strip().lower()
-            if value in PRECISIONS:
-                return value, "metadata"
+def _precision(model: Any, artifact: ArtifactInfo) -> tuple[str, str]:
+    """(precision, source) of an ``onnx.ModelProto``: the recorded one first, else the graph's."""
+    if artifact.precision is not None:
+        return artifact.precision, "metadata"
     return detect_precision(model), "graph"
 
 
@@ -84,8 +78,8 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
     initializer_names = {init.name for init in model.graph.initializer}
     inputs = [_value_info(vi) for vi in model.graph.input if vi.name not in initializer_names]
     outputs = [_value_info(vi) for vi in model.graph.output]
-    precision, source = _precision(model)
-    metadata = {p.key: p.value for p in model.metadata_props}
+    artifact = ArtifactInfo.from_proto(model, Path(path))
+    precision, source = _precision(model, artifact)
     opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     domains = tuple(sorted({n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx")}))
     bodies = {(f.domain, f.name): [n.name for n in f.node if n.name] for f in model.functions}
@@ -95,4 +89,4 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxInfo:
         if body is not None:
             entry = functions.setdefault(node.op_type, {"body_nodes": body, "call_sites": []})
             entry["call_sites"].append(node.name)
-    return OnnxInfo(path, inputs, outputs, precision, source, metadata, opset, domains, functions)
+    return OnnxInfo(path, inputs, outputs, precision, source, artifact, opset, domains, functions)

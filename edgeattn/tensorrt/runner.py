@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..artifact import ArtifactInfo
 from ..errors import EdgeattnError, EngineCompatibilityError, InputError
 from ..platform import cuda as _cuda
 from ..runtime.base import Runner, RunnerInfo, TensorSpec
@@ -348,7 +349,7 @@ class TensorRTRunner(Runner):
             "cuda_graph": self.cuda_graph and self.graph_fallback_reason is None,
             "cuda_graph_fallback": self.graph_fallback_reason,
             "profile_layers": self.profile_layers,
-            "precision": ((self.sidecar or {}).get("precision") or {}).get("precision"),
+            "precision": ArtifactInfo.from_engine_sidecar(self.sidecar).precision if self.sidecar else None,
             "profiles": {k: [list(s) for s in v] for k, v in self._profile.items()},
         }
         device = f"cuda:{self.device}"

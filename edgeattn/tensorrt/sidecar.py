@@ -10,7 +10,6 @@ before deserializing, honouring hardware- and version-compatible builds.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from dataclasses import dataclass, field
@@ -18,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._io import sidecar_path
-from ..errors import EngineCompatibilityError, InputError
-
-SIDECAR_FORMAT = "edgeattn.tensorrt-engine/1"
+from .._io import sidecar_path  # re-exported: edgeattn.tensorrt.sidecar_path
+from ..artifact import ENGINE_SIDECAR_FORMAT as SIDECAR_FORMAT
+from ..artifact import ArtifactInfo, read_engine_sidecar
+from ..errors import EngineCompatibilityError
 
 
 @dataclass
@@ -86,7 +85,8 @@ def make_sidecar(
     onnx_path: str | os.PathLike[str],
     onnx_sha256: str,
     machine: MachineInfo,
-    precision: dict[str, Any],
+    precision: str,
+    precision_plan: dict[str, Any],
     profiles: list[dict[str, Any]],
     io: list[dict[str, Any]],
     build_options: dict[str, Any],
@@ -94,19 +94,23 @@ def make_sidecar(
     rebuild_command: str,
     blocks: list[dict[str, Any]] | None = None,
     functions: dict[str, Any] | None = None,
-    provenance: Any = None,
+    provenance: dict[str, Any] | None = None,
     layers: Any = None,
     prepared: dict[str, Any] | None = None,
     contexts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The engine's record: the artifact record (:mod:`edgeattn.artifact`: provenance, blocks,
+    precision as the same string ONNX metadata holds) plus what the engine is tied to."""
     from .. import __version__
 
+    record = ArtifactInfo(provenance=provenance, blocks=list(blocks or []), precision=precision).sidecar()
     return {
         "format": SIDECAR_FORMAT,
         "edgeattn_version": __version__,
         "engine": {"file": Path(engine_path).name, "sha256": engine_sha256, "bytes": engine_bytes},
         **machine.to_dict(),
-        "precision": precision,
+        "precision": record["precision"],
+        "precision_plan": precision_plan,
         "profiles": profiles,
         "io": io,
         "source_onnx": {"path": str(onnx_path), "sha256": onnx_sha256},
@@ -118,27 +122,19 @@ def make_sidecar(
         },
         "tensorrt_features": features,
         "rebuild_command": rebuild_command,
-        "blocks": blocks or [],
+        "blocks": record["blocks"],
         "functions": functions or {},
         "prepared_graph": prepared,
         "contexts": contexts,
-        "provenance": provenance,
+        "provenance": record["provenance"],
         "layers": layers,
     }
 
 
 def read_sidecar(engine_path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The sidecar of ``engine_path``, ``None`` when there is none; InputError when unreadable."""
-    path = sidecar_path(engine_path)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"engine sidecar {path} is not valid JSON ({exc})", hint="rebuild the engine") from None
-    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
-        raise InputError(f"{path} is not an edgeattn engine sidecar (format {data.get('format') if isinstance(data, dict) else None!r})")
-    return data
+    """The sidecar of ``engine_path`` (earlier formats upgraded), ``None`` when there is none;
+    InputError when unreadable (:func:`edgeattn.artifact.read_engine_sidecar`)."""
+    return read_engine_sidecar(engine_path)
 
 
 def _version_tuple(version: str | None) -> tuple[int, ...]:

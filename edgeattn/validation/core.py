@@ -1,7 +1,6 @@
 """Parity validation: run artifacts and a reference on the same inputs and compare.
 
-The reference is the PyTorch model the artifact was exported from (``edgeattn.provenance``
-metadata: source model + checkpoint) unless ``model``/``checkpoint`` are given, or another
+The reference is the PyTorch model the artifact was exported from (its recorded provenance: source model + checkpoint) unless ``model``/``checkpoint`` are given, or another
 artifact (``reference=``: e.g. the FP32 ONNX an INT8 model or an engine was made from), which runs
 on its runtime and needs no PyTorch: an artifact is data, not code, so it needs no opt-in. Inputs are seeded
 random tensors by default or real data (image folder with the model's preprocessing, .npy, .npz);
@@ -20,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .._lazy import available
-from ..data import Preprocessing, Samples, load_samples, random_samples, read_metadata, read_provenance
+from ..artifact import ArtifactInfo
+from ..data import Preprocessing, Samples, load_samples, random_samples
 from ..data.reference_set import ReferenceSet, read_reference_set, reference_set_path
 from ..errors import EdgeattnError, EdgeattnWarning, InputError, ParityError
 from ..graph import detect_precision
@@ -34,24 +34,13 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def infer_precision(artifact: str | os.PathLike[str]) -> str:
-    """``edgeattn.precision`` metadata if recorded; else guessed from the graph; else fp32."""
+    """The recorded precision (:class:`ArtifactInfo`); else guessed from the graph; else fp32."""
     path = Path(artifact)
-    meta = read_metadata(path)
-    value = str(meta.get("edgeattn.precision", "")).lower()
-    if value.startswith("{"):
-        # A TensorRT sidecar records {"precision": "fp16", "onnx_precision": ...}.
-        import json
-
-        try:
-            record = json.loads(value)
-            value = str(record.get("precision", "")).lower()
-        except (ValueError, AttributeError, RecursionError):
-            value, record = "", {}
-        if value == "fp32" and record.get("tf32"):
-            return "tf32"  # FP32 layers ran on TF32 tensor cores: edgeattn build --tf32
-    for p in PRECISIONS:
-        if value.startswith(p):
-            return p
+    info = ArtifactInfo.read(path)
+    if info.precision == "fp32" and info.tf32:
+        return "tf32"  # FP32 layers ran on TF32 tensor cores: edgeattn build --tf32
+    if info.precision is not None:
+        return info.precision
     if path.suffix.lower() != ".onnx":
         return "fp32"
     import onnx
@@ -59,14 +48,15 @@ def infer_precision(artifact: str | os.PathLike[str]) -> str:
     return detect_precision(onnx.load(os.fspath(path), load_external_data=False))
 
 
-def _input_size(runner: Any, provenance: Mapping[str, Any] | None, reference: Any) -> tuple[int, int, int]:
+def _input_size(runner: Any, info: ArtifactInfo, reference: Any) -> tuple[int, int, int]:
+    """The artifact's input size (:class:`ArtifactInfo`'s precedence); else what the loaded runner
+    reports (an engine without its sidecar); else the reference model's default."""
+    if info.input_size is not None:
+        return info.input_size
     spec = runner.inputs[0]
     dims = spec.shape[1:]
     if len(dims) == 3 and all(isinstance(d, int) and d > 0 for d in dims):
         return (int(dims[0]), int(dims[1]), int(dims[2]))
-    pre = (provenance or {}).get("preprocessing")
-    if isinstance(pre, Mapping) and pre.get("input_size"):
-        return tuple(int(d) for d in pre["input_size"])  # type: ignore[return-value]
     size = getattr(reference, "default_input_size", None)
     if size and len(size) == 3:
         return tuple(int(d) for d in size)  # type: ignore[return-value]
@@ -167,7 +157,8 @@ def validate(
         raise InputError(f"reference artifact not found: {os.fspath(reference)}", hint="pass an .onnx, an engine or a .reference.npz")
     recorded, reference = _recorded_set(paths[0], reference, inputs, model)
 
-    provenance = read_provenance(paths[0])
+    info = ArtifactInfo.read(paths[0])
+    provenance = info.provenance
     runner_opts = dict(runner_options or {})
     if threads is not None:
         runner_opts.setdefault("threads", threads)
@@ -201,7 +192,7 @@ def validate(
     # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
     identities = {path: check_weights(path, reference.model) for path, runner, _ in candidates if runner is not None}
     _check_tolerances(first_runner, {"atol": atol, "rtol": rtol, "min_cosine": min_cosine})
-    input_size = _input_size(first_runner, provenance, reference)
+    input_size = _input_size(first_runner, info, reference)
     if not isinstance(reference, (ArtifactReference, RecordedReference)):
         # The reference takes the artifact's input size, in case the model defaults to another one.
         reference._input_shape = ("batch", *input_size)
@@ -375,7 +366,7 @@ def localize_divergence(
         return loc
     probes = read_probes(artifact)
     if not probes:
-        loc.message = "the artifact carries no edgeattn.blocks / edgeattn.probes metadata: nothing to compare block by block"
+        loc.message = "the artifact records no attention blocks or stage probes: nothing to compare block by block"
         return loc
     opts = {k: v for k, v in runner_options.items() if k in ("threads", "providers", "provider_options")}
     if isinstance(reference, RecordedReference):

@@ -1,7 +1,7 @@
 """Intermediate tensors to compare when parity fails: attention blocks and stage outputs.
 
-Part of the export metadata: ``edgeattn.blocks`` (each folded SE / CBAM node: module path, its
-ONNX input and output tensors) and ``edgeattn.probes`` (stage outputs: module path -> tensor).
+Part of the artifact record (:mod:`edgeattn.artifact`): the blocks (each folded SE / CBAM node:
+module path, its ONNX input and output tensors) and the probes (stage outputs: module path -> tensor).
 The ONNX side marks those tensors as extra graph outputs in a copy of the model; the PyTorch side
 captures the same module paths with forward hooks. Marking a tensor as an output keeps it from
 being fused away, which can itself change the numbers (TensorRT#2571, #3258): reports say so.
@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..data import read_json_metadata
+from ..artifact import ArtifactInfo
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,19 @@ def read_probes(model: str | os.PathLike[str] | Any) -> list[Probe]:
     """Blocks and stage probes from the metadata, sorted by where the graph computes them."""
     import onnx
 
-    proto = onnx.load(os.fspath(model), load_external_data=False) if isinstance(model, (str, os.PathLike)) else model
+    path = Path(model) if isinstance(model, (str, os.PathLike)) else None
+    proto = onnx.load(os.fspath(path), load_external_data=False) if path is not None else model
+    record = ArtifactInfo.from_proto(proto, path)
     producers: dict[str, int] = {}
     for index, node in enumerate(proto.graph.node):
         for out in node.output:
             producers[out] = index
     found: dict[str, Probe] = {}
-    for block in read_json_metadata(proto, "edgeattn.blocks") or []:
+    for block in record.blocks:
         if isinstance(block, dict) and block.get("name") and block.get("output"):
             tensor = str(block["output"])
             found[tensor] = Probe(str(block["name"]), tensor, str(block.get("op_type", "block")), producers.get(tensor, -1))
-    for probe in read_json_metadata(proto, "edgeattn.probes") or []:
+    for probe in record.probes:
         if isinstance(probe, dict) and probe.get("module") and probe.get("tensor"):
             tensor = str(probe["tensor"])
             if tensor not in found:

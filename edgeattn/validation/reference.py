@@ -1,6 +1,6 @@
 """Which PyTorch model an artifact is compared against, when the user does not name one.
 
-An artifact records the source it was exported from (``edgeattn.provenance``). Artifacts travel
+An artifact records the source it was exported from (its provenance, :mod:`edgeattn.artifact`). Artifacts travel
 between machines and people like checkpoints do, so that record is untrusted input: loading a
 ``file.py:factory`` or ``package.module:factory`` source imports and runs Python, and a saved
 model file is unpickled. Registry names and ``timm:``/``torchvision:`` sources build an
@@ -45,7 +45,7 @@ def resolve_reference(
     name = os.fspath(artifact)
     source = (provenance or {}).get("source")
     if not isinstance(source, str) or not source:
-        raise ParityError(f"{name} records no source model (no edgeattn.provenance metadata)", hint=_NAME_MODEL)
+        raise ParityError(f"{name} records no source model (no edgeattn provenance recorded)", hint=_NAME_MODEL)
     spec = parse_source(source)
     if spec.runs_user_code:
         source = _trusted_source(spec, provenance or {}, name, trust_provenance)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeattn.data import Preprocessing, read_provenance
+from edgeattn.artifact import ArtifactInfo
+from edgeattn.data import Preprocessing
 from edgeattn.errors import InputError
 
 
@@ -87,7 +88,7 @@ def test_from_onnx_reads_provenance(tmp_path):
     helper.set_model_props(model, {"edgeattn.provenance": json.dumps(prov)})
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
-    assert read_provenance(path)["source"] == "tiny"
+    assert ArtifactInfo.read(path).provenance["source"] == "tiny"
     pre = Preprocessing.from_onnx(path)
     assert pre.input_size == (3, 32, 48) and pre.interpolation == "bicubic" and pre.mean == (0.1, 0.2, 0.3)
     # No provenance -> None, not a guess.

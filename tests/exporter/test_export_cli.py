@@ -57,3 +57,22 @@ def test_bad_input_size_is_a_usage_error(tmp_path) -> None:
     result = CliRunner().invoke(app, ["export", "se_resnet18", "-o", str(tmp_path / "x.onnx"), "--input-shape", "3,224"])
     assert result.exit_code == 2 and "--input-shape: received '3,224', expected N,C,H,W" in result.stderr
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_input_shape_sizes_the_recorded_preprocessing(tmp_path) -> None:
+    # The recipe is recorded at the exported size, so every reader gets one size: the recipe used
+    # to keep the model's default 224 next to input.shape [1, 3, 64, 64].
+    from edgeattn.artifact import ArtifactInfo
+    from edgeattn.data import Preprocessing
+
+    out = tmp_path / "se.onnx"
+    result = CliRunner().invoke(app, ["export", "se_resnet_tiny", "-o", str(out), "--input-shape", "1,3,64,64"])
+    assert result.exit_code == 0, result.output
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    provenance = json.loads(props["edgeattn.provenance"])
+    assert provenance["input"]["shape"] == [1, 3, 64, 64]
+    assert provenance["preprocessing"]["input_size"] == [3, 64, 64]
+    assert json.loads((tmp_path / "se.onnx.json").read_text())["provenance"]["preprocessing"]["input_size"] == [3, 64, 64]
+    assert Preprocessing.from_onnx(out).input_size == (3, 64, 64)
+    info = ArtifactInfo.read(out)
+    assert info.input_size == (3, 64, 64) and info.input.dynamic_batch and info.max_batch == 32

@@ -152,7 +152,7 @@ def test_export_failure_leaves_no_file(tmp_path) -> None:
 
 
 def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> None:
-    from edgeattn.data import read_provenance
+    from edgeattn.artifact import ArtifactInfo
 
     portable, blocked = tmp_path / "any.onnx", tmp_path / "ort.onnx"
     export(tiny, portable, input_shape=(1, 3, 32, 32))
@@ -164,10 +164,10 @@ def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> No
     with torch.inference_mode():
         ref = tiny(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(_ort(blocked, x), ref, rtol=1e-4, atol=1e-5)
-    assert read_provenance(blocked)["optimize_for"] == "ort-cpu"
+    assert ArtifactInfo.read(blocked).provenance["optimize_for"] == "ort-cpu"
     static = export(tiny, tmp_path / "static.onnx", input_shape=(1, 3, 32, 32), dynamic_batch=False, optimize_for="ort-cpu")
     assert not any("static input shape" in w for w in static.warnings)
-    assert read_provenance(portable)["optimize_for"] == "any"
+    assert ArtifactInfo.read(portable).provenance["optimize_for"] == "any"
     with pytest.raises(InputError, match="optimize for: received 'gpu'"):
         export(tiny, tmp_path / "bad.onnx", optimize_for="gpu")
     assert not (tmp_path / "bad.onnx").exists()

@@ -166,7 +166,8 @@ def _steps(kind: str, case_dir: Path) -> list[tuple[str, Any]]:
     import numpy as np
 
     if kind in ("onnx", "sidecar"):
-        from edgeattn.data import Preprocessing, read_metadata, read_provenance
+        from edgeattn.artifact import ArtifactInfo
+        from edgeattn.data import Preprocessing
         from edgeattn.exporter.quantize import quantize
         from edgeattn.runtime import load
         from edgeattn.validation.core import infer_precision
@@ -181,12 +182,12 @@ def _steps(kind: str, case_dir: Path) -> list[tuple[str, Any]]:
                 runner.run(np.zeros(shape, dtype=np.float32))
 
         return [
-            ("read_metadata", lambda: read_metadata(path)),
+            ("ArtifactInfo.read", lambda: ArtifactInfo.read(path)),
             ("infer_precision", lambda: infer_precision(path)),
             ("Preprocessing.from_onnx", lambda: Preprocessing.from_onnx(path)),
-            ("resolve_reference", lambda: resolve_reference(read_provenance(path), path, trust_provenance=False)),
+            ("resolve_reference", lambda: resolve_reference(ArtifactInfo.read(path).provenance, path, trust_provenance=False)),
             # trusted: only a file whose sha256 is the recorded one may run (the payload's is not)
-            ("resolve_reference(trust)", lambda: resolve_reference(read_provenance(path), path, trust_provenance=True)),
+            ("resolve_reference(trust)", lambda: resolve_reference(ArtifactInfo.read(path).provenance, path, trust_provenance=True)),
             ("runtime.load+run", run),
             ("quantize fp16", lambda: quantize(path, case_dir / "out" / "m.fp16.onnx", precision="fp16", progress=False, use_cache=False)),
         ]

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from edgeattn.cli import app
 from edgeattn.cli._errors import handle_errors
-from edgeattn.data import load_samples, random_samples, read_metadata
+from edgeattn.artifact import ArtifactInfo
+from edgeattn.data import load_samples, random_samples
 from edgeattn.errors import CheckpointError, InputError, ModelSourceError
 
 
@@ -42,9 +43,9 @@ def _boundary(exc: BaseException, capsys) -> tuple[int, str]:
 
 
 def test_non_utf8_sidecar_is_ignored_like_any_unreadable_sidecar(tmp_path: Path) -> None:
-    (tmp_path / "m.onnx").write_bytes(b"")  # not parsed: read_metadata falls back to the sidecar
+    (tmp_path / "m.onnx").write_bytes(b"")  # not parsed: the reader falls back to the sidecar
     (tmp_path / "x.onnx.json").write_bytes(b'{"provenance": {"source": "\xff\xfe"}}')
-    assert read_metadata(tmp_path / "x.onnx") == {}
+    assert ArtifactInfo.read(tmp_path / "x.onnx").provenance is None
 
 
 def test_random_bytes_as_checkpoint_says_what_the_file_is(tmp_path: Path) -> None:

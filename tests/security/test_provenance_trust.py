@@ -197,7 +197,7 @@ def test_no_recorded_source_asks_for_model(tmp_path):
 def test_export_records_the_source_file_hash(exported):
     artifact, payload, _ = exported
     from edgeattn._io import sha256_file
-    from edgeattn.data import read_provenance
+    from edgeattn.artifact import ArtifactInfo
 
-    record = read_provenance(artifact)["source_file"]
+    record = ArtifactInfo.read(artifact).provenance["source_file"]
     assert record == {"path": os.fspath(payload.resolve()), "sha256": sha256_file(payload)}

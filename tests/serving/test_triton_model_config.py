@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgeattn.errors import InputError
+from edgeattn.artifact import InputSpec
 from edgeattn.serving.artifact_info import ArtifactInfo, TensorInfo
 from edgeattn.serving.model_config import config_problems, ensemble_problems, parse_config, triton_type
 
@@ -14,8 +15,7 @@ ARTIFACT = ArtifactInfo(
     kind="onnx",
     inputs=(TensorInfo("input", np.dtype("float32"), (-1, 3, 4, 4)),),
     outputs=(TensorInfo("logits", np.dtype("float32"), (-1, 10)),),
-    dynamic_batch=True,
-    max_batch=8,
+    input=InputSpec("input", 3, 4, 4, dynamic_batch=True, max_batch=8),
     precision="fp32",
 )
 

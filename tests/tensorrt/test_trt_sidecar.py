@@ -29,7 +29,7 @@ def _sidecar(tmp_path, machine=None, **opts):
     options = BuildOptions(**opts).validate()
     return make_sidecar(
         engine_path=tmp_path / "m.engine", engine_sha256="ab", engine_bytes=3, onnx_path="m.onnx", onnx_sha256="cd",
-        machine=machine or _machine(), precision={"precision": "fp16"}, profiles=[], io=[],
+        machine=machine or _machine(), precision="fp16", precision_plan={}, profiles=[], io=[],
         build_options=options.to_dict(), features={}, rebuild_command=rebuild_command("m.onnx", "m.engine", options),
     )
 

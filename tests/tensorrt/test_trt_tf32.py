@@ -42,7 +42,7 @@ def test_fp32_build_clears_tf32_and_matches_fp32(make_world, tiny_onnx, tmp_path
     cleared = [c for c in world.calls if c[0] == "IBuilderConfig.clear_flag"]
     assert [c[1][0].name for c in cleared] == ["TF32"]
     side = read_sidecar(engine)
-    assert side["precision"]["tf32"] is False
+    assert side["precision_plan"]["tf32"] is False
     assert "--tf32" not in side["rebuild_command"]
     np.testing.assert_allclose(_run(engine, X), _exact(X), rtol=1e-6)
 
@@ -53,7 +53,7 @@ def test_tf32_opt_in_is_recorded_and_changes_fp32_results(make_world, tiny_onnx,
     engine = tmp_path / "m.engine"
     build(tiny_onnx, engine, max_batch=2, tf32=True)
     side = read_sidecar(engine)
-    assert side["precision"]["tf32"] is True
+    assert side["precision_plan"]["tf32"] is True
     assert side["rebuild_command"].endswith("--tf32")
     out = _run(engine, X)
     err = np.max(np.abs(out - _exact(X)) / np.abs(_exact(X)))
@@ -77,4 +77,4 @@ def test_validate_reads_tf32_from_the_sidecar_and_loosens_fp32_tolerances(make_w
     cand = (_round_to_tf32(feats).astype(np.float64) @ _round_to_tf32(weight)).astype(np.float32)
     assert not compare_output("logits", ref, cand, DEFAULT_TOLERANCES["fp32"]).passed
     assert compare_output("logits", ref, cand, DEFAULT_TOLERANCES["tf32"]).passed
-    assert json.loads(json.dumps(read_sidecar(on)["precision"]))["path"]  # the sidecar stays JSON
+    assert json.loads(json.dumps(read_sidecar(on)["precision_plan"]))["path"]  # the sidecar stays JSON

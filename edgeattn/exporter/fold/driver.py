@@ -43,7 +43,7 @@ def fold_attention(
 
     ``mode``: ``functions`` (one ``edgeattn::`` node per block, defined by a local function),
     ``inline`` (the same canonical bodies as plain standard ops) or ``none`` (graph untouched;
-    the blocks are still located, on a copy, for the report and the ``edgeattn.blocks`` metadata).
+    the blocks are still located, on a copy, for the report and the recorded blocks).
     ``expected``: the PyTorch model's blocks (``find_attention_blocks``), used to confirm the
     node names and to warn about blocks that were not folded.
     """

@@ -20,7 +20,7 @@ class FoldedBlock:
     notes: list[str] = field(default_factory=list)
 
     def metadata_entry(self) -> dict[str, str]:
-        """The ``edgeattn.blocks`` entry (the interface other parts read)."""
+        """The recorded block entry (:mod:`edgeattn.artifact`) (the interface other parts read)."""
         return {"name": self.name, "op_type": self.op_type, "input": self.input, "output": self.output}
 
 

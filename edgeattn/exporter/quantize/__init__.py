@@ -1,10 +1,10 @@
 """FP16 and INT8 (explicit Q/DQ) versions of an exported ONNX model, under an attention-aware policy.
 
 ``quantize(model.onnx, out.onnx, precision="fp16" | "int8", calibration=...)``. The output keeps
-the source's ``edgeattn.*`` metadata and adds ``edgeattn.precision`` (``fp16``/``int8``, what
-validation reads to pick its default tolerances) and ``edgeattn.quantization`` (JSON: target,
-policy, ORT settings, calibration source/method/fingerprint/preprocessing), mirrored in the JSON
-sidecar ``<out>.json``. See docs/precision.md.
+the source's artifact record (:mod:`edgeattn.artifact`) and adds its precision (``fp16``/``int8``,
+what validation reads to pick its default tolerances) and the quantization record (target,
+policy, ORT settings, calibration source/method/fingerprint/preprocessing), in the metadata and
+the JSON sidecar ``<out>.json`` alike. See docs/precision.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..._io import atomic_outputs, check_outputs, sha256_file, sidecar_path
 from ...errors import CalibrationError, InputError, QuantizationError
-from ...data import read_json_metadata, read_metadata, read_provenance
+from ...artifact import ArtifactInfo, InputSpec
 from ...data.reference_set import MAX_SAMPLES, record_outputs, reference_set_path
 from ...graph import PRECISIONS as GRAPH_PRECISIONS
 from ._graph import load_onnx
@@ -111,10 +111,10 @@ def quantize(
         raise InputError(f"output {dest} is a directory; expected a file path", hint="pass -o NEW.onnx")
     model = load_onnx(src)
     _check_source(model, src)
-    props = read_metadata(model)
-    if props.get("edgeattn.precision", "fp32") != "fp32":
+    info = ArtifactInfo.from_proto(model, src)
+    if (info.precision or "fp32") != "fp32":
         raise InputError(
-            f"{src} is already {props['edgeattn.precision']}; expected an FP32 model",
+            f"{src} is already {info.precision}; expected an FP32 model",
             hint="quantize the FP32 export, not a converted one",
         )
     if not model.graph.input:
@@ -137,17 +137,18 @@ def quantize(
             converted, nodes = convert_fp16(model, policy, keep_io_types=keep_io_types, fp32_op_types=fp32_op_types)
             settings = {"keep_io_types": keep_io_types, "fp32_op_types": list(fp32_op_types or []) or None}
             tmp = outputs.path(dest)
-            _finish(converted, tmp, props, precision, None, policy, settings, None, source_sha)
+            _finish(converted, tmp, info, precision, None, policy, settings, None, source_sha)
             target_used = None
         else:
             from .int8 import cpu_saturates_int8, quantize_int8
 
-            input_name, input_size, batch_dim = _input_spec(model)
+            spec = image_input(info, src)
+            input_name, batch_dim = spec.name, spec.fixed_batch
             data = load_calibration(
                 calibration,
                 input_name=input_name,
-                input_size=input_size,
-                preprocessing=_preprocessing(model),
+                input_size=spec.size,
+                preprocessing=info.preprocessing,
                 limit=num_calibration,
                 seed=seed,
             )
@@ -203,7 +204,7 @@ def quantize(
                 "cache_hit": hit,
             }
             tmp = outputs.path(dest)
-            _finish(load_onnx(staged), tmp, props, precision, target, policy, settings, calibration_info, source_sha)
+            _finish(load_onnx(staged), tmp, info, precision, target, policy, settings, calibration_info, source_sha)
             target_used = target
         result = QuantizeResult(
             precision=precision,
@@ -231,17 +232,16 @@ def quantize(
     return result
 
 
-def _input_spec(model: Any) -> tuple[str, tuple[int, int, int], int | str | None]:
-    graph_input = model.graph.input[0]
-    dims = graph_input.type.tensor_type.shape.dim
-    values: list[int | str | None] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
-    if len(values) != 4 or not all(isinstance(v, int) and v > 0 for v in values[1:]):
+def image_input(info: ArtifactInfo, src: Path) -> InputSpec:
+    """The image input with a fixed ``C x H x W`` (calibration arrays need one), or a one-line error."""
+    if info.input is None:
+        first = info.inputs[0] if info.inputs else None
+        shown = f"input {first.name!r} has shape {list(first.shape)}" if first is not None else "no input"
         raise InputError(
-            f"model input {graph_input.name!r} has shape {values}; expected [N, C, H, W] with fixed C, H, W",
+            f"{src}: model {shown}; expected [N, C, H, W] with fixed C, H, W",
             hint="export with a fixed input size (--input-size)",
         )
-    size = (int(values[1]), int(values[2]), int(values[3]))  # type: ignore[arg-type]
-    return graph_input.name, size, values[0]
+    return info.input
 
 
 def _whole_batches(arrays: np.ndarray, batch: int, input_name: str) -> np.ndarray:
@@ -263,11 +263,6 @@ def _even_batch(samples: int, batch: int) -> int:
     array, which fails on a shorter last batch ("inhomogeneous shape"), e.g. 500 samples in 8s.
     """
     return next(b for b in range(min(batch, samples), 0, -1) if samples % b == 0)
-
-
-def _preprocessing(model: Any) -> dict[str, Any] | None:
-    pre = (read_provenance(model) or {}).get("preprocessing")
-    return pre if isinstance(pre, dict) else None
 
 
 def _require_backends(precision: str, calibration: str | os.PathLike[str] | None) -> None:
@@ -301,7 +296,7 @@ def _check_source(model: Any, src: Path) -> None:
 def _finish(
     model: Any,
     path: Path,
-    props: dict[str, str],
+    info: ArtifactInfo,
     precision: str,
     target: str | None,
     policy: PrecisionPolicy,
@@ -312,7 +307,6 @@ def _finish(
     import onnx
 
     from ... import __version__
-    from ..metadata import set_metadata_strings
 
     record = {
         "precision": precision,
@@ -323,10 +317,7 @@ def _finish(
         "source_sha256": source_sha,
         "edgeattn_version": __version__,
     }
-    entries = {k: v for k, v in props.items() if k.startswith("edgeattn.")}
-    entries["edgeattn.precision"] = precision
-    entries["edgeattn.quantization"] = json.dumps(record, default=str)
-    set_metadata_strings(model, entries)
+    dataclasses.replace(info, precision=precision, quantization=record).write_metadata(model)
     onnx.save(model, os.fspath(path))
 
 
@@ -351,9 +342,9 @@ def _check_runs(path: Path) -> None:
 
 
 def _sidecar(src: Path, written_path: Path, result: QuantizeResult) -> dict[str, Any]:
-    """The output's sidecar: the source's sidecar (or metadata) plus precision and quantization."""
+    """The output's sidecar: the source's sidecar (the fold report and whatever else it holds) with
+    the written record over it (provenance, blocks, probes, precision, quantization + counts)."""
     sidecar: dict[str, Any] = {}
-    written = load_onnx(written_path)
     source_sidecar = sidecar_path(src)
     if source_sidecar.is_file():
         try:
@@ -361,15 +352,7 @@ def _sidecar(src: Path, written_path: Path, result: QuantizeResult) -> dict[str,
             sidecar = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, too deep
             sidecar = {}
-    else:
-        for key, value in read_metadata(written).items():
-            if key.startswith("edgeattn.") and key not in ("edgeattn.precision", "edgeattn.quantization"):
-                name = key[len("edgeattn."):]
-                try:
-                    sidecar[name] = json.loads(value)
-                except (ValueError, RecursionError):
-                    sidecar[name] = value
-    sidecar["precision"] = result.precision
-    sidecar["quantization"] = read_json_metadata(written, "edgeattn.quantization")
-    sidecar["quantization"]["counts"] = result.counts()
+    written = ArtifactInfo.from_proto(load_onnx(written_path))
+    sidecar.update(written.sidecar())
+    sidecar["quantization"] = {**(written.quantization or {}), "counts": result.counts()}
     return sidecar

@@ -1,7 +1,7 @@
 """Calibration data for static INT8 quantization: sources, the ORT data reader, and the cache.
 
 Sources: an image folder (preprocessed with the model's recipe from the artifact's
-``edgeattn.provenance`` metadata), a ``.npy``/``.npz`` of preprocessed ``[N, C, H, W]`` arrays,
+recorded provenance), a ``.npy``/``.npz`` of preprocessed ``[N, C, H, W]`` arrays,
 an in-memory array, or synthetic uniform noise with a loud warning (the ranges then describe
 noise, not your data, so INT8 accuracy is unknown).
 
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ...artifact import Preprocessing
 from ...errors import CalibrationError, InputError
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -88,7 +89,7 @@ def load_calibration(
     *,
     input_name: str,
     input_size: tuple[int, int, int],
-    preprocessing: dict[str, Any] | None,
+    preprocessing: Preprocessing | None,
     limit: int | None,
     seed: int = 0,
 ) -> CalibrationData:
@@ -108,17 +109,17 @@ def load_calibration(
         if limit is not None:
             arrays = arrays[:limit]
         return CalibrationData(arrays, f"array{list(source.shape)}", False, None, notes)
-    from ...data import Preprocessing, load_samples
+    from ...data import load_samples
 
     path = Path(source)
     recipe = None
     if path.is_dir():
-        if preprocessing:
-            recipe = Preprocessing.from_dict(preprocessing, input_size=input_size)
+        if preprocessing is not None:
+            recipe = preprocessing.with_input_size(input_size)
         else:
             recipe = Preprocessing(input_size=input_size)
             notes.append(
-                "the model carries no edgeattn.provenance preprocessing; calibration images were "
+                "the model records no preprocessing (not written by edgeattn export); calibration images were "
                 "preprocessed with the ImageNet recipe (resize, crop 0.875, ImageNet mean/std, RGB)"
             )
     try:

@@ -15,7 +15,7 @@ ORT's quantizer does not look into ONNX local functions, so a folded ``edgeattn:
 alone with its body in FP32, Q/DQ placed around it. That *is* the attention-aware default and it
 keeps the graph folded. ``quantize_attention=True`` inlines the blocks first (node names
 ``<block>/<op>``), so the gate path is quantized like everything else; the output is then
-unfolded, but the ``edgeattn.blocks`` tensor names stay valid. In plain (unfolded) graphs the
+unfolded, but the recorded blocks' tensor names stay valid. In plain (unfolded) graphs the
 policy's gate paths are passed to ORT as ``nodes_to_exclude``.
 """
 

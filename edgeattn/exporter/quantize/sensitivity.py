@@ -6,7 +6,7 @@ result is run on the calibration data and compared with the FP32 model:
 
 * attention units: every folded ``edgeattn::`` node (``layer3.2.attn``, or a CBAM's
   ``...attn.channel`` / ``...attn.spatial``), put into INT8 as ``--quantize-attention`` would;
-* conv stages: the backbone nodes between two probe tensors of the ``edgeattn.probes`` metadata
+* conv stages: the backbone nodes between two recorded probe tensors
   (the stage outputs recorded at export; the first stage includes the stem) and the head after
   the last probe, with their attention blocks left FP32 as the default policy does.
 
@@ -121,14 +121,14 @@ def _exact(names: Sequence[str]) -> str:
 
 def find_units(model: onnx.ModelProto) -> list[Unit]:
     """The attention blocks and conv stages of a folded export, in graph order."""
-    from ...data import read_json_metadata
+    from ...artifact import ArtifactInfo
 
     graph = model.graph
     blocks = [n.name for n in attention_calls(model)]
-    probes = read_json_metadata(model, "edgeattn.probes") or []
+    probes = ArtifactInfo.from_proto(model).probes
     if not blocks or not probes:
         raise InputError(
-            "sensitivity analysis: received a model without folded attention blocks or edgeattn.probes metadata; "
+            "sensitivity analysis: received a model without folded attention blocks or recorded stage probes; "
             "expected an `edgeattn export` with --fold functions",
             hint="export the model with edgeattn (default --fold functions) first",
         )
@@ -188,21 +188,23 @@ def sensitivity(
 ) -> SensitivityReport:
     """Quantize each unit of ``onnx_path`` alone and rank the units by the output error (see module doc)."""
     from ..._lazy import require_workstation
-    from . import _preprocessing, quantize
+    from ...artifact import ArtifactInfo
+    from . import image_input, quantize
     from .calibration import load_calibration
 
     require_workstation("quantize")  # before loading calibration data
     src = Path(onnx_path)
     model = load_onnx(src)
     units = find_units(model)
-    graph_input = model.graph.input[0]
-    dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
+    info = ArtifactInfo.from_proto(model, src)
+    spec = image_input(info, src)
 
-    data = load_calibration(calibration, input_name=graph_input.name, input_size=tuple(dims[1:]),
-                            preprocessing=_preprocessing(model), limit=num_calibration, seed=0)
+    data = load_calibration(calibration, input_name=spec.name, input_size=spec.size,
+                            preprocessing=info.preprocessing, limit=num_calibration, seed=0)
     arrays = data.arrays
-    if dims and dims[0] > 0:  # a fixed-batch model runs whole batches only
-        arrays = arrays[: max(dims[0], arrays.shape[0] // dims[0] * dims[0])]
+    fixed = spec.fixed_batch
+    if fixed:  # a fixed-batch model runs whole batches only
+        arrays = arrays[: max(fixed, arrays.shape[0] // fixed * fixed)]
     reference = _logits(src, arrays)
     report = SensitivityReport(os.fspath(src), int(arrays.shape[0]), calibration_method)
     common = {"calibration_method": calibration_method, "num_calibration": None, "target": target,

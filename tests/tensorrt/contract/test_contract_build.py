@@ -55,7 +55,7 @@ def test_contract_build_fp32_sequence(make_world, tiny_onnx, tmp_path, gen, cuda
     assert side["gpu"]["compute_capability"] == "8.7"
     assert side["profiles"][0]["max"] == [8, 3, 8, 8]
     assert {d["name"]: d["mode"] for d in side["io"]} == {"input": "input", "logits": "output"}
-    assert side["precision"]["path"] == ("weak_typed" if gen in ("8.5", "8.6") else "strongly_typed")
+    assert side["precision_plan"]["path"] == ("weak_typed" if gen in ("8.5", "8.6") else "strongly_typed")
     if gen == "8.5":  # no detailed verbosity? it exists; opt level does not
         assert "IBuilderConfig.builder_optimization_level=" not in world.names()
 
@@ -276,3 +276,27 @@ def test_contract_build_without_tensorrt(make_world, tiny_onnx, tmp_path):
     make_world(None, "13")
     with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
         build(tiny_onnx, tmp_path / "m.engine")
+
+
+def test_default_max_batch_is_the_exports_and_the_engine_reads_back_as_an_artifact(make_world, tiny_onnx, tmp_path):
+    import onnx
+
+    from edgeattn.artifact import ArtifactInfo
+
+    make_world("10.16", "13")
+    proto = onnx.load(str(tiny_onnx))
+    entry = proto.metadata_props.add()
+    entry.key = "edgeattn.provenance"
+    entry.value = json.dumps({"source": "tiny", "input": {"names": ["input"], "shape": [1, 3, 8, 8], "dynamic_batch": True,
+                                                          "max_batch": 4},
+                              "preprocessing": {"input_size": [3, 8, 8], "crop_pct": 1.0}})
+    onnx.save(proto, str(tiny_onnx))
+    out = tmp_path / "m.engine"
+    result = build(tiny_onnx, out)  # no --max-batch: the export's 4, not 32
+    assert result.profiles[0].max == (4, 3, 8, 8)
+    side = read_sidecar(out)
+    assert side["format"] == "edgeattn.tensorrt-engine/2" and side["precision"] == "fp32"
+    info = ArtifactInfo.read(out)
+    assert (info.kind, info.precision, info.max_batch, info.input_size) == ("engine", "fp32", 4, (3, 8, 8))
+    assert info.provenance["source"] == "tiny" and info.blocks[0]["name"] == "layer1.0.se.channel"
+    assert build(tiny_onnx, tmp_path / "n.engine", max_batch=16).profiles[0].max == (16, 3, 8, 8)
