@@ -11,7 +11,10 @@ One ONNX from the workstation builds on every target because ``build`` adapts it
 * For TensorRT 8.x the graph is converted to opset 17 when it is newer: the 8.5/8.6 importers of
   ReduceMean/ReduceMax/... ignore the opset-18 ``axes`` *input* and reduce over all axes (F11),
   a parse that succeeds with wrong results. ONNX's version converter moves ``axes`` back into the
-  attribute (the opset-17 form). IR version 8 goes with opset 17 (ONNX ``docs/Versioning.md``).
+  attribute (the opset-17 form); the axes are read before converting and set again after it,
+  because onnx releases before onnx/onnx#7910 (1.17, the last for Python 3.8, among them) turn an
+  axes *initializer* into ``axes=[]``: every axis. IR version 8 goes with opset 17 (ONNX
+  ``docs/Versioning.md``).
 
 ``edgeattn build MODEL.onnx --emit-onnx PATH --for-tensorrt X.Y`` writes exactly this graph without
 TensorRT installed.
@@ -32,6 +35,9 @@ from ..graph import DOMAIN, inline_functions
 # as an attribute, which opset 18 turned into an input).
 OPSET_FOR_TENSORRT_8 = 17
 IR_VERSION_FOR_OPSET_17 = 8
+# Reductions whose ``axes`` attribute became an input in opset 18 (ReduceSum's did in 13).
+_REDUCE_AXES_18 = frozenset({"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                             "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
 _VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
 
 
@@ -87,6 +93,7 @@ def prepare_model(model: Any, target: tuple[int, int], *, plugins: Collection[st
     if target < (9, 0) and before is not None and before > OPSET_FOR_TENSORRT_8:
         from onnx import version_converter
 
+        axes = _constant_reduce_axes(proto)
         try:
             proto = version_converter.convert_version(proto, OPSET_FOR_TENSORRT_8)
         except Exception as exc:  # noqa: BLE001 - the converter raises bare RuntimeErrors
@@ -95,6 +102,7 @@ def prepare_model(model: Any, target: tuple[int, int], *, plugins: Collection[st
                 f"{target[0]}.{target[1]} ({type(exc).__name__}: {exc})",
                 hint="re-export with edgeattn export ... --opset 17",
             ) from None
+        _restore_reduce_axes(proto, axes)
         _drop_opset18_reduce_attributes(proto)
         proto.ir_version = min(int(proto.ir_version), IR_VERSION_FOR_OPSET_17)
         after = _default_opset(proto)
@@ -103,6 +111,50 @@ def prepare_model(model: Any, target: tuple[int, int], *, plugins: Collection[st
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"the graph prepared for TensorRT {target[0]}.{target[1]} is not valid ONNX: {exc}") from None
     return Preparation(proto, target, inlined=blocks if blocks else {}, kept=kept, opset=(before, after))
+
+
+def _constant_reduce_axes(model: Any) -> dict[str, list[int]]:
+    """Node name -> axes of each opset-18 reduction whose ``axes`` input is a constant (an initializer
+    or a Constant node's value). Unnamed or same-named reductions get a unique name here, so that each
+    is found again after converting."""
+    from onnx import numpy_helper
+
+    constants = {init.name: init for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            constants.update((node.output[0], a.t) for a in node.attribute if a.name == "value")
+    found: dict[str, list[int]] = {}
+    names = {node.name for node in model.graph.node}
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in _REDUCE_AXES_18 or len(node.input) < 2:
+            continue
+        if node.input[1] not in constants:
+            continue  # computed axes: left to the converter
+        if not node.name or node.name in found:  # keeps a block's name prefix (per-block timing)
+            base, k = node.name or f"{node.op_type}_{index}", 0
+            while f"{base}_{k}" in names:
+                k += 1
+            node.name = f"{base}_{k}"
+            names.add(node.name)
+        found[node.name] = [int(a) for a in numpy_helper.to_array(constants[node.input[1]]).reshape(-1)]
+    return found
+
+
+def _restore_reduce_axes(model: Any, axes_by_name: dict[str, list[int]]) -> None:
+    """Set each converted reduction's ``axes`` attribute to the constant read before converting."""
+    from onnx import helper
+
+    for node in model.graph.node:
+        axes = axes_by_name.get(node.name)
+        if axes is None or node.op_type not in _REDUCE_AXES_18 or node.domain not in ("", "ai.onnx"):
+            continue
+        if len(node.input) > 1:
+            raise ExportError(f"{node.op_type} {node.name!r} still takes its axes as an input after the "
+                              f"conversion to opset {OPSET_FOR_TENSORRT_8}")
+        for attr in [a for a in node.attribute if a.name == "axes"]:
+            node.attribute.remove(attr)
+        if axes:  # none: every axis, opset 17's meaning of a missing attribute
+            node.attribute.append(helper.make_attribute("axes", axes))
 
 
 def _drop_opset18_reduce_attributes(model: Any) -> None:
