@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 from onnxscript.rewriter import pattern
-from onnxscript.rewriter._basics import MatchResult
+from onnxscript.rewriter.pattern import MatchResult
 
 from . import functions
 from ._match import FC, Gate, Refusal, match_gate, module_path, only_used_inside, skip_expand

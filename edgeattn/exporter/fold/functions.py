@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import onnx_ir as ir
-from onnxscript._internal.tape_builder import TapeBuilder
+from onnxscript import TapeBuilder
 
 from ...graph import DOMAIN
 
