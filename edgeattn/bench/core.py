@@ -144,6 +144,18 @@ def _label(target: Any) -> str:
     return type(target).__name__
 
 
+def _activations_per_sample(target: Any, cache: dict[str, int]) -> int:
+    """Activation bytes per sample of an ONNX target (0 where unknown: engines, PyTorch models)."""
+    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).endswith(".onnx"):
+        return 0
+    key = os.fspath(target)
+    if key not in cache:
+        from ..graph.footprint import activation_bytes_per_sample
+
+        cache[key] = activation_bytes_per_sample(key) or 0
+    return cache[key]
+
+
 def _input_size_for(runner: Any, target: Any, input_size: Sequence[int] | None) -> tuple[int, ...]:
     """``--input-size`` > the artifact's input size (:class:`edgeattn.artifact.ArtifactInfo`'s
     precedence) > what the loaded runner reports > a PyTorch model's default size."""
@@ -246,6 +258,7 @@ def benchmark(
             environment=collect_environment(threads),
         )
         rng = np.random.default_rng(seed)
+        activation_cache: dict[str, int] = {}
         for batch in batch_sizes:
             active: list[tuple[int, np.ndarray, str]] = []
             for index, (variant, runner) in enumerate(zip(variants, runners)):
@@ -264,7 +277,8 @@ def benchmark(
                     result.skipped = exc.message
                     continue
                 check_allocation(
-                    4 * batch * int(np.prod(size, dtype=np.float64)) * (len(active) + 2),
+                    4 * batch * int(np.prod(size, dtype=np.float64)) * (len(active) + 2)
+                    + batch * _activations_per_sample(variant.target, activation_cache),
                     f"batch {batch} of inputs {list(size)} for {len(active) + 1} runner(s)",
                     hint="use smaller --batch-sizes",
                 )

@@ -95,6 +95,18 @@ def _one_line(text: str) -> str:
     return (lines[0] if lines else "")[:300]
 
 
+# What the runtimes' allocators say when memory runs out; they raise their own error types
+# (ONNX Runtime's Fail from its BFC arena, PyTorch's RuntimeError from DefaultCPUAllocator).
+_ALLOCATOR_FAILURES = ("Failed to allocate memory", "can't allocate memory", "CUDA out of memory", "out of memory")
+
+
+def _is_allocator_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return type(exc).__name__ in ("Fail", "RuntimeError", "RuntimeException", "OutOfMemoryError") and any(
+        marker in text for marker in _ALLOCATOR_FAILURES
+    )
+
+
 def describe_exception(exc: BaseException) -> Tuple[str, Optional[str]]:
     """The one-line message and hint for an exception that is not an EdgeattnError."""
     if isinstance(exc, OSError):
@@ -112,7 +124,7 @@ def describe_exception(exc: BaseException) -> Tuple[str, Optional[str]]:
             "expected UTF-8 text (a JSON sidecar, ONNX metadata)"
         )
         return message, None
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or _is_allocator_failure(exc):
         return "out of memory", "use fewer samples, a smaller batch or a smaller input"
     if isinstance(exc, RecursionError):
         return "the input nests too deeply to be read", None

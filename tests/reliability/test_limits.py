@@ -118,3 +118,41 @@ def test_flop_count_fallback_checks_the_input_size(monkeypatch) -> None:
     monkeypatch.setattr(memory, "available_memory", lambda: 1 << 30)
     with pytest.raises(InputError, match=r"the FLOP count at input \[1, 3, 20000, 20000\]"):
         model_profile(NoCopy(3, 4, 1), (3, 20000, 20000))
+
+
+def test_graph_activations_per_sample_are_the_two_largest_intermediates(tmp_path: Path) -> None:
+    from conftest import tiny_onnx  # tests/reliability/conftest.py
+
+    from edgeattn.graph.footprint import activation_bytes_per_sample
+
+    # Conv output 4 x 8 x 8 float32 = 1024 bytes, pooled 4 x 1 x 1 = 16 bytes (logits is an output).
+    assert activation_bytes_per_sample(tiny_onnx(tmp_path / "m.onnx")) == 1024 + 16
+
+
+def test_bench_counts_activations_not_only_inputs(monkeypatch, tmp_path: Path) -> None:
+    from conftest import tiny_onnx
+
+    from edgeattn.bench import benchmark
+
+    model = tiny_onnx(tmp_path / "m.onnx", size=64)
+    # Batch 1000: inputs 3*64*64*4 B * 1000 * 2 copies = 98 MB fit in 80 % of 150 MB; with the conv's
+    # 4*64*64*4 B per sample (65.6 MB) they do not.
+    monkeypatch.setattr(memory, "available_memory", lambda: 150 * 1000 * 1000)
+    with pytest.raises(InputError, match=r"batch 1000 of inputs \[3, 64, 64\] .*needs about 156\.\d MB"):
+        benchmark([model], batch_sizes=[1000], iterations=1, warmup=0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "out_of_memory"),
+    [
+        ("Fail", "[ONNXRuntimeError] : 1 : FAIL : bfc_arena.cc:360 AllocateRawInternal Failed to allocate memory for requested buffer", True),
+        ("RuntimeError", "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate 38400000000 bytes", True),
+        ("RuntimeError", "shape '[1, 4]' is invalid for input of size 3", False),
+    ],
+)
+def test_allocator_failures_are_reported_as_out_of_memory(kind: str, text: str, out_of_memory: bool) -> None:
+    from edgeattn.cli._errors import describe_exception
+
+    error = type(kind, (Exception,), {})(text)
+    message, _ = describe_exception(error)
+    assert (message == "out of memory") is out_of_memory
