@@ -4,6 +4,7 @@ The runtime install (``pip install "edgeattn[cpu]"``) has no PyTorch; every comm
 module from another extra says which one to install instead of ending in a ModuleNotFoundError.
 :func:`require` checks up front (before a long calibration or benchmark); :func:`missing_extra`
 turns a ModuleNotFoundError raised deeper down into the same message (the CLI's error boundary).
+:func:`lazy_attributes` is the one way a package defers importing its public names until use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+from collections.abc import Mapping
 from types import ModuleType
+from typing import Any
 
 from .errors import MissingExtraError
 
@@ -99,3 +102,27 @@ def missing_extra(exc: ModuleNotFoundError, purpose: str | None = None) -> Missi
     """The MissingExtraError for a ModuleNotFoundError of a known optional module, else None."""
     top = (exc.name or "").split(".")[0]
     return _error(top, purpose) if top in EXTRA_OF else None
+
+
+def lazy_attributes(package: str, where: Mapping[str, str]) -> tuple[Any, Any]:
+    """A package's ``__getattr__`` and ``__dir__`` (PEP 562) that import each public name on first use.
+
+    ``where`` maps a name to the module defining it (absolute, or relative to ``package``), so
+    importing the package imports none of them: ``import edgeattn`` and the CLI start without
+    PyTorch, and a missing optional backend is reported when its name is used. ``dir()`` lists the
+    package's own names and the lazy ones. Use::
+
+        __getattr__, __dir__ = lazy_attributes(__name__, {"export": ".onnx_export"})
+    """
+    table = dict(where)
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module, package), name)
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(table))
+
+    return __getattr__, __dir__

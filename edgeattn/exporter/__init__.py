@@ -10,18 +10,13 @@ The package is named ``exporter`` (not ``export``) so that the public function
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .onnx_export import ExportResult, export
 
 __all__ = ["ExportResult", "export"]
-
-
-def __getattr__(name: str) -> Any:
-    # torch is imported by onnx_export: only when export is used.
-    if name in ("export", "ExportResult"):
-        from . import onnx_export
-
-        return getattr(onnx_export, name)
-    raise AttributeError(f"module 'edgeattn.exporter' has no attribute {name!r}")
+# torch is imported by onnx_export: only when export is used.
+__getattr__, __dir__ = lazy_attributes(__name__, {"export": ".onnx_export", "ExportResult": ".onnx_export"})

@@ -6,8 +6,7 @@ backend with whether it can run here and why not.
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._lazy import lazy_attributes
 from .base import Dim, Runner, RunnerInfo, TensorSpec
 from .selection import BackendStatus, available_backends, backend_for, load, register_backend
 
@@ -24,16 +23,7 @@ __all__ = [
     "load",
     "register_backend",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # Runner classes import their backends' libraries lazily.
-    if name == "TorchRunner":
-        from .torch_runner import TorchRunner
-
-        return TorchRunner
-    if name == "OnnxRuntimeRunner":
-        from .onnxruntime_runner import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner
-    raise AttributeError(f"module 'edgeattn.runtime' has no attribute {name!r}")
+# Runner classes import their backends' libraries: imported on first use.
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {"TorchRunner": ".torch_runner", "OnnxRuntimeRunner": ".onnxruntime_runner"}
+)
