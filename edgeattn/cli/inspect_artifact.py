@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Counter as CounterType, Dict, List, Union
 
+from ..graph import DOMAIN, PRECISIONS
+
 ARTIFACT_SUFFIXES = (".onnx",)
 
 
@@ -39,7 +41,7 @@ def _precision_by_op(proto: Any) -> Dict[str, Dict[str, int]]:
     for node in graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear", "Constant", "Cast"):
             continue
-        if node.domain.startswith("edgeattn"):
+        if node.domain.startswith(DOMAIN):
             precision = "int8" if (node.domain, node.op_type) in quantized_functions else (
                 "fp16" if any(t in fp16 for t in list(node.input) + list(node.output)) else "fp32")
         elif any(i in dq_outputs for i in node.input):
@@ -67,7 +69,7 @@ def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     info = ArtifactInfo.from_proto(proto)
     provenance = info.provenance
     initializers = {i.name for i in proto.graph.initializer}
-    custom = Counter(f"{n.domain}::{n.op_type}" for n in proto.graph.node if n.domain.startswith("edgeattn"))
+    custom = Counter(f"{n.domain}::{n.op_type}" for n in proto.graph.node if n.domain.startswith(DOMAIN))
     return {
         "artifact": os.fspath(src),
         "format": "onnx",
@@ -111,8 +113,8 @@ def print_artifact(data: Dict[str, Any]) -> None:
                       + f" ({escape(str(prov.get('exporter')))}, edgeattn {escape(str(prov.get('edgeattn_version')))})")
     table = Table(show_edge=False, pad_edge=False, title="precision by op kind")
     table.add_column("op")
-    for p in ("fp32", "fp16", "int8"):
+    for p in PRECISIONS:
         table.add_column(p, justify="right")
     for op, counts in data["precision_by_op"].items():
-        table.add_row(op, *(str(counts.get(p, "")) for p in ("fp32", "fp16", "int8")))
+        table.add_row(op, *(str(counts.get(p, "")) for p in PRECISIONS))
     console.print(table)
