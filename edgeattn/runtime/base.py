@@ -201,15 +201,36 @@ def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:
         if isinstance(want, int) and want >= 0 and got != want:
             raise InputError(
                 f"input {spec.name!r}: received shape {list(value.shape)}, expected {spec.describe()} "
-                f"(axis {axis} must be {want})"
+                f"(axis {axis} must be {want}){_layout_hint(spec, value.shape)}"
             )
     want_dtype = np.dtype(spec.dtype)
     if value.dtype != want_dtype:
-        # Lossless widening is allowed (float16 data into a float32 model), anything else is not.
-        if np.can_cast(value.dtype, want_dtype, casting="safe"):
+        if want_dtype.kind == "f" and value.dtype.kind in "biu":
+            # uint8 casts to float32 "safely", but an image batch that is not scaled and normalised
+            # gives wrong answers without any error: refuse it and say what to do.
+            raise InputError(
+                f"input {spec.name!r}: received dtype {value.dtype.name}, expected {want_dtype.name} "
+                "(integer pixels must be scaled and normalised first: the artifact's preprocessing, "
+                "edgeattn.data.Preprocessing, does that)"
+            )
+        # Float data of another width is cast (float16 or float64 into a float32 model);
+        # anything else is refused.
+        if value.dtype.kind == "f" and want_dtype.kind == "f":
+            value = value.astype(want_dtype)
+        elif np.can_cast(value.dtype, want_dtype, casting="safe"):
             value = value.astype(want_dtype)
         else:
             raise InputError(
                 f"input {spec.name!r}: received dtype {value.dtype.name}, expected {want_dtype.name}"
             )
     return np.ascontiguousarray(value)
+
+
+def _layout_hint(spec: TensorSpec, shape: tuple[int, ...]) -> str:
+    """'; it looks like NHWC ...' when a rank-4 batch has the expected channels last instead of at axis 1."""
+    if len(shape) != 4 or len(spec.shape) != 4:
+        return ""
+    channels = spec.shape[1]
+    if isinstance(channels, int) and channels > 0 and shape[3] == channels and shape[1] != channels:
+        return "; the batch looks like NHWC (channels last): transpose it with x.transpose(0, 3, 1, 2)"
+    return ""

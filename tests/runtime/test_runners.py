@@ -96,8 +96,31 @@ def test_input_checks_name_rank_dtype_shape(small_onnx):
         runner.run(np.zeros((3, 8, 8), np.float32))
     with pytest.raises(InputError, match="axis 2 must be 8"):
         runner.run(np.zeros((1, 3, 9, 8), np.float32))
-    with pytest.raises(InputError, match="dtype"):
-        runner.run(np.zeros((1, 3, 8, 8), np.float64))
+    with pytest.raises(InputError, match="dtype complex64"):
+        runner.run(np.zeros((1, 3, 8, 8), np.complex64))
+
+
+def test_integer_pixels_are_refused_for_a_float_input(small_onnx):
+    runner = load(small_onnx)
+    for dtype in (np.uint8, np.int64, np.bool_):
+        with pytest.raises(InputError, match=rf"received dtype {np.dtype(dtype).name}, expected float32 .*scaled and normalised"):
+            runner.run(np.zeros((1, 3, 8, 8), dtype))
+
+
+def test_float64_and_float16_batches_are_cast_to_the_model_dtype(small_onnx):
+    runner = load(small_onnx)
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
+    expected = runner.run(x.astype(np.float32))["logits"]
+    np.testing.assert_allclose(runner.run(x)["logits"], expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(runner.run(x.astype(np.float16))["logits"], expected, rtol=1e-2, atol=1e-2)
+
+
+def test_an_nhwc_batch_is_named_as_such(small_onnx):
+    runner = load(small_onnx)
+    with pytest.raises(InputError, match=r"axis 1 must be 3\); the batch looks like NHWC .*transpose\(0, 3, 1, 2\)"):
+        runner.run(np.zeros((1, 8, 8, 3), np.float32))
+    with pytest.raises(InputError, match=r"axis 2 must be 8\)$"):  # no layout hint when it is not NHWC
+        runner.run(np.zeros((1, 3, 9, 8), np.float32))
 
 
 def test_concurrent_runs_equal_sequential(small_onnx):
