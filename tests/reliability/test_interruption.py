@@ -183,8 +183,9 @@ def test_sigterm_during_int8_calibration_leaves_nothing(tmp_path: Path) -> None:
     np.save(work / "cal.npy", np.random.default_rng(0).standard_normal((512, 3, 64, 64)).astype(np.float32))
     before = sorted(p.name for p in work.iterdir())
     proc = _cli(["quantize", "m.onnx", "-p", "int8", "--calibration", "cal.npy", "-o", "m.int8.onnx"], tmp, work)
-    # The calibration's scratch folder inside the per-run folder is the moment calibration starts.
-    _wait_for(lambda: any(any(run.iterdir()) for run in tmp.glob("edgeattn-run-*")), proc)
+    # The INT8 pass's scratch folder inside the per-run folder appears as calibration starts (the
+    # signal handlers are long installed by then; a signal during Python's start-up would kill it).
+    _wait_for(lambda: any(run.glob("edgeattn-int8-*/*") for run in tmp.glob("edgeattn-run-*")), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
