@@ -152,7 +152,7 @@ def evaluate_model(name: str, checkpoints: Path, test_x: np.ndarray, test_y: np.
     checkpoint = checkpoints / f"{name}.safetensors"
     source = f"{EXAMPLE / 'model.py'}:{name}"
     torch.set_num_threads(threads)
-    model = load_model(source, checkpoint)
+    model = load_model(source, checkpoint).module
     with torch.no_grad():
         reference = torch.cat([model(torch.from_numpy(test_x[i : i + 500])) for i in range(0, len(test_x), 500)]).numpy()
     rows = [] if rows is None else rows

@@ -38,19 +38,20 @@ def inspect_report(
     input_size: Optional[Tuple[int, int, int]] = None,
 ) -> Dict[str, Any]:
     """Everything ``edgeattn inspect`` prints, as a JSON-ready dict."""
-    from ..models import find_attention_blocks, input_config, load_model, model_profile
+    from ..artifact import Preprocessing
+    from ..models import find_attention_blocks, load_model, model_profile
     from ..models.attention_scan import attention_type, count_by_kind
-    from ..models.sources import checkpoint_report
 
-    model = load_model(
+    loaded = load_model(
         model_source, checkpoint, unsafe_pickle=unsafe_pickle, strict=strict, prefer_ema=prefer_ema,
         num_classes=num_classes, allow_nonfinite=allow_nonfinite,
     )
-    config = input_config(model)
+    model = loaded.module
+    config = loaded.input or Preprocessing()
     size = input_size or config.input_size
     profile = model_profile(model, size)
     blocks = find_attention_blocks(model)
-    report = checkpoint_report(model)
+    report = loaded.checkpoint_report
     return {
         "model": model_source,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",

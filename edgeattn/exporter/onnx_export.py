@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EdgeattnError, ExportError, InputError
+from ..errors import ExportError, InputError
 from .fold import FOLD_MODES, FoldReport
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx_ir as ir
     from torch import nn
+
+    from ..models import LoadedModel
 
 MIN_OPSET = 14  # HardSwish / the canonical bodies need 14
 DYNAMO_MIN_OPSET = 18
@@ -91,7 +93,7 @@ class ExportResult:
 
 
 def export(
-    model_or_source: str | os.PathLike[str] | nn.Module,
+    model_or_source: str | os.PathLike[str] | nn.Module | LoadedModel,
     output: str | os.PathLike[str],
     *,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -116,9 +118,10 @@ def export(
     """Export a model to ONNX with SE/CBAM blocks folded into ``edgeattn::`` function nodes.
 
     Args:
-        model_or_source: an ``nn.Module`` or any source ``edgeattn.models.load_model`` accepts.
+        model_or_source: a :class:`edgeattn.models.LoadedModel`, an ``nn.Module`` or any source
+            ``edgeattn.models.load_model`` accepts.
         output: the ``.onnx`` file to write; the sidecar goes to ``<output>.json``.
-        input_shape: ``(N, C, H, W)``; default ``(1, *input_config(model).input_size)``.
+        input_shape: ``(N, C, H, W)``; default ``(1, *LoadedModel.input.input_size)``.
         dynamic_batch: batch axis dynamic (1..``max_batch``) instead of fixed at N.
         opset: 18+ uses the dynamo exporter, 14-17 the legacy one (TensorRT 8.5/8.6: 17).
         fold: ``functions`` (default), ``inline`` or ``none`` (see ``edgeattn.exporter.fold``).
@@ -152,21 +155,20 @@ def export(
         raise InputError(f"output {os.fspath(output)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
     if output.is_dir():
         raise InputError(f"output {os.fspath(output)!r} is a directory; expected a file path", hint="use e.g. -o model.onnx")
-    source_text = os.fspath(model_or_source) if isinstance(model_or_source, (str, os.PathLike)) else None
+    source_text = os.fspath(model_or_source) if isinstance(model_or_source, (str, os.PathLike)) else getattr(model_or_source, "source", None)
     source_file = parse_source(source_text).path if source_text else None
     check_outputs([checkpoint, source_file], {"--output": output, "the output's sidecar": sidecar_path(output)})
     notify = on_stage or (lambda stage, detail: None)
     timings: dict[str, float] = {}
 
     with _timed(timings, "load"):
-        notify("load", str(model_or_source) if not isinstance(model_or_source, torch.nn.Module) else type(model_or_source).__name__)
-        model, source = _resolve_model(model_or_source, checkpoint, unsafe_pickle, strict, prefer_ema, num_classes)
+        notify("load", source_text or type(model_or_source).__name__)
+        loaded = _resolve_model(model_or_source, checkpoint, unsafe_pickle, strict, prefer_ema, num_classes)
+    model, source, config = loaded.module, loaded.source, loaded.input
 
-    from ..models import input_config
     from ..models.attention_scan import find_attention_blocks
     from ..models.footprint import check_forward
 
-    config = _input_config(model, input_config)
     shape = _input_shape(input_shape, config)
     if dynamic_batch and shape[0] > max_batch:
         raise InputError(f"batch {shape[0]} (--batch-size) exceeds --max-batch {max_batch}")
@@ -322,11 +324,10 @@ def _validate_options(fold: str, opset: int, max_batch: int, input_shape: Sequen
 
 def _resolve_model(
     model_or_source: Any, checkpoint: Any, unsafe_pickle: bool, strict: bool, prefer_ema: bool, num_classes: int | None
-) -> tuple[nn.Module, str | None]:
+) -> LoadedModel:
     from ..models import load_model
-    from ..models.sources import describe_source
 
-    model = load_model(
+    return load_model(
         model_or_source,
         checkpoint,
         unsafe_pickle=unsafe_pickle,
@@ -334,16 +335,6 @@ def _resolve_model(
         prefer_ema=prefer_ema,
         num_classes=num_classes,
     )
-    model.eval()
-    source = model_or_source if isinstance(model_or_source, (str, os.PathLike)) else describe_source(model)
-    return model, (os.fspath(source) if source is not None else None)
-
-
-def _input_config(model: nn.Module, input_config: Callable[[Any], Any]) -> Any:
-    try:
-        return input_config(model)
-    except EdgeattnError:
-        return None
 
 
 def _input_shape(input_shape: Sequence[int] | None, config: Any) -> list[int]:

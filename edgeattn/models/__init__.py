@@ -3,7 +3,8 @@
 - ``create_model(name, num_classes=1000, checkpoint=None, **kw)``, ``list_models()``,
   ``register_model``: the registry (ResNet-18/34/50/101 plain, SE, CBAM; small edge nets).
 - ``load_model(source, checkpoint=None, ...)``: any model source (registry name, ``timm:NAME``,
-  ``torchvision:NAME``, ``file.py:factory``, ``pkg.module:factory``, TorchScript archive).
+  ``torchvision:NAME``, ``file.py:factory``, ``pkg.module:factory``, TorchScript archive), as a
+  ``LoadedModel(module, source, input, checkpoint_report)``.
 - ``load_checkpoint(model, path)``: safe checkpoint loading into a module.
 - ``input_config(model)``, ``model_profile(model, input_size)``.
 
@@ -20,9 +21,8 @@ _API = {
     "list_models": "._registry",
     "model_entry": "._registry",
     "register_model": "._registry",
-    "InputConfig": ".config",
     "input_config": ".config",
-    "set_input_config": ".config",
+    "LoadedModel": ".sources",
     "load_model": ".sources",
     "load_checkpoint": ".checkpoint",
     "LoadReport": ".checkpoint",

@@ -1,41 +1,25 @@
-"""Input configuration of a model: what preprocessing its weights expect.
+"""The preprocessing a model's weights expect (:class:`edgeattn.artifact.Preprocessing`).
 
-Our zoo models carry it on the module; timm models carry it as ``pretrained_cfg``/``default_cfg``;
-torchvision models get it from their weights' transforms when loaded through ``torchvision:NAME``;
-anything else falls back to the ImageNet convention (3x224x224, ImageNet mean/std, bilinear
-resize, centre crop 0.875, RGB).
+Models say it the way timm's do, with a ``pretrained_cfg`` (or older ``default_cfg``) mapping:
+timm models, our zoo and user models that follow the convention (examples/digits/model.py).
+``load_model`` also knows it for ``torchvision:NAME`` (the weights' transforms) and returns it in
+:class:`edgeattn.models.LoadedModel`. Anything else gets the ImageNet convention (3x224x224,
+ImageNet mean/std, bilinear resize, centre crop 0.875, RGB).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from ..artifact import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
-# The recipe type of the artifact contract: a model's input config is the preprocessing it records.
-InputConfig = Preprocessing
 
-# Attribute under which a module carries its InputConfig (set by the zoo and by load_model).
-_ATTR = "edgeattn_input_config"
-
-
-def attach(model: nn.Module, attr: str, value: Any) -> None:
-    """Set ``model.<attr> = value`` outside nn.Module's bookkeeping (a no-op for modules that
-    refuse new attributes, such as some TorchScript ones)."""
-    try:
-        object.__setattr__(model, attr, value)
-    except (AttributeError, RuntimeError, TypeError):
-        pass
+def zoo_cfg(in_chans: int = 3) -> dict[str, Any]:
+    """The ``pretrained_cfg`` of our zoo models: the ImageNet recipe at 224x224."""
+    return {"input_size": (in_chans, 224, 224), "interpolation": "bilinear", "crop_pct": 0.875, "source": "edgeattn"}
 
 
-def set_input_config(model: nn.Module, config: InputConfig) -> None:
-    """Attach ``config`` to ``model`` (a no-op for modules that refuse new attributes)."""
-    attach(model, _ATTR, config)
-
-
-def _from_timm_cfg(cfg: Any) -> InputConfig | None:
+def _from_timm_cfg(cfg: Any) -> Preprocessing | None:
     if cfg is None:
         return None
     if not isinstance(cfg, dict):
@@ -52,15 +36,17 @@ def _from_timm_cfg(cfg: Any) -> InputConfig | None:
         interpolation=str(cfg.get("interpolation") or "bilinear"),
         crop_pct=float(cfg.get("crop_pct") or 0.875),
         channel_order="RGB",
-        source="timm",
+        source=str(cfg.get("source") or "timm"),
     )
 
 
-def input_config(model: nn.Module) -> InputConfig:
-    """The InputConfig of ``model``: its own, timm's ``pretrained_cfg``, or the ImageNet default."""
-    own = getattr(model, _ATTR, None)
-    if isinstance(own, Preprocessing):
-        return own
+def input_config(model: Any) -> Preprocessing:
+    """The recipe of ``model`` (an ``nn.Module`` or a :class:`LoadedModel`): a loaded model's own,
+    else the module's ``pretrained_cfg`` / ``default_cfg``, else the ImageNet default."""
+    from .sources import LoadedModel
+
+    if isinstance(model, LoadedModel):
+        return model.input
     for attr in ("pretrained_cfg", "default_cfg"):
         found = _from_timm_cfg(getattr(model, attr, None))
         if found is not None:

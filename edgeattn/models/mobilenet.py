@@ -22,7 +22,7 @@ from torch import nn
 from ..layers import CBAM, SqueezeExcite
 from ..layers._common import make_divisible
 from ._registry import register_model
-from .config import InputConfig, set_input_config
+from .config import zoo_cfg
 
 AttentionKind = Literal["se", "cbam", "none"]
 
@@ -86,6 +86,8 @@ class MobileNetSmall(nn.Module):
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        # The evaluation recipe, in timm's form (``edgeattn.models.input_config`` reads it).
+        self.pretrained_cfg = zoo_cfg(in_chans)
         self.conv_stem = nn.Conv2d(in_chans, 16, 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.act1 = nn.Hardswish(inplace=True)
@@ -122,10 +124,7 @@ class MobileNetSmall(nn.Module):
 
 def build_mobilenet_small(attention: AttentionKind = "none", num_classes: int = 1000, **kwargs: Any) -> MobileNetSmall:
     """A :class:`MobileNetSmall` with ``attention`` in its blocks, in eval mode."""
-    model = MobileNetSmall(num_classes=num_classes, attention=attention, **kwargs)
-    in_chans = int(kwargs.get("in_chans", 3))
-    set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
-    return model.eval()
+    return MobileNetSmall(num_classes=num_classes, attention=attention, **kwargs).eval()
 
 
 # The registry, written out as timm and torchvision do (name = function name, description = first

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..layers import CBAM, SqueezeExcite
 from ..layers._common import make_divisible
 from ._registry import register_model
-from .config import InputConfig, set_input_config
+from .config import zoo_cfg
 
 AttentionKind = Literal["se", "cbam", "none"]
 AttnFactory = Callable[[int], nn.Module]
@@ -126,6 +126,8 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        # The evaluation recipe, in timm's form (``edgeattn.models.input_config`` reads it).
+        self.pretrained_cfg = zoo_cfg(in_chans)
         if stride_in_1x1 and block is not Bottleneck:
             raise InputError(f"stride_in_1x1 applies to bottleneck ResNets (50/101), received {block.__name__} blocks")
         self._block_kwargs = {"stride_in_1x1": True} if stride_in_1x1 else {}
@@ -202,7 +204,6 @@ def build_resnet(
     block, layers = _DEPTHS[depth]
     attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
     model = ResNet(block, layers, num_classes=num_classes, attn=attn, in_chans=in_chans, stride_in_1x1=stride_in_1x1)
-    set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
     return model.eval()
 
 
@@ -217,7 +218,6 @@ def build_tiny_resnet(
     """
     attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
     model = ResNet(BasicBlock, (1, 1, 1, 1), num_classes=num_classes, attn=attn, in_chans=in_chans, widths=(16, 32, 64, 128))
-    set_input_config(model, InputConfig(input_size=(in_chans, 224, 224), source="edgeattn"))
     return model.eval()
 
 

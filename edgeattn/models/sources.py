@@ -1,4 +1,8 @@
-"""Resolve a model source to an ``nn.Module`` and load a checkpoint into it.
+"""Resolve a model source to an ``nn.Module``, load a checkpoint into it, say what was loaded.
+
+``load_model`` returns a :class:`LoadedModel`: the module and what travels with it (the source
+string, the preprocessing its weights expect, the checkpoint's load report), as plain fields
+rather than attributes hidden on the module.
 
 A source is one of (tried in this order):
 - an ``nn.Module`` (used as is);
@@ -20,39 +24,41 @@ import importlib
 import importlib.util
 import os
 import sys
-from pathlib import Path
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from torch import nn
 
 from ..errors import CheckpointError, InputError, ModelSourceError
 from ._registry import create_model, is_registered, unknown_model_error
-from .config import InputConfig, attach, input_config, set_input_config
+from ..artifact import Preprocessing
+from .config import input_config
 from .source_spec import parse_source
 
 if TYPE_CHECKING:
     from .checkpoint import LoadReport
 
-# A model source string attaches to the module for provenance (export writes it into metadata).
-SOURCE_ATTR = "edgeattn_source"
-# So does the LoadReport of the checkpoint load_model loaded into it (inspect prints it).
-REPORT_ATTR = "edgeattn_checkpoint_report"
 
+@dataclass
+class LoadedModel:
+    """A model and what travels with it to export and validation.
 
-def describe_source(model: nn.Module) -> str | None:
-    """The source string a model was loaded from (None for a module built by the caller)."""
-    value = getattr(model, SOURCE_ATTR, None)
-    return value if isinstance(value, str) else None
+    ``source``: the source string it was loaded from (the export's provenance; ``None`` for a
+    module built by the caller); ``input``: the preprocessing its weights expect (``None`` when the
+    model's own config is not a usable recipe); ``checkpoint_report``: what loading the checkpoint
+    did (``None`` without one).
+    """
 
-
-def checkpoint_report(model: nn.Module) -> LoadReport | None:
-    """The LoadReport of the checkpoint ``load_model`` loaded into ``model`` (None without one)."""
-    return getattr(model, REPORT_ATTR, None)
+    module: nn.Module
+    source: Optional[str] = None
+    input: Optional[Preprocessing] = None
+    checkpoint_report: Optional[LoadReport] = None
 
 
 def load_model(
-    source: str | os.PathLike[str] | nn.Module,
+    source: str | os.PathLike[str] | nn.Module | LoadedModel,
     checkpoint: str | os.PathLike[str] | None = None,
     *,
     unsafe_pickle: bool = False,
@@ -61,32 +67,39 @@ def load_model(
     num_classes: int | None = None,
     allow_nonfinite: bool = False,
     **model_kwargs: Any,
-) -> nn.Module:
+) -> LoadedModel:
     """Build or load the model named by ``source`` (see module docstring), load ``checkpoint``.
 
     ``num_classes=None`` keeps the architecture's default, except that a checkpoint whose
     classifier has another class count rebuilds the model with that count (registry, timm,
-    torchvision and factories that accept ``num_classes``). Returns the model in eval mode.
+    torchvision and factories that accept ``num_classes``). The module is in eval mode. A given
+    ``nn.Module`` or :class:`LoadedModel` is used as is (the checkpoint loaded into it).
     """
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
-    spec: str | None = None  # the source string, tagged on the model for provenance
-    if isinstance(source, nn.Module):
+    spec: str | None = None
+    recipe: Preprocessing | None = None
+    if isinstance(source, LoadedModel):
+        model, rebuild, spec, recipe = source.module, None, source.source, source.input
+    elif isinstance(source, nn.Module):
         model, rebuild = source, None
     elif isinstance(source, (str, os.PathLike)):
         spec = os.fspath(source).strip()
         if not spec:
             raise ModelSourceError("empty model source", hint="give a registry name, timm:NAME, file.py:factory, ...")
-        model, rebuild = _resolve(spec, num_classes, unsafe_pickle, model_kwargs)
+        model, rebuild, recipe = _resolve(spec, num_classes, unsafe_pickle, model_kwargs)
     else:
         raise InputError(f"model source must be a string, a path or an nn.Module, got {type(source).__name__}")
-
+    if recipe is None:
+        # Read before a rebuild for another class count, which keeps the recipe.
+        try:
+            recipe = input_config(model)
+        except InputError:  # a pretrained_cfg that is no recipe (wrong types, unknown interpolation)
+            recipe = None
+    report = None
     if checkpoint is not None:
-        # May rebuild the model (another class count), so the source is tagged afterwards.
-        model = _load_weights(model, rebuild, checkpoint, num_classes, unsafe_pickle, strict, prefer_ema, allow_nonfinite)
-    if spec is not None:
-        attach(model, SOURCE_ATTR, spec)
-    return model.eval()
+        model, report = _load_weights(model, rebuild, checkpoint, num_classes, unsafe_pickle, strict, prefer_ema, allow_nonfinite)
+    return LoadedModel(model.eval(), spec, recipe, report)
 
 
 def _load_weights(
@@ -98,41 +111,39 @@ def _load_weights(
     strict: bool,
     prefer_ema: bool,
     allow_nonfinite: bool,
-) -> nn.Module:
+) -> tuple[nn.Module, LoadReport]:
     from .checkpoint import classes_in_checkpoint, load_state_dict_into, read_state_dict
 
     state_dict, container = read_state_dict(checkpoint, unsafe_pickle=unsafe_pickle, prefer_ema=prefer_ema)
     if num_classes is None and rebuild is not None:
         classes = classes_in_checkpoint(model, state_dict)
         if classes is not None:
-            config = input_config(model)
             model = rebuild(classes)
-            if config.source != "default":
-                set_input_config(model, config)
     report = load_state_dict_into(
         model, state_dict, strict=strict, allow_nonfinite=allow_nonfinite, container=container, path=os.fspath(checkpoint)
     )
-    attach(model, REPORT_ATTR, report)
-    return model
+    return model, report
 
 
 def _resolve(
     spec: str, num_classes: int | None, unsafe_pickle: bool, kwargs: dict[str, Any]
-) -> tuple[nn.Module, Callable[[int], nn.Module] | None]:
+) -> tuple[nn.Module, Callable[[int], nn.Module] | None, Preprocessing | None]:
+    """The module, how to rebuild it for another class count, and its recipe when the source
+    knows it better than the module does (torchvision's weights transforms)."""
     parsed = parse_source(spec)
     if parsed.kind == "timm":
-        return _from_timm(parsed.target, num_classes, kwargs)
+        return (*_from_timm(parsed.target, num_classes, kwargs), None)
     if parsed.kind == "torchvision":
         return _from_torchvision(parsed.target, num_classes, kwargs)
     if parsed.kind == "file_factory":
-        return _from_file_factory(parsed.target, parsed.factory or "", num_classes, kwargs)
+        return (*_from_file_factory(parsed.target, parsed.factory or "", num_classes, kwargs), None)
     if parsed.kind == "module_factory":
-        return _from_module_factory(parsed.target, parsed.factory or "", num_classes, kwargs)
+        return (*_from_module_factory(parsed.target, parsed.factory or "", num_classes, kwargs), None)
     path = Path(spec)
     if path.is_file():
         if kwargs:
             raise InputError(f"model options {sorted(kwargs)} cannot be applied to a saved model file {spec}")
-        return _from_file(path, num_classes, unsafe_pickle), None
+        return _from_file(path, num_classes, unsafe_pickle), None, None
     if path.is_dir():
         raise ModelSourceError(
             f"model {spec} is a directory; expected a registry name, timm:NAME, torchvision:NAME, "
@@ -143,7 +154,7 @@ def _resolve(
         def build(classes: int) -> nn.Module:
             return create_model(spec, num_classes=classes, **kwargs)
 
-        return build(num_classes or 1000), build
+        return build(num_classes or 1000), build, None
     if spec.endswith((".pt", ".pth", ".ts", ".pt2", ".safetensors", ".bin")) or "/" in spec:
         raise ModelSourceError(f"model file not found: {spec}", hint="check the path")
     raise unknown_model_error(spec)
@@ -192,7 +203,7 @@ def _from_timm(name: str, num_classes: int | None, kwargs: dict[str, Any]) -> tu
 
 def _from_torchvision(
     name: str, num_classes: int | None, kwargs: dict[str, Any]
-) -> tuple[nn.Module, Callable[[int], nn.Module]]:
+) -> tuple[nn.Module, Callable[[int], nn.Module], Preprocessing | None]:
     try:
         import torchvision
         from torchvision import models as tvm
@@ -215,15 +226,13 @@ def _from_torchvision(
             model = tvm.get_model(name, weights=None, **_with_classes(kwargs, classes))
         except (TypeError, ValueError) as exc:
             raise ModelSourceError(f"torchvision:{name} does not accept these options: {exc}") from None
-        if config is not None:
-            set_input_config(model, config)
         return model
 
     del torchvision
-    return _build_first(build, num_classes, f"torchvision:{name}"), build
+    return _build_first(build, num_classes, f"torchvision:{name}"), build, config
 
 
-def _torchvision_config(tvm: Any, name: str) -> InputConfig | None:
+def _torchvision_config(tvm: Any, name: str) -> Preprocessing | None:
     """Preprocessing of the model's default weights (resize, crop, mean/std), without downloading."""
     try:
         weights = tvm.get_model_weights(name).DEFAULT
@@ -231,7 +240,7 @@ def _torchvision_config(tvm: Any, name: str) -> InputConfig | None:
         crop = transform.crop_size[0]
         resize = transform.resize_size[0]
         interpolation = getattr(transform.interpolation, "value", str(transform.interpolation))
-        return InputConfig(
+        return Preprocessing(
             input_size=(3, int(crop), int(crop)),
             mean=tuple(float(v) for v in transform.mean),
             std=tuple(float(v) for v in transform.std),

@@ -19,7 +19,8 @@ from .base import Dim, Runner, RunnerInfo, TensorSpec
 
 
 class TorchRunner(Runner):
-    """Run an ``nn.Module`` (or any model source ``edgeattn.models.load_model`` understands)."""
+    """Run an ``nn.Module``, a :class:`edgeattn.models.LoadedModel` or any model source
+    ``edgeattn.models.load_model`` understands."""
 
     backend = "torch"
 
@@ -48,6 +49,7 @@ class TorchRunner(Runner):
         self._device = device
         self._load_kwargs = dict(load_kwargs or {})
         self.model: Any = None
+        self.preprocessing: Any = None  # the recipe the model's weights expect, once loaded
         self.default_input_size: tuple[int, ...] = (3, 224, 224)
         self._outputs: list[TensorSpec] | None = None
 
@@ -56,33 +58,23 @@ class TorchRunner(Runner):
         import torch
         from torch import nn
 
-        if isinstance(self._source, nn.Module):
-            model = self._source
-            if self._checkpoint is not None:
-                from ..models import load_model
+        from ..models import LoadedModel, load_model
 
-                model = load_model(model, checkpoint=self._checkpoint, **self._load_kwargs)
+        source = self._source if isinstance(self._source, (nn.Module, LoadedModel)) else str(self._source)
+        if not isinstance(source, str) and self._checkpoint is None:
+            loaded = load_model(source)  # no loading options apply to a module given as is
         else:
-            from ..models import load_model
-
-            model = load_model(str(self._source), checkpoint=self._checkpoint, **self._load_kwargs)
+            loaded = load_model(source, checkpoint=self._checkpoint, **self._load_kwargs)
         if self._threads is not None:
             # Process-wide in PyTorch: recorded in info() so a benchmark states what it used.
             torch.set_num_threads(int(self._threads))
-        self.model = model.eval().to(self._device)
-        self.default_input_size = self._default_input_size(model)
+        self.model = loaded.module.eval().to(self._device)
+        self.preprocessing = loaded.input
+        # A model source without a usable recipe: the ImageNet default size.
+        self.default_input_size = loaded.input.input_size if loaded.input is not None else (3, 224, 224)
         if self._input_shape is None:
             # A CNN takes any spatial size: only the channel count is checked by default.
             self._input_shape = ("batch", self.default_input_size[0], "height", "width")
-
-    @staticmethod
-    def _default_input_size(model: Any) -> tuple[int, ...]:
-        try:
-            from ..models import input_config
-
-            return tuple(int(d) for d in input_config(model).input_size)
-        except Exception:  # a model source without an input config: the ImageNet default
-            return (3, 224, 224)
 
     def _close_impl(self) -> None:
         self.model = None

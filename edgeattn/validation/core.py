@@ -128,6 +128,7 @@ def validate(
     ``num_samples``: random inputs to draw (default 8), or how many of the real ``inputs`` to use
     (default all). ``atol``/``rtol``/``min_cosine``: a scalar for every output or ``{output_name: value}``
     (``"*"`` for the rest); defaults come from ``precision`` (inferred per artifact when None).
+    ``model`` is a source string, an ``nn.Module`` or a :class:`edgeattn.models.LoadedModel`.
     Without ``model``, the model recorded in the artifact's provenance is used when it is a registry
     name or a ``timm:``/``torchvision:`` source; one that would run code from a file or module runs
     only with ``trust_provenance`` and after the checks in :mod:`edgeattn.validation.reference`.
@@ -214,7 +215,7 @@ def validate(
 
     report = ValidationReport(
         reference=reference.describe() if isinstance(reference, (ArtifactReference, RecordedReference)) else
-        {"model": model if isinstance(model, str) else type(model).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
+        {"model": model if isinstance(model, str) else getattr(model, "source", None) or type(getattr(model, "module", model)).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
         inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
                 "shape": [len(samples), *input_size], "labelled": samples.labels is not None},
         environment=_environment(reference),
@@ -315,11 +316,10 @@ def _resolve_samples(
         pre = Preprocessing.from_onnx(artifact, input_size=input_size) if Path(artifact).suffix == ".onnx" else None
         if pre is None and isinstance(reference, ArtifactReference) and reference.path.suffix == ".onnx":
             pre = Preprocessing.from_onnx(reference.path, input_size=input_size)
+        if pre is None and getattr(reference, "preprocessing", None) is not None:
+            pre = reference.preprocessing.with_input_size(input_size)  # the PyTorch model's recipe
         if pre is None:
-            try:
-                pre = Preprocessing.from_model(reference.model, input_size=input_size)
-            except Exception:  # no input config: the ImageNet recipe
-                pre = Preprocessing(input_size=input_size)
+            pre = Preprocessing(input_size=input_size)  # no recipe anywhere: the ImageNet one
         samples = load_samples(inputs, input_size=input_size, preprocessing=pre, limit=num_samples, input_name=runner.inputs[0].name)
     if tuple(samples.arrays.shape[1:]) != tuple(input_size):
         raise InputError(f"inputs: received shape {list(samples.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]")

@@ -50,7 +50,7 @@ def test_grayscale_for_one_channel_models():
 def test_round_trip_dict_and_input_config_keys():
     pre = Preprocessing(input_size=(3, 96, 128), interpolation="bicubic", crop_pct=0.9, channel_order="BGR")
     assert Preprocessing.from_dict(pre.to_dict()) == pre
-    # An InputConfig.to_dict() carries the same field names.
+    # A provenance record written before the recipe carried scale/source still reads.
     cfg = {"input_size": (3, 256, 256), "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bicubic",
            "crop_pct": 0.95, "channel_order": "RGB"}
     built = Preprocessing.from_dict(cfg)

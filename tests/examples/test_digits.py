@@ -101,7 +101,11 @@ def test_model_source_loads_the_checkpoint():
     from edgeattn.models import load_model
     from edgeattn.models.attention_scan import find_attention_blocks
 
-    model = load_model(f"{EXAMPLE / 'model.py'}:create", EXAMPLE / "digits_cbam.safetensors")
+    loaded = load_model(f"{EXAMPLE / 'model.py'}:create", EXAMPLE / "digits_cbam.safetensors")
+    model = loaded.module
+    # The example's pretrained_cfg (1x32x32 gray, its own mean/std) travels with it.
+    assert loaded.input.input_size == (1, 32, 32) and loaded.input.mean == (0.25,)
+    assert loaded.checkpoint_report is not None
     kinds = [b.kind for b in find_attention_blocks(model)]
     assert kinds == ["SqueezeExcite", "ChannelAttention", "SpatialAttention"]
     assert not model.training and model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)

@@ -171,3 +171,22 @@ def test_optimize_for_ort_cpu_keeps_values_and_is_recorded(tiny, tmp_path) -> No
     with pytest.raises(InputError, match="optimize for: received 'gpu'"):
         export(tiny, tmp_path / "bad.onnx", optimize_for="gpu")
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_a_loaded_model_carries_its_source_and_recipe_into_the_export(tmp_path) -> None:
+    import dataclasses
+
+    from edgeattn.artifact import ArtifactInfo
+    from edgeattn.models import load_model
+
+    loaded = load_model("se_resnet_tiny")
+    loaded.input = dataclasses.replace(loaded.input, mean=(0.1, 0.2, 0.3), crop_pct=1.0)
+    export(loaded, tmp_path / "loaded.onnx", input_shape=(1, 3, 32, 32), check=False)
+    info = ArtifactInfo.read(tmp_path / "loaded.onnx")
+    assert info.provenance["source"] == "se_resnet_tiny"
+    pre = info.preprocessing
+    assert (pre.mean, pre.crop_pct, pre.input_size) == ((0.1, 0.2, 0.3), 1.0, (3, 32, 32))
+    # The bare module carries nothing: no source, and its own (zoo) recipe.
+    export(loaded.module, tmp_path / "bare.onnx", input_shape=(1, 3, 32, 32), check=False)
+    bare = ArtifactInfo.read(tmp_path / "bare.onnx")
+    assert bare.provenance["source"] is None and bare.preprocessing.crop_pct == 0.875

@@ -149,11 +149,11 @@ def test_whole_pickled_model_needs_unsafe_pickle(tmp_path: Path, trained: nn.Mod
     with pytest.raises(Exception, match="pickled Python objects"):
         load_model(str(path))
     with pytest.warns(EdgeattnWarning):
-        model = load_model(str(path), unsafe_pickle=True)
+        model = load_model(str(path), unsafe_pickle=True).module
     assert _same_weights(model, trained)
     # ...and as a checkpoint for a named architecture.
     with pytest.warns(EdgeattnWarning):
-        model2 = load_model("se_resnet_tiny", path, unsafe_pickle=True)
+        model2 = load_model("se_resnet_tiny", path, unsafe_pickle=True).module
     assert _same_weights(model2, trained)
 
 
@@ -247,8 +247,11 @@ def test_classifier_mismatch_hints_num_classes(tmp_path: Path, trained: nn.Modul
         load_checkpoint(create_model("se_resnet_tiny"), path)
     assert "num_classes=10" in (info.value.hint or "")
     # load_model takes the class count from the checkpoint when num_classes is not given.
-    model = load_model("se_resnet_tiny", path)
+    loaded = load_model("se_resnet_tiny", path)
+    model = loaded.module
     assert model.fc.out_features == 10 and _same_weights(model, trained)
+    # The rebuild for 10 classes keeps the recipe, and the load report says what was loaded.
+    assert loaded.input.source == "edgeattn" and loaded.checkpoint_report.path == str(path)
     with pytest.raises(CheckpointError):
         load_model("se_resnet_tiny", path, num_classes=5)
 

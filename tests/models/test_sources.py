@@ -14,7 +14,6 @@ from torch import nn
 from edgeattn.errors import InputError, ModelSourceError
 from edgeattn.models import create_model, input_config, load_model
 from edgeattn.models.attention_scan import find_attention_blocks
-from edgeattn.models.sources import describe_source
 
 FACTORY_SOURCE = textwrap.dedent(
     """
@@ -57,18 +56,24 @@ def factory_file(tmp_path: Path) -> Path:
 
 
 def test_registry_name() -> None:
-    model = load_model("se_mobilenet_small", num_classes=3)
+    loaded = load_model("se_mobilenet_small", num_classes=3)
+    model = loaded.module
     assert model.fc.out_features == 3 and not model.training
-    assert describe_source(model) == "se_mobilenet_small"
+    assert loaded.source == "se_mobilenet_small" and loaded.checkpoint_report is None
+    assert loaded.input.source == "edgeattn" and loaded.input.input_size == (3, 224, 224)
+    # Nothing travels as a hidden attribute on the module any more.
+    assert not [name for name in vars(model) if name.startswith("edgeattn_")]
 
 
 def test_module_passes_through(small_se_model: nn.Module) -> None:
-    assert load_model(small_se_model) is small_se_model
+    loaded = load_model(small_se_model)
+    assert loaded.module is small_se_model and loaded.source is None
+    assert load_model(loaded).module is small_se_model
 
 
 def test_timm_source() -> None:
     pytest.importorskip("timm")
-    model = load_model("timm:seresnet18", num_classes=5)
+    model = load_model("timm:seresnet18", num_classes=5).module
     assert model.fc.out_features == 5 and not model.training
     assert len(find_attention_blocks(model)) == 8
     assert input_config(model).source == "timm"
@@ -83,10 +88,11 @@ def test_timm_unknown_name() -> None:
 
 def test_torchvision_source_with_input_config() -> None:
     pytest.importorskip("torchvision")
-    model = load_model("torchvision:mobilenet_v3_small", num_classes=4)
+    loaded = load_model("torchvision:mobilenet_v3_small", num_classes=4)
+    model = loaded.module
     assert model.classifier[-1].out_features == 4
     assert {b.kind for b in find_attention_blocks(model)} == {"SqueezeExcite"}
-    config = input_config(model)
+    config = input_config(loaded)
     assert config.source == "torchvision" and config.input_size == (3, 224, 224)
     assert config.crop_pct == pytest.approx(224 / 256)
     with pytest.raises(ModelSourceError, match="torchvision has no"):
@@ -104,7 +110,7 @@ def test_missing_package_gives_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_file_factory(factory_file: Path) -> None:
-    model = load_model(f"{factory_file}:build", num_classes=6, width=12)
+    model = load_model(f"{factory_file}:build", num_classes=6, width=12).module
     assert model.fc.out_features == 6 and model.stem.out_channels == 12
     assert [b.path for b in find_attention_blocks(model)] == ["se"]
     out = model(torch.randn(1, 3, 8, 8))
@@ -112,10 +118,10 @@ def test_file_factory(factory_file: Path) -> None:
 
 
 def test_file_factory_checkpoint_round_trip(factory_file: Path, tmp_path: Path) -> None:
-    trained = load_model(f"{factory_file}:build", num_classes=6)
+    trained = load_model(f"{factory_file}:build", num_classes=6).module
     path = tmp_path / "net.pth"
     torch.save({"model": trained.state_dict()}, path)
-    model = load_model(f"{factory_file}:build", path)
+    model = load_model(f"{factory_file}:build", path).module
     assert model.fc.out_features == 6  # taken from the checkpoint's classifier
     torch.testing.assert_close(model.fc.weight, trained.fc.weight)
 
@@ -135,7 +141,7 @@ def test_file_factory_errors(factory_file: Path, factory: str, match: str) -> No
 
 
 def test_factory_without_num_classes(factory_file: Path) -> None:
-    assert load_model(f"{factory_file}:no_classes").fc.out_features == 3
+    assert load_model(f"{factory_file}:no_classes").module.fc.out_features == 3
     with pytest.raises(ModelSourceError, match="does not accept num_classes"):
         load_model(f"{factory_file}:no_classes", num_classes=4)
 
@@ -158,7 +164,7 @@ def test_module_factory(factory_file: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (pkg / "__init__.py").write_text("")
     (pkg / "nets.py").write_text(FACTORY_SOURCE)
     monkeypatch.chdir(factory_file.parent)  # importable from the working directory, as with `python -m`
-    model = load_model("userpkg_edgeattn_test.nets:build", num_classes=2)
+    model = load_model("userpkg_edgeattn_test.nets:build", num_classes=2).module
     assert model.fc.out_features == 2
     with pytest.raises(ModelSourceError, match="cannot import module"):
         load_model("no_such_pkg_xyz.nets:build")
@@ -170,7 +176,7 @@ def test_torchscript_archive(tmp_path: Path, tiny_se_model: nn.Module) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.save(torch.jit.trace(tiny_se_model, x), str(path))
-    model = load_model(str(path))
+    model = load_model(str(path)).module
     assert isinstance(model, torch.jit.ScriptModule)
     with torch.no_grad():
         torch.testing.assert_close(model(x), tiny_se_model(x))
@@ -222,6 +228,6 @@ def test_file_factory_importing_a_sibling_inside_the_factory(tmp_path: Path) -> 
         "    from rw_sibling_helper import head\n"
         "    return nn.Sequential(nn.Flatten(), head(num_classes))\n"
     )
-    model = load_model(f"{tmp_path / 'net.py'}:build", num_classes=5)
+    model = load_model(f"{tmp_path / 'net.py'}:build", num_classes=5).module
     assert model[1].out_features == 5
     assert str(tmp_path) not in sys.path  # the folder is importable only while the factory runs

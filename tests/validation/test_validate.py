@@ -150,3 +150,10 @@ def test_same_weights_are_recognised(tiny_onnx):
     path, model = tiny_onnx
     report = validate(path, model=model, num_samples=1)
     assert report and report.artifacts[0].weights["verdict"] == "same" and not report.artifacts[0].notes
+
+def test_a_loaded_model_is_a_reference_and_names_its_source(tiny_onnx):
+    from edgeattn.models import LoadedModel
+
+    path, model = tiny_onnx
+    report = validate(path, model=LoadedModel(model, source="tests:tiny"), num_samples=2)
+    assert report.passed and report.reference["model"] == "tests:tiny"
