@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
+from .errors import BackendUnavailableError
+
 # L4T release -> (JetPack, the TensorRT major.minor it ships) (docs/tensorrt.md, "Targeted versions")
 JETPACK_BY_L4T = {
     "35.2": ("5.1", "8.5"),
@@ -83,7 +85,6 @@ def _jetson(report: Report) -> None:
 
 
 def _tensorrt(report: Report) -> Any:
-    from .errors import BackendUnavailableError
     from .tensorrt.features import import_tensorrt
 
     try:

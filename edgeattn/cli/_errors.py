@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO, Tuple,
 import click
 import typer
 
-from ..errors import EdgeattnError, EdgeattnWarning, os_error_cause
+from ..errors import EdgeattnError, EdgeattnWarning, Terminated, os_error_cause
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,8 +135,6 @@ def describe_exception(exc: BaseException) -> Tuple[str, Optional[str]]:
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
-    from ..errors import Terminated
-
     _SIGNALS_SEEN.append(signum)
     raise Terminated()
 
@@ -181,7 +179,6 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from .._workdir import run_folder
-        from ..errors import Terminated
 
         debug = bool(os.environ.get("EDGEATTN_DEBUG"))
         json_only = bool(kwargs.get("json_output") or kwargs.get("as_json"))

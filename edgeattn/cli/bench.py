@@ -15,6 +15,7 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
+from ..errors import InputError
 from ._errors import echo_json
 from ._options import (
     Backends,
@@ -67,7 +68,6 @@ def command(
     inputs: InputsOpt = None,
 ) -> None:
     from .._io import check_outputs
-    from ..errors import InputError
     from .validate import input_files
 
     if triton is not None:
@@ -121,7 +121,6 @@ def command(
 def _bench_triton(url, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,  # type: ignore[no-untyped-def]
                   json_output, report_json, report_md, chart) -> None:
     from .._io import check_outputs
-    from ..errors import InputError
 
     if not targets or len(targets) != 1:
         raise InputError(f"--triton: received {len(targets or [])} TARGETs, expected one: the name of a model on the server")

@@ -20,6 +20,7 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from ..errors import InputError
 from ._errors import echo_json
 from ._options import HardwareCompatibility, JsonOpt, Precision, max_batch_option, output_option, precision_option, value
 
@@ -28,7 +29,6 @@ SHAPES_HELP = "(trtexec's form; several comma-separated)"
 
 def _check_shapes(spec: Optional[str]) -> Optional[str]:
     """A callback that refuses a shape spec that does not parse as a usage error (exit 2)."""
-    from ..errors import InputError
     from ..tensorrt.profiles import parse_shape_spec
 
     try:

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Counter as CounterType, Dict, List, Union
 
+from ..errors import InputError
 from ..graph import DOMAIN, PRECISIONS
 
 ARTIFACT_SUFFIXES = (".onnx",)
@@ -59,7 +60,6 @@ def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     import onnx
 
     from ..artifact import ArtifactInfo
-    from ..errors import InputError
 
     src = Path(path)
     try:

@@ -17,6 +17,7 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
+from ..errors import InputError
 from ._errors import echo_json
 from ._options import (
     CalibrationMethod,
@@ -147,7 +148,6 @@ def _sensitivity(model: Path, output: Path, calibration: Optional[Path], method:
     """``--sensitivity``: the ranked per-unit table (JSON, Markdown, PNG) beside OUTPUT."""
     from rich.markup import escape
 
-    from ..errors import InputError
     from ..exporter.quantize.sensitivity import sensitivity
     from ._errors import report_console
 

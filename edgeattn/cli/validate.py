@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Union
 import typer
 from typing_extensions import Annotated
 
+from ..errors import InputError
 from ._errors import echo_json
 from ._options import (
     Backends,
@@ -44,8 +45,6 @@ from ._options import (
 
 def parse_tolerances(values: Optional[List[str]], option: str) -> Union[float, Dict[str, float], None]:
     """``["0.01"]`` -> 0.01; ``["logits=0.1", "0.01"]`` -> {"logits": 0.1, "*": 0.01}."""
-    from ..errors import InputError
-
     if not values:
         return None
     per_output: Dict[str, float] = {}
@@ -67,8 +66,6 @@ def _check_tolerances(option: str) -> Callable[[Optional[List[str]]], Optional[L
     """A callback that refuses a tolerance that does not parse as a usage error (exit 2)."""
 
     def check(values: Optional[List[str]]) -> Optional[List[str]]:
-        from ..errors import InputError
-
         try:
             parse_tolerances(values, option)
         except InputError as exc:
@@ -103,7 +100,6 @@ def command(
     trust_provenance: Annotated[bool, typer.Option("--trust-provenance", help="Without --model, also run a file.py:factory / module:factory / model file recorded in the artifact (a file only while its sha256 is the recorded one).")] = False,
 ) -> None:
     from .._io import check_outputs
-    from ..errors import InputError
 
     if backend[0] == "torch":
         raise InputError(

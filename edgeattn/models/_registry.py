@@ -13,7 +13,7 @@ from typing import Any, Callable, TypeVar
 
 from torch import nn
 
-from ..errors import ModelSourceError
+from ..errors import InputError, ModelSourceError
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
@@ -112,8 +112,6 @@ def create_model(
     """
     entry = model_entry(name)
     if not isinstance(num_classes, int) or num_classes < 1:
-        from ..errors import InputError
-
         raise InputError(f"num_classes must be a positive integer, got {num_classes!r}")
     from .footprint import build_checked
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, BackendWarning, InputError
+from ..errors import BackendUnavailableError, BackendWarning, ExportError, InputError
 from .base import Runner, RunnerInfo, TensorSpec
 
 # Short names accepted for providers, in ORT's preference order when several are asked for.
@@ -207,8 +207,6 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(model, sess_options=options, providers=provider_args)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-            from ..errors import ExportError
-
             name = self.model_path or "<bytes>"
             raise ExportError(
                 f"ONNX Runtime cannot load {name}: {str(exc).splitlines()[0][:300]}",

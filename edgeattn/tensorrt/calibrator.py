@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._io import write_bytes_atomic
-from ..errors import CalibrationError
+from ..errors import CalibrationError, InputError
 
 
 def load_calibration_arrays(
@@ -34,8 +34,6 @@ def load_calibration_arrays(
     recorded in the ONNX's provenance (the model's own mean/std/resize), so the
     calibrator sees what the deployed model will see.
     """
-    from ..errors import InputError
-
     if isinstance(source, np.ndarray):
         arrays = source
     else:

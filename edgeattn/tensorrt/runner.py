@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..artifact import ArtifactInfo
-from ..errors import EdgeattnError, EngineCompatibilityError, InputError
+from ..errors import BackendUnavailableError, EdgeattnError, EngineCompatibilityError, InputError
 from ..platform import cuda as _cuda
 from ..runtime.base import Runner, RunnerInfo, TensorSpec
 
@@ -80,7 +80,6 @@ def numpy_dtype(trt: ModuleType, dtype: Any, tensor: str = "?") -> np.dtype:
 
 def backend_status() -> tuple[bool, str]:
     """(usable, reason) for backend listings: TensorRT importable, libcudart found, a GPU."""
-    from ..errors import BackendUnavailableError
     from .features import import_tensorrt
 
     try:

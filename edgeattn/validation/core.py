@@ -22,7 +22,7 @@ from .._lazy import available
 from ..artifact import ArtifactInfo
 from ..data import Preprocessing, Samples, load_samples, random_samples
 from ..data.reference_set import ReferenceSet, read_reference_set, reference_set_path
-from ..errors import EdgeattnError, EdgeattnWarning, InputError, ParityError
+from ..errors import EdgeattnError, EdgeattnWarning, InputError, MissingExtraError, ParityError
 from ..graph import detect_precision
 from .compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
 from .identity import check_weights
@@ -435,7 +435,6 @@ def _run_with_probes(model: str | os.PathLike[str], tensors: list[str], sample: 
 def _require_torch() -> None:
     """A PyTorch reference needs torch: say so up front, with the torch-free alternative."""
     from .._lazy import require
-    from ..errors import MissingExtraError
 
     try:
         require("torch", "validating against the PyTorch model")
