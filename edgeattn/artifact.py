@@ -289,7 +289,14 @@ def provenance_record(
     from . import __version__
     from .models.source_spec import parse_source
 
-    source_path = parse_source(source).path if source else None
+    parsed = parse_source(source) if source else None
+    source_path = parsed.path if parsed is not None else None
+    source_modules = None
+    if parsed is not None and parsed.kind == "file_factory" and source_path is not None:
+        from .models.file_imports import folder_modules
+
+        # What the source imported from its own folder: pinned too when validate runs it again.
+        source_modules = folder_modules(source_path.resolve().parent, exclude=source_path)
     try:
         recipe = preprocessing.with_input_size(input.size).to_dict() if preprocessing is not None else None
     except InputError:  # a recipe for another channel count: better none than a wrong one
@@ -300,6 +307,7 @@ def provenance_record(
         # The file a file.py:factory or saved-model source reads, hashed: validate --trust-provenance
         # runs it again only while it is byte-for-byte the file that was exported.
         "source_file": file_record(source_path) if source_path is not None else None,
+        "source_modules": source_modules,
         "checkpoint": file_record(Path(checkpoint)) if checkpoint is not None else None,
         "input": input.to_record(),
         "outputs": list(output_names),

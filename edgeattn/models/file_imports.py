@@ -13,6 +13,7 @@ refused. Modules outside the folder (installed packages) import as usual.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -20,6 +21,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -107,8 +109,9 @@ class _PinnedFolderFinder(importlib.abc.MetaPathFinder):
         digest = self.recorded.get(relative)
         if digest is None or origin.suffix != ".py":
             raise UntrustedSourceError(
-                f"refusing to import {name} from {origin}: the export did not record it (a file placed "
-                "beside the model source after the export)"
+                f"refusing to import {name} from {origin}: the export did not record it (placed beside the "
+                "model source since, or the artifact predates recorded sibling modules)",
+                hint="pass --model (and --checkpoint) to name the PyTorch model yourself, or re-export",
             )
         pinned = importlib.util.spec_from_loader(name, _PinnedLoader(origin, digest), origin=str(origin))
         if pinned is not None and spec.submodule_search_locations is not None:
@@ -141,3 +144,31 @@ def load_pinned_file(path: str | os.PathLike[str], digest: str, module_name: str
         sys.modules.pop(module_name, None)
         raise
     return module
+
+
+@dataclass(frozen=True)
+class _Pin:
+    main: Path
+    digest: str
+
+
+_ACTIVE_PIN: contextvars.ContextVar[_Pin | None] = contextvars.ContextVar("edgeattn_active_pin", default=None)
+
+
+@contextlib.contextmanager
+def pinned_source(main: str | os.PathLike[str], digest: str, modules: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, loading the ``file.py:factory`` source ``main`` runs exactly the recorded
+    bytes of it (:func:`active_pin`) and of the sibling modules it imports (:func:`pinned_imports`)."""
+    path = Path(main).resolve()
+    token = _ACTIVE_PIN.set(_Pin(path, digest))
+    try:
+        with pinned_imports(path.parent, modules):
+            yield
+    finally:
+        _ACTIVE_PIN.reset(token)
+
+
+def active_pin(path: str | os.PathLike[str]) -> str | None:
+    """The recorded sha256 the file at ``path`` must have now, when a :func:`pinned_source` covers it."""
+    pin = _ACTIVE_PIN.get()
+    return pin.digest if pin is not None and pin.main == Path(path).resolve() else None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from torch import nn
 
-from ..errors import CheckpointError, InputError, ModelSourceError
+from ..errors import CheckpointError, InputError, ModelSourceError, UntrustedSourceError
 from ._registry import create_model, is_registered, unknown_model_error
 from ..artifact import Preprocessing
 from .config import input_config
@@ -270,6 +270,8 @@ def _call_factory(
                     hint="add a num_classes parameter to the factory, or leave num_classes unset",
                 ) from None
             raise ModelSourceError(f"calling {where} failed: {exc}") from None
+        except UntrustedSourceError:
+            raise  # a pinned sibling module refused (file_imports): the refusal is the message
         except Exception as exc:  # noqa: BLE001 - user code may raise anything
             raise ModelSourceError(f"calling {where} failed: {type(exc).__name__}: {exc}") from None
         if not isinstance(model, nn.Module):
@@ -287,16 +289,25 @@ def _from_file_factory(
         raise ModelSourceError(f"model file not found: {file}", hint="the form is path/to/file.py:factory")
     if not factory.isidentifier():
         raise ModelSourceError(f"{factory!r} is not a Python name; the form is path/to/file.py:factory")
+    from .file_imports import active_pin, load_pinned_file
+
     module_name = f"edgeattn_user_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ModelSourceError(f"cannot import {file} as Python source")
-    module = importlib.util.module_from_spec(spec)
     folder = str(path.resolve().parent)
-    sys.modules[module_name] = module
+    digest = active_pin(path)  # set when validate runs a source recorded in an artifact
     try:
         with _on_sys_path(folder):
-            spec.loader.exec_module(module)
+            if digest is not None:
+                module = load_pinned_file(path, digest, module_name)
+            else:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                if spec is None or spec.loader is None:
+                    raise ModelSourceError(f"cannot import {file} as Python source")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+    except (ModelSourceError, UntrustedSourceError):
+        sys.modules.pop(module_name, None)
+        raise
     except Exception as exc:  # noqa: BLE001 - user code
         sys.modules.pop(module_name, None)
         raise ModelSourceError(f"importing {file} failed: {type(exc).__name__}: {exc}") from None

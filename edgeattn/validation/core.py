@@ -9,6 +9,7 @@ random inputs alone can mislead (TensorRT#1565), so real inputs are preferred wh
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -171,13 +172,16 @@ def validate(
         _require_torch()
         from ..runtime.torch_runner import TorchRunner
 
+        pins: Any = contextlib.nullcontext()
         if model is None:
-            from .reference import recorded_checkpoint, resolve_reference
+            from .reference import recorded_checkpoint, reference_pins, resolve_reference
 
             model = resolve_reference(provenance, paths[0], trust_provenance=trust_provenance)
+            pins = reference_pins(provenance, model)  # the recorded bytes only, siblings included
             if checkpoint is None:
                 checkpoint = recorded_checkpoint(provenance or {})
-        reference_runner = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
+        with pins:
+            reference_runner = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
     reference = reference_runner
     candidates: list[tuple[str, Any, str | None]] = []
     for p in paths:

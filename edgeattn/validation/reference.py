@@ -15,6 +15,7 @@ user opts in (``trust_provenance``), and then only
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.metadata
 import os
@@ -22,7 +23,7 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from .._io import sha256_file
 from ..errors import ParityError, UntrustedSourceError
@@ -89,6 +90,21 @@ def _trusted_source(spec: SourceSpec, provenance: Mapping[str, Any], artifact: s
     if spec.kind == "file_factory":
         return f"{located}:{spec.factory}"
     return os.fspath(located)
+
+
+def reference_pins(provenance: Mapping[str, Any] | None, source: str) -> ContextManager[None]:
+    """While loading ``source`` (as :func:`resolve_reference` returned it), run only the recorded bytes
+    of a ``file.py:factory`` file and of the sibling modules it imports (``source_modules``)."""
+    spec = parse_source(source)
+    record = (provenance or {}).get("source_file")
+    digest = record.get("sha256") if isinstance(record, Mapping) else None
+    if spec.kind != "file_factory" or spec.path is None or not isinstance(digest, str):
+        return contextlib.nullcontext()
+    from ..models.file_imports import pinned_source
+
+    modules = (provenance or {}).get("source_modules")
+    recorded = {k: v for k, v in modules.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(modules, Mapping) else {}
+    return pinned_source(spec.path, digest, recorded)
 
 
 def _locate(recorded: Any, given: Path | None, artifact: str) -> Path | None:

@@ -201,3 +201,88 @@ def test_export_records_the_source_file_hash(exported):
 
     record = ArtifactInfo.read(artifact).provenance["source_file"]
     assert record == {"path": os.fspath(payload.resolve()), "sha256": sha256_file(payload)}
+
+
+# ------------------------------------------------ sibling modules and bytecode, pinned too
+SIBLING_SOURCE = '''
+from pathlib import Path
+
+def make():
+    from {helper} import block  # research code imports its sibling modules inside the factory
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(block(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)).eval()
+'''
+
+HELPER_SOURCE = '''
+from pathlib import Path
+Path({marker!r}).write_text("helper ran")
+from torch import nn
+
+def block():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+'''
+
+
+@pytest.fixture()
+def with_sibling(tmp_path):
+    """An artifact exported from ``model.py:make``, which imports a sibling module when it runs."""
+    import uuid
+
+    helper_name = f"blocks_{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / "helper-marker"
+    (tmp_path / "model.py").write_text(SIBLING_SOURCE.format(helper=helper_name))
+    (tmp_path / f"{helper_name}.py").write_text(HELPER_SOURCE.format(marker=str(marker)))
+    artifact = tmp_path / "m.onnx"
+    edgeattn.export(f"{tmp_path / 'model.py'}:make", artifact, input_shape=(1, 3, 8, 8), opset=17)
+    sys.modules.pop(helper_name, None)  # validate imports it afresh, as a new process would
+    marker.unlink()
+    return artifact, tmp_path / f"{helper_name}.py", marker
+
+
+def test_export_records_the_sibling_modules_the_source_imported(with_sibling):
+    from edgeattn._io import sha256_file
+    from edgeattn.artifact import ArtifactInfo
+
+    artifact, helper_file, _ = with_sibling
+    modules = ArtifactInfo.read(artifact).provenance["source_modules"]
+    assert modules == {helper_file.name: sha256_file(helper_file)}
+
+
+def test_trusted_source_with_unchanged_siblings_runs(with_sibling):
+    artifact, _, marker = with_sibling
+    assert edgeattn.validate(artifact, num_samples=2, trust_provenance=True).passed
+    assert marker.exists()
+
+
+def test_a_sibling_changed_after_export_is_refused_before_it_runs(with_sibling):
+    artifact, helper_file, marker = with_sibling
+    helper_file.write_text(helper_file.read_text() + "\n# edited after export\n")
+    with pytest.raises(UntrustedSourceError, match="has changed since the artifact was exported"):
+        edgeattn.validate(artifact, num_samples=1, trust_provenance=True)
+    assert not marker.exists()
+
+
+def test_an_artifact_without_recorded_siblings_runs_none_of_them(with_sibling):
+    """Artifacts exported before siblings were recorded: the source file runs, its siblings do not."""
+    artifact, _, marker = with_sibling
+    from edgeattn.artifact import ArtifactInfo
+
+    info = ArtifactInfo.read(artifact)
+    provenance = dict(info.provenance)
+    provenance.pop("source_modules")
+    proto = onnx.load(artifact)
+    for prop in proto.metadata_props:
+        if prop.key == "edgeattn.provenance":
+            prop.value = json.dumps(provenance)
+    onnx.save(proto, artifact)
+    sidecar = artifact.with_name(artifact.name + ".json")
+    if sidecar.exists():
+        data = json.loads(sidecar.read_text())
+        data["provenance"] = provenance
+        sidecar.write_text(json.dumps(data))
+    with pytest.raises(UntrustedSourceError, match="the export did not record it"):
+        edgeattn.validate(artifact, num_samples=1, trust_provenance=True)
+    assert not marker.exists()
