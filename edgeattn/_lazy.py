@@ -38,13 +38,14 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
 # Extras that carry `python_version >= '3.10'` in pyproject.toml: export, quantize and third-party
 # models run on the workstation. On 3.8 (JetPack 5.1) pip installs nothing for them, so naming the
 # extra alone would send the user in a circle.
-WORKSTATION_EXTRAS = frozenset({"export", "quantize", "thirdparty"})
+WORKSTATION_EXTRAS = frozenset({"export", "fold", "quantize", "thirdparty"})
 WORKSTATION_PYTHON = (3, 10)
 WORKSTATION_HINT = 'on the workstation: pip install "edgeattn[cpu,export]", then copy the .onnx here'
 
 
-def _error(module: str, purpose: str | None) -> MissingExtraError:
-    name, extra = EXTRA_OF[module]
+def _error(module: str, purpose: str | None, extra: str | None = None) -> MissingExtraError:
+    name, default = EXTRA_OF[module]
+    extra = extra or default
     need = f"{purpose} needs {name}" if purpose else f"{name} is needed here"
     if extra in WORKSTATION_EXTRAS and sys.version_info < WORKSTATION_PYTHON:
         return MissingExtraError(
@@ -57,14 +58,15 @@ def _error(module: str, purpose: str | None) -> MissingExtraError:
     )
 
 
-def require(module: str, purpose: str | None = None) -> ModuleType:
-    """Import ``module`` (a key of :data:`EXTRA_OF`) or raise MissingExtraError naming its extra."""
+def require(module: str, purpose: str | None = None, extra: str | None = None) -> ModuleType:
+    """Import ``module`` (a key of :data:`EXTRA_OF`) or raise MissingExtraError naming its extra
+    (``extra`` when a smaller extra than the module's own provides it: ``fold`` for onnx-ir)."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != module:
             raise  # the module is there but one of its own dependencies is broken: keep the traceback
-        raise _error(module, purpose) from None
+        raise _error(module, purpose, extra) from None
 
 
 def require_workstation(command: str) -> None:

@@ -7,7 +7,7 @@ name), and usage errors are Click's usage message with exit 2. Shell completion:
 
 import typer
 
-from . import bench, build, doctor, export, inspect_model, models, quantize, triton, validate
+from . import bench, build, doctor, export, fold, inspect_model, models, quantize, triton, validate
 from ._errors import handle_errors
 from ._options import Command
 
@@ -24,6 +24,7 @@ for _name, _module in (
     ("models", models),
     ("inspect", inspect_model),
     ("export", export),
+    ("fold", fold),
     ("quantize", quantize),
     ("build", build),
     ("validate", validate),

@@ -226,6 +226,25 @@ def output_option(default_text: str) -> Any:
     return typer.Option("--output", "-o", help=OUTPUT_HELP, show_default=default_text)
 
 
+FoldOpt = Annotated[
+    Fold,
+    typer.Option("--fold", help="functions (edgeattn:: nodes), inline (same canonical ops, no functions), none (raw)."),
+]
+OptimizeForOpt = Annotated[
+    OptimizeFor,
+    typer.Option(
+        "--optimize-for",
+        help="any (portable attention bodies) or ort-cpu (bodies that keep ONNX Runtime's blocked CPU layout).",
+    ),
+]
+NoCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-check",
+        help="Skip the ONNX Runtime check of the written model against its source (export: PyTorch; fold: the input ONNX).",
+    ),
+]
+
 ThreadsOpt = Annotated[
     Optional[int],
     typer.Option("--threads", help="CPU threads for the runtime.", min=1, show_default="all cores"),

@@ -169,6 +169,10 @@ def validate(
     elif reference is not None:
         reference_runner = ArtifactReference(reference, backend, runner_opts)
     else:
+        if model is None:
+            from .reference import refuse_unexported
+
+            refuse_unexported(provenance, paths[0])  # before asking for PyTorch it could not use
         _require_torch()
         from ..runtime.torch_runner import TorchRunner
 

@@ -53,6 +53,22 @@ def resolve_reference(
     return source
 
 
+def refuse_unexported(provenance: Mapping[str, Any] | None, artifact: str | os.PathLike[str]) -> None:
+    """A file ``edgeattn fold`` made from a third-party ONNX records the file it came from, no PyTorch
+    model: name that file as the reference instead of asking for PyTorch."""
+    prov = provenance or {}
+    folded_from = prov.get("folded_from")
+    if prov.get("source") or not isinstance(folded_from, Mapping):
+        return
+    path = folded_from.get("path")
+    shown = f"--reference {path}" if isinstance(path, str) and path else "--reference ORIGINAL.onnx"
+    raise ParityError(
+        f"{os.fspath(artifact)} was folded by edgeattn fold from an ONNX file and records no PyTorch model; "
+        f"expected a reference to compare against",
+        hint=f"pass {shown} (the file it was folded from), or --model",
+    )
+
+
 def _trusted_source(spec: SourceSpec, provenance: Mapping[str, Any], artifact: str, trust: bool) -> str:
     what = "imports and runs" if spec.kind != "file" else "unpickles or loads"
     if not trust:

@@ -19,7 +19,7 @@ from onnxscript.rewriter import pattern
 from onnxscript.rewriter.pattern import MatchResult
 
 from . import functions
-from ._match import FC, Gate, Refusal, match_gate, module_path, only_used_inside, skip_expand
+from ._match import FC, Gate, Refusal, match_gate, module_path, only_used_inside, producer, skip_expand
 
 
 FOLDED_TAG = "edgeattn.folded"
@@ -116,8 +116,12 @@ class AttentionRule(pattern.RewriteRuleClassBase):
             g_inner = skip_expand(g, x, noise)
             try:
                 gate = match_gate(g_inner)
-            except Refusal:
-                continue  # not a gated product in this orientation
+            except Refusal as exc:
+                # A HardSigmoid with other constants (PaddleClas' slope 0.2) is a gate we do not
+                # fold: say so. Anything else is not a gated product in this orientation.
+                if producer(g_inner, "HardSigmoid") is not None:
+                    reason = reason or str(exc)
+                continue
             try:
                 if gate.input is x:
                     raise Refusal("x * sigmoid(x) is SiLU/Swish, not an attention gate")

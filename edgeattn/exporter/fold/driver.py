@@ -110,6 +110,10 @@ def _name_blocks(
             names[i] = (hit, "scope+model")
         elif f.scope_name is not None:
             names[i] = (f.scope_name, "scope")
+        elif expected is None and "/" in f.anchor.strip("/"):
+            # No exporter scopes and no model (``edgeattn fold`` of a third-party file): the scaling
+            # Mul's own path names the block (``model/se3/mul`` -> ``model/se3``), as Netron shows it.
+            names[i] = (f.anchor.strip("/").rsplit("/", 1)[0], "anchor")
         if hit is not None:
             pool.remove(hit)
     used: set[str] = set()

@@ -16,7 +16,7 @@ class FoldedBlock:
     variant: str
     input: str
     output: str
-    name_source: str  # "scope+model" | "scope" | "order" | "none"
+    name_source: str  # "scope+model" | "scope" | "order" | "anchor" (the Mul's path) | "none"
     notes: list[str] = field(default_factory=list)
 
     def metadata_entry(self) -> dict[str, str]:

@@ -10,7 +10,9 @@ Gate paths are found two ways:
 
 * folded graphs: every ``edgeattn::`` node (ONNX local function) *is* a gate path;
 * plain graphs (``--fold none``, a third-party export, a block the folding rules refused): a
-  ``Mul(x, g)`` where ``g`` comes from ``Sigmoid``/``HardSigmoid`` (through layout ops and an
+  ``Mul(x, g)`` where ``g`` comes from ``Sigmoid``/``HardSigmoid`` or the hard sigmoid written
+  out, ``relu6(z + 3) / 6`` (Keras' MobileNetV3 through tf2onnx; Howard et al. 2019, Eq. 2)
+  (through layout ops and an
   ``Expand`` to ``x``'s shape: ``y.view(b, c, 1, 1)``, ``expand_as(x)``) whose ancestors, walked
   back through MLP-like ops, all end in reductions (``ReduceMean``/``ReduceMax``/
   ``GlobalAveragePool``/``GlobalMaxPool``, or an ``AveragePool``/``MaxPool`` as the official CBAM
@@ -140,11 +142,12 @@ def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
     leaves = initializer_names(graph) | constant_outputs(graph)
     graph_inputs = {i.name for i in graph.input}
     constants = _int_constants(graph)
+    scalars = _float_scalars(graph)
     for mul in graph.node:
         if mul.op_type != "Mul" or len(mul.input) != 2:
             continue
         for gate_slot in (0, 1):
-            gate, layout = _gate_behind_layout(mul.input[gate_slot], made_by)
+            gate, layout = _gate_behind_layout(mul.input[gate_slot], made_by, scalars)
             if gate is None:
                 continue
             feature = mul.input[1 - gate_slot]
@@ -161,16 +164,71 @@ def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
     return paths
 
 
-def _gate_behind_layout(name: str, made_by: dict[str, NodeProto]) -> tuple[NodeProto | None, list[NodeProto]]:
-    """The Sigmoid/HardSigmoid behind ``name`` and the layout ops passed on the way, or ``(None, [])``."""
+def _gate_behind_layout(
+    name: str, made_by: dict[str, NodeProto], scalars: dict[str, float] | None = None
+) -> tuple[NodeProto | None, list[NodeProto]]:
+    """The gate behind ``name`` and the nodes passed on the way, or ``(None, [])``.
+
+    The gate is a Sigmoid/HardSigmoid node, or for ``relu6(z + 3) / 6`` the ``Add`` (whose first
+    input is ``z``, as a Sigmoid's is), with the Div/Mul and the Clip (or Min/Max) among the nodes passed.
+    """
     layout: list[NodeProto] = []
     node = made_by.get(name)
     while node is not None and node.op_type in _LAYOUT_OPS and len(layout) < 8:
         layout.append(node)
         node = made_by.get(node.input[0])
+    if node is not None and node.op_type in ("Div", "Mul") and scalars is not None:
+        written_out = _written_out_hard_sigmoid(node, made_by, scalars)
+        if written_out is not None:
+            return written_out[0], [*layout, *written_out[1]]
     if node is None or node.op_type not in GATE_OPS:
         return None, []
     return node, layout
+
+
+def _written_out_hard_sigmoid(
+    node: NodeProto, made_by: dict[str, NodeProto], scalars: dict[str, float]
+) -> tuple[NodeProto, list[NodeProto]] | None:
+    """``(Add, [Div|Mul, Clip|Min, Max])`` when ``node`` is ``relu6(z + 3) / 6`` or ``* (1/6)``."""
+
+    def scalar(name: str, value: float) -> bool:
+        return name in scalars and abs(scalars[name] - value) < 1e-6
+
+    if len(node.input) != 2 or not scalar(node.input[1], 6.0 if node.op_type == "Div" else 1 / 6):
+        return None
+    passed = [node]
+    relu6 = made_by.get(node.input[0])
+    if relu6 is not None and relu6.op_type == "Clip" and len(relu6.input) == 3:
+        if not (scalar(relu6.input[1], 0.0) and scalar(relu6.input[2], 6.0)):
+            return None
+        passed.append(relu6)
+    elif relu6 is not None and relu6.op_type == "Min" and scalar(relu6.input[1], 6.0):
+        low = made_by.get(relu6.input[0])
+        if low is None or low.op_type != "Max" or not scalar(low.input[1], 0.0):
+            return None
+        passed += [relu6, low]
+        relu6 = low
+    else:
+        return None
+    add = made_by.get(relu6.input[0])
+    if add is None or add.op_type != "Add" or not scalar(add.input[1], 3.0):
+        return None
+    return add, passed
+
+
+def _float_scalars(graph: onnx.GraphProto) -> dict[str, float]:
+    """Single-element float constants (initializers and Constant nodes) by name."""
+    from onnx import numpy_helper
+
+    tensors = [(t.name, t) for t in graph.initializer]
+    tensors += [(n.output[0], a.t) for n in graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    table: dict[str, float] = {}
+    for name, tensor in tensors:
+        if tensor.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+            array = numpy_helper.to_array(tensor)
+            if array.size == 1:
+                table[name] = float(array.reshape(()))
+    return table
 
 
 def unprotected_gates(model: onnx.ModelProto, paths: Sequence[GatePath]) -> list[str]:
@@ -181,13 +239,14 @@ def unprotected_gates(model: onnx.ModelProto, paths: Sequence[GatePath]) -> list
     them in a warning instead of putting them in INT8 silently.
     """
     made_by = producers(model.graph)
+    scalars = _float_scalars(model.graph)
     covered = {path.scale_node for path in paths}
     found: list[str] = []
     for mul in model.graph.node:
         if mul.op_type != "Mul" or len(mul.input) != 2 or mul.name in covered:
             continue
         for gate_slot in (0, 1):
-            gate, _ = _gate_behind_layout(mul.input[gate_slot], made_by)
+            gate, _ = _gate_behind_layout(mul.input[gate_slot], made_by, scalars)
             if gate is not None and gate.input[0] != mul.input[1 - gate_slot]:  # x * sigmoid(x) is SiLU
                 found.append(mul.name)
                 break
