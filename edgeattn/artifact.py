@@ -267,9 +267,51 @@ class InputSpec:
 
 
 # -- provenance (written by export) ---------------------------------------------------------------
-def file_record(path: Path) -> dict[str, Any]:
-    """``{"path": absolute path, "sha256": digest or None when it is not a file}``."""
-    return {"path": os.fspath(path.resolve()), "sha256": sha256_file(path) if path.is_file() else None}
+def file_record(path: Path, artifact: Path | None = None) -> dict[str, Any]:
+    """``{"path": absolute path, "sha256": digest or None when it is not a file, "relative": the
+    path from the artifact's folder}``: the file is found again where it was, or beside the
+    artifact when both moved together (:func:`recorded_file`)."""
+    record: dict[str, Any] = {"path": os.fspath(path.resolve()), "sha256": sha256_file(path) if path.is_file() else None}
+    if artifact is not None:
+        try:
+            record["relative"] = os.path.relpath(path.resolve(), Path(artifact).resolve().parent)
+        except ValueError:  # another drive (Windows): only the absolute path is recorded
+            record["relative"] = None
+    return record
+
+
+def recorded_file(record: Any, artifact: str | os.PathLike[str]) -> tuple[Path | None, bool]:
+    """Where a :func:`file_record` (read from an untrusted artifact) points now, and whether the
+    file there is the recorded one (same sha256).
+
+    Candidates in order: the recorded absolute path, then the recorded relative path from the
+    artifact's folder (the artifact and the file moved together). The first candidate whose
+    content is the recorded one wins; else the first that exists (``False``: it changed since);
+    ``(None, False)`` when none exists.
+    """
+    if not isinstance(record, Mapping):
+        return None, False
+    candidates = []
+    if isinstance(record.get("path"), str) and record["path"]:
+        candidates.append(Path(record["path"]))
+    if isinstance(record.get("relative"), str) and record["relative"]:
+        # normpath, not resolve(): no file system calls on a path an artifact made up
+        candidates.append(Path(os.path.normpath(Path(artifact).resolve().parent / record["relative"])))
+    existing = [c for c in candidates if _is_file(c)]
+    sha = record.get("sha256")
+    for candidate in existing:
+        if isinstance(sha, str) and sha and sha256_file(candidate) == sha:
+            return candidate, True
+    return (existing[0], False) if existing else (None, False)
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` for a path read from an untrusted artifact: a name too long for the file
+    system or one holding a NUL byte is simply not a file here (pathlib raises for those)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def provenance_record(
@@ -283,9 +325,11 @@ def provenance_record(
     opset: int,
     fold: str,
     optimize_for: str,
+    artifact: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """The ``provenance`` record: version, source model (+ its file) and checkpoint hashed, the input,
-    outputs, preprocessing (sized to the exported input, so the two never disagree), exporter."""
+    outputs, preprocessing (sized to the exported input, so the two never disagree), exporter.
+    ``artifact`` (the file being written) makes the file records relative to it as well."""
     from . import __version__
     from .models.source_spec import parse_source
 
@@ -297,6 +341,7 @@ def provenance_record(
 
         # What the source imported from its own folder: pinned too when validate runs it again.
         source_modules = folder_modules(source_path.resolve().parent, exclude=source_path)
+    where = Path(artifact) if artifact is not None else None
     try:
         recipe = preprocessing.with_input_size(input.size).to_dict() if preprocessing is not None else None
     except InputError:  # a recipe for another channel count: better none than a wrong one
@@ -306,9 +351,9 @@ def provenance_record(
         "source": source,
         # The file a file.py:factory or saved-model source reads, hashed: validate --trust-provenance
         # runs it again only while it is byte-for-byte the file that was exported.
-        "source_file": file_record(source_path) if source_path is not None else None,
+        "source_file": file_record(source_path, where) if source_path is not None else None,
         "source_modules": source_modules,
-        "checkpoint": file_record(Path(checkpoint)) if checkpoint is not None else None,
+        "checkpoint": file_record(Path(checkpoint), where) if checkpoint is not None else None,
         "input": input.to_record(),
         "outputs": list(output_names),
         "preprocessing": recipe,

@@ -142,3 +142,23 @@ def test_a_wrongly_typed_recipe_is_an_input_error_when_asked_for(tmp_path):
     assert info.input_size == (3, 64, 64)
     with pytest.raises(InputError, match="preprocessing"):
         info.preprocessing  # noqa: B018
+
+
+def test_recorded_file_prefers_the_recorded_content_and_survives_crafted_records(tmp_path):
+    from edgeattn._io import sha256_file
+    from edgeattn.artifact import file_record, recorded_file
+
+    (tmp_path / "old").mkdir()
+    weights = tmp_path / "old" / "w.pth"
+    weights.write_bytes(b"weights")
+    record = file_record(weights, tmp_path / "old" / "deploy" / "m.onnx")
+    assert record == {"path": str(weights), "sha256": sha256_file(weights), "relative": "../w.pth"}
+    (tmp_path / "new" / "deploy").mkdir(parents=True)
+    (tmp_path / "new" / "w.pth").write_bytes(b"weights")
+    moved_artifact = tmp_path / "new" / "deploy" / "m.onnx"
+    weights.write_bytes(b"changed")  # the old place now holds other bytes: the moved copy wins
+    assert recorded_file(record, moved_artifact) == (tmp_path / "new" / "w.pth", True)
+    (tmp_path / "new" / "w.pth").unlink()
+    assert recorded_file(record, moved_artifact) == (weights, False)  # only a changed file is left
+    for crafted in (None, {}, {"path": "a\x00b", "relative": "x" * 5000}, {"path": 3, "relative": ["x"]}):
+        assert recorded_file(crafted, moved_artifact) == (None, False)

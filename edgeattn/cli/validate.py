@@ -97,6 +97,7 @@ def command(
     unsafe_pickle: UnsafePickleOpt = False,
     non_strict: NonStrictOpt = False,
     no_ema: NoEmaOpt = False,
+    recorded_checkpoint: Annotated[bool, typer.Option("--recorded-checkpoint/--no-recorded-checkpoint", help="Without --checkpoint, load the checkpoint recorded at export (with --model too).")] = True,
     trust_provenance: Annotated[bool, typer.Option("--trust-provenance", help="Without --model, also run a file.py:factory / module:factory / model file recorded in the artifact (a file only while its sha256 is the recorded one).")] = False,
 ) -> None:
     from .._io import check_outputs
@@ -139,6 +140,7 @@ def command(
             progress=progress,
             trust_provenance=trust_provenance,
             reference=reference,
+            use_recorded_checkpoint=recorded_checkpoint,
         )
     data = write_reports(report, report_json, report_md)
     if json_output:

@@ -266,6 +266,7 @@ def export(
         opset=opset,
         fold=fold,
         optimize_for=optimize_for,
+        artifact=output,
     )
     record = ArtifactInfo(provenance=provenance, blocks=blocks, probes=probes)
     record.write_metadata(proto)

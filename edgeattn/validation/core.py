@@ -123,6 +123,7 @@ def validate(
     progress: Progress | None = None,
     trust_provenance: bool = False,
     reference: str | os.PathLike[str] | None = None,
+    use_recorded_checkpoint: bool = True,
 ) -> ValidationReport:
     """Compare each artifact (ONNX, TensorRT engine) with its PyTorch model; see the module docstring.
 
@@ -133,6 +134,9 @@ def validate(
     Without ``model``, the model recorded in the artifact's provenance is used when it is a registry
     name or a ``timm:``/``torchvision:`` source; one that would run code from a file or module runs
     only with ``trust_provenance`` and after the checks in :mod:`edgeattn.validation.reference`.
+    Without ``checkpoint``, a model given as a source string or taken from the provenance gets the
+    checkpoint recorded at export (at its recorded path, or beside the artifact when both moved
+    together) unless ``use_recorded_checkpoint`` is false; an ``nn.Module`` keeps its own weights.
     ``reference``: an artifact to compare against instead of PyTorch (run on ONNX Runtime for
     ``.onnx``, TensorRT for an engine); ``model``/``checkpoint`` must then be None.
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.
@@ -175,15 +179,16 @@ def validate(
             refuse_unexported(provenance, paths[0])  # before asking for PyTorch it could not use
         _require_torch()
         from ..runtime.torch_runner import TorchRunner
+        from .reference import recorded_checkpoint, reference_pins, resolve_reference
 
         pins: Any = contextlib.nullcontext()
         if model is None:
-            from .reference import recorded_checkpoint, reference_pins, resolve_reference
-
             model = resolve_reference(provenance, paths[0], trust_provenance=trust_provenance)
             pins = reference_pins(provenance, model)  # the recorded bytes only, siblings included
-            if checkpoint is None:
-                checkpoint = recorded_checkpoint(provenance or {})
+        if checkpoint is None and use_recorded_checkpoint and isinstance(model, (str, os.PathLike)):
+            # A model named by its source gets the recorded weights (--model names the architecture,
+            # e.g. the same file from its new place); a module given by the caller keeps its own.
+            checkpoint = recorded_checkpoint(provenance or {}, paths[0])
         with pins:
             reference_runner = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
     reference = reference_runner
@@ -242,7 +247,9 @@ def validate(
                 note = (
                     f"the PyTorch model's weights do not look like the ones in {Path(path).name} ({identity.summary()}): "
                     "pass --checkpoint with the weights the artifact was exported from"
-                    + (" (it was exported without one: random weights cannot be re-created)" if not checkpoint else "")
+                    + ("" if checkpoint else " (the recorded checkpoint was not loaded, as asked)"
+                       if not use_recorded_checkpoint and (provenance or {}).get("checkpoint") else
+                       " (it was exported without one: random weights cannot be re-created)")
                 )
                 result.notes.append(note)
                 warnings.warn(note, EdgeattnWarning, stacklevel=2)

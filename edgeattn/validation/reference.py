@@ -8,7 +8,8 @@ architecture from installed code only and are used as recorded. Anything else ru
 user opts in (``trust_provenance``), and then only
 
 - a file whose sha256 is the one recorded at export (the file that was exported, not whatever
-  now sits at that path), or
+  now sits at that path), found at its recorded absolute path or, when the artifact and the file
+  moved together, at the recorded path relative to the artifact, or
 - ``module:factory`` of an installed third-party distribution (never the standard library, never
   a module that resolves into the working directory, where an attacker may have put one).
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, ContextManager
 
 from .._io import sha256_file
+from ..artifact import recorded_file
 from ..errors import ParityError, UntrustedSourceError
 from ..models.source_spec import SourceSpec, parse_source
 
@@ -93,11 +95,16 @@ def _trusted_source(spec: SourceSpec, provenance: Mapping[str, Any], artifact: s
             "check it against (artifacts exported before edgeattn recorded it)",
             hint=_NAME_MODEL,
         )
-    located = _locate(record.get("path"), spec.path, artifact)
+    located, same = recorded_file(record, artifact)
+    if located is None and spec.path is not None:
+        # Artifacts that record no relative path: the source's own spelling, from the artifact's folder.
+        beside = spec.path if spec.path.is_absolute() else Path(artifact).parent / spec.path
+        located = beside if _is_file(beside) else None
+        same = located is not None and sha256_file(located) == recorded_sha
     if located is None:
         raise ParityError(f"the model file recorded in {artifact} is missing: {spec.target}", hint=_NAME_MODEL)
-    actual = sha256_file(located)
-    if actual != recorded_sha:
+    if not same:
+        actual = sha256_file(located)
         raise UntrustedSourceError(
             f"{located} has changed since {artifact} was exported (sha256 {actual[:12]}..., recorded "
             f"{recorded_sha[:12]}...); refusing to run it",
@@ -121,14 +128,6 @@ def reference_pins(provenance: Mapping[str, Any] | None, source: str) -> Context
     modules = (provenance or {}).get("source_modules")
     recorded = {k: v for k, v in modules.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(modules, Mapping) else {}
     return pinned_source(spec.path, digest, recorded)
-
-
-def _locate(recorded: Any, given: Path | None, artifact: str) -> Path | None:
-    """The recorded absolute path, else the source's own spelling relative to the artifact's folder."""
-    candidates = [Path(recorded)] if isinstance(recorded, str) and recorded else []
-    if given is not None:
-        candidates.append(given if given.is_absolute() else Path(artifact).parent / given)
-    return next((c for c in candidates if _is_file(c)), None)
 
 
 def _is_file(path: Path) -> bool:
@@ -198,22 +197,23 @@ def _origin(top: str, search_path: list[str]) -> str | None:
     return None
 
 
-def recorded_checkpoint(provenance: Mapping[str, Any]) -> str | None:
-    """The recorded checkpoint (weights, loaded with ``weights_only``); warns when it has changed."""
+def recorded_checkpoint(provenance: Mapping[str, Any], artifact: str | os.PathLike[str]) -> str | None:
+    """The recorded checkpoint (weights, loaded with ``weights_only``), where it was or beside the
+    artifact when both moved together; warns when it has changed since export."""
     record = provenance.get("checkpoint")
     if not isinstance(record, Mapping) or not record.get("path"):
         return None
-    path = str(record["path"])
-    if not _is_file(Path(path)):
+    located, same = recorded_file(record, artifact)
+    if located is None:
         raise ParityError(
-            f"the checkpoint recorded in the artifact is missing: {path}",
-            hint="pass --checkpoint with the file's current location",
+            f"the checkpoint recorded in {os.fspath(artifact)} is missing: {record['path']}",
+            hint="pass --checkpoint with the file's current location (or --no-recorded-checkpoint)",
         )
     sha = record.get("sha256")
-    if isinstance(sha, str) and sha and sha256_file(path) != sha:
+    if isinstance(sha, str) and sha and not same:
         warnings.warn(
-            f"checkpoint {path} has changed since export (sha256 differs from the provenance)",
+            f"checkpoint {located} has changed since export (sha256 differs from the provenance)",
             RuntimeWarning,
             stacklevel=3,
         )
-    return path
+    return os.fspath(located)

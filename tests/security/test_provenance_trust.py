@@ -200,7 +200,8 @@ def test_export_records_the_source_file_hash(exported):
     from edgeattn.artifact import ArtifactInfo
 
     record = ArtifactInfo.read(artifact).provenance["source_file"]
-    assert record == {"path": os.fspath(payload.resolve()), "sha256": sha256_file(payload)}
+    # payload.py sits beside m.onnx: moved together, it is found again from there.
+    assert record == {"path": os.fspath(payload.resolve()), "sha256": sha256_file(payload), "relative": "payload.py"}
 
 
 # ------------------------------------------------ sibling modules and bytecode, pinned too
