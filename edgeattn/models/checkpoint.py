@@ -448,7 +448,7 @@ def load_state_dict_into(
     path: str | None = None,
 ) -> LoadReport:
     """Fit ``state_dict`` to ``model`` (prefix stripping, layout conversion) and copy it in."""
-    from .convert import convert_state_dict, legacy_senet_model
+    from .convert import convert_state_dict, legacy_senet_model, se_width_options
 
     label = path or "the checkpoint"
     sd = strip_prefixes(_tensor_items(state_dict))
@@ -497,6 +497,12 @@ def load_state_dict_into(
                 hint = (
                     f"this is a Cadene pretrainedmodels / timm legacy SENet checkpoint (layer0 stem, se_module, "
                     f"last_linear): load it with {legacy}; --non-strict would leave the stem, SE blocks and classifier random"
+                )
+            elif widths := se_width_options(model, sd):
+                shown = ", ".join(f"{k}={v!r}" for k, v in widths.items())
+                hint = (
+                    f"the checkpoint's SE hidden widths follow another rule: build the model with {shown} "
+                    "(load_model and the CLI pick it for zoo models)"
                 )
             elif classes is not None and diff.size <= 2 and not diff.missing and not diff.unexpected:
                 hint = f"the checkpoint's classifier has {classes} classes: pass num_classes={classes} (CLI --num-classes {classes})"

@@ -8,7 +8,10 @@ zero bias). See /docs/models.md and the shared checkpoint-formats table.
 - official CBAM code (Jongchan/attention-module): ``layerL.B.cbam.ChannelGate.mlp.{1,3}`` and
   ``cbam.SpatialGate.spatial.{conv,bn}``; its spatial pooling is concatenated as [max, mean], so
   the 7x7 conv's two input channels are swapped when the target pools [mean, max].
-- senet.pytorch (moskomule): ``layerL.B.se.fc.{0,2}`` Linear, bias-free since Dec 2018.
+- senet.pytorch (moskomule): ``layerL.B.se.fc.{0,2}`` Linear, bias-free since Dec 2018. Its SE
+  hidden width is ``C // r`` (``senet/se_module.py``), not timm's multiple of 8: 4 in the first
+  stage of SE-ResNet-18/34, where the zoo's default gives 8. ``se_width_options`` reads the rule
+  (and r) from the checkpoint's FC shapes, and ``load_model`` rebuilds the zoo model with it.
 - timm CBAM (``attn_layer='cbam'``): ``se.spatial.conv.conv`` / ``se.spatial.conv.bn``,
   bias-free channel MLP.
 """
@@ -16,7 +19,7 @@ zero bias). See /docs/models.md and the shared checkpoint-formats table.
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -109,6 +112,50 @@ def _fill_zero_biases(out: StateDict, target: Mapping[str, torch.Tensor]) -> Non
             continue
         if re.search(r"\.(se|channel)\.fc[12]\.bias$", key) and key[: -len("bias")] + "weight" in out:
             out[key] = torch.zeros_like(value, device="cpu")
+
+
+# ------------------------------------------------------------------ SE hidden-width rule
+# Module path and (channels, hidden) from an SE FC1 weight in senet.pytorch's layout (Linear
+# [hidden, C]) or edgeattn's/timm's (1x1 conv [hidden, C, 1, 1]).
+_SE_FC1 = re.compile(r"^(?P<path>.*\.se)\.(?:fc\.0|fc1)\.weight$")
+
+
+def _checkpoint_se_widths(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, int]]:
+    widths = {}
+    for key, value in state_dict.items():
+        match = _SE_FC1.match(key)
+        if match and isinstance(value, torch.Tensor) and value.dim() in (2, 4):
+            widths[match["path"]] = (int(value.shape[1]), int(value.shape[0]))
+    return widths
+
+
+def se_width_options(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """Zoo-model options (``se_width``, ``reduction``) under which an SE-ResNet fits the checkpoint.
+
+    ``{}`` when ``model`` is not an edgeattn SE-ResNet, when its SE widths already equal the
+    checkpoint's, or when no rule explains the checkpoint's widths. r is read from the widest
+    block (where neither rule rounds: 512 // 32 = 16); a rule is accepted only if it reproduces
+    every block's width, so a checkpoint of another architecture is never "fitted" by accident.
+    """
+    from .checkpoint import strip_prefixes
+    from .resnet import SE_WIDTH_RULES, ResNet, se_hidden_width
+
+    if not isinstance(model, ResNet):
+        return {}
+    ours = {name: m.rd_channels for name, m in model.named_modules() if name.endswith(".se") and hasattr(m, "rd_channels")}
+    theirs = _checkpoint_se_widths(strip_prefixes(dict(state_dict)))
+    if not ours or set(theirs) != set(ours):
+        return {}
+    if all(ours[path] == hidden for path, (_, hidden) in theirs.items()):
+        return {}
+    channels, hidden = max(theirs.values())
+    if hidden < 1 or channels % hidden:
+        return {}
+    reduction = channels // hidden
+    for rule in SE_WIDTH_RULES:
+        if all(se_hidden_width(c, reduction, rule) == h for c, h in theirs.values()):
+            return {"se_width": rule} if reduction == 16 else {"se_width": rule, "reduction": reduction}
+    return {}
 
 
 # Layouts recognised but not converted: the hint names the model that loads them as they are.

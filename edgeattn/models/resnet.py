@@ -12,8 +12,13 @@ Caffe ResNet, and Cadene's SE-ResNet ports). The papers' GFLOPs were counted on 
 ResNet-50 3.858, +SE 3.860, +CBAM 3.864 GMACs at 224 (CBAM paper, Table 4) are what this
 module gives with ``stride_in_1x1=True``; the default v1.5 layout costs 4.09 GMACs.
 
-SE hidden width is timm's: C/16 rounded to a multiple of 8 (64 -> 8, 256 -> 16). CBAM's is the
-official code's ``C // 16``, and its spatial conv is followed by BatchNorm as in the official code.
+SE hidden width follows a width rule (``se_width``), because the layouts that checkpoints come in
+disagree on it: ``"timm"`` (default) is timm's C/r rounded to a multiple of 8 (64 -> 8, 256 -> 16),
+so timm ``seresnet*`` checkpoints load; ``"floor"`` is ``C // r`` (64 -> 4), what the SENet paper,
+senet.pytorch and Cadene's pretrainedmodels use. The two differ only where C/r < 8 or is not a
+multiple of 8 (the first stage of SE-ResNet-18/34); ``load_model`` picks the rule a checkpoint
+needs (``convert.se_width_rule``). CBAM's width is the official code's ``C // 16``, and its
+spatial conv is followed by BatchNorm as in the official code.
 """
 
 from __future__ import annotations
@@ -30,19 +35,36 @@ from ._registry import register_model
 from .config import zoo_cfg
 
 AttentionKind = Literal["se", "cbam", "none"]
+SEWidthRule = Literal["timm", "floor"]
 AttnFactory = Callable[[int], nn.Module]
 
+SE_WIDTH_RULES: tuple[str, ...] = ("timm", "floor")
 
-def attention_factory(kind: AttentionKind, reduction: int = 16, **options: Any) -> Optional[AttnFactory]:
+
+def se_hidden_width(channels: int, reduction: int, rule: str = "timm") -> int:
+    """SE hidden width of a ``channels``-wide block under ``rule`` (see the module docstring).
+
+    ``"timm"``: timm SEModule's ``make_divisible(C / r, 8, round_limit=0)``; ``"floor"``: ``C // r``
+    (senet.pytorch ``SELayer``, pretrainedmodels ``SEModule``), at least 1.
+    """
+    if rule == "timm":
+        return make_divisible(channels / reduction, 8, round_limit=0.0)
+    if rule == "floor":
+        return max(1, channels // reduction)
+    raise InputError(f"se_width must be one of {list(SE_WIDTH_RULES)}, received {rule!r}")
+
+
+def attention_factory(
+    kind: AttentionKind, reduction: int = 16, se_width: SEWidthRule = "timm", **options: Any
+) -> Optional[AttnFactory]:
     """Callable ``channels -> block`` for the attention slot, or None for a plain ResNet."""
     if kind == "none":
         return None
     if kind == "se":
-        # timm SEModule: make_divisible(C / r, 8, round_limit=0); explicit rd_channels so the
-        # hidden width (the checkpoint's fc1 shape) does not depend on our own rounding rule.
-        return lambda c: SqueezeExcite(
-            c, rd_channels=make_divisible(c / reduction, 8, round_limit=0.0), **options
-        )
+        se_hidden_width(64, reduction, se_width)  # an unknown rule fails here, before any block is built
+        # Explicit rd_channels so the hidden width (the checkpoint's fc1 shape) is the rule's,
+        # not whatever SqueezeExcite's own default rounding gives.
+        return lambda c: SqueezeExcite(c, rd_channels=se_hidden_width(c, reduction, se_width), **options)
     if kind == "cbam":
         opts = {"spatial_batch_norm": True, **options}
         return lambda c: CBAM(c, rd_channels=max(1, c // reduction), **opts)
@@ -193,16 +215,20 @@ def build_resnet(
     attn_kwargs: dict[str, Any] | None = None,
     in_chans: int = 3,
     stride_in_1x1: bool = False,
+    se_width: SEWidthRule = "timm",
 ) -> ResNet:
     """A ResNet-``depth`` (18/34/50/101) with ``attention`` in every residual block.
 
     ``reduction`` is the SE/CBAM ratio r (16); ``attn_kwargs`` go to the block (e.g.
-    ``{"arrangement": "parallel"}`` for CBAM, ``{"gate": "hard_sigmoid"}`` for SE).
+    ``{"arrangement": "parallel"}`` for CBAM, ``{"gate": "hard_sigmoid"}`` for SE);
+    ``se_width`` is the SE hidden-width rule (``"timm"`` or ``"floor"``, module docstring).
     """
     if depth not in _DEPTHS:
         raise InputError(f"ResNet depth must be one of {sorted(_DEPTHS)}, got {depth}")
+    if se_width != "timm" and attention != "se":
+        raise InputError(f"se_width applies to SE models, received se_width={se_width!r} for attention {attention!r}")
     block, layers = _DEPTHS[depth]
-    attn = attention_factory(attention, reduction, **(attn_kwargs or {}))
+    attn = attention_factory(attention, reduction, se_width, **(attn_kwargs or {}))
     model = ResNet(block, layers, num_classes=num_classes, attn=attn, in_chans=in_chans, stride_in_1x1=stride_in_1x1)
     return model.eval()
 

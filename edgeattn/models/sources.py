@@ -104,7 +104,7 @@ def load_model(
 
 def _load_weights(
     model: nn.Module,
-    rebuild: Callable[[int], nn.Module] | None,
+    rebuild: Callable[..., nn.Module] | None,
     checkpoint: str | os.PathLike[str],
     num_classes: int | None,
     unsafe_pickle: bool,
@@ -113,23 +113,34 @@ def _load_weights(
     allow_nonfinite: bool,
 ) -> tuple[nn.Module, LoadReport]:
     from .checkpoint import classes_in_checkpoint, load_state_dict_into, read_state_dict
+    from .convert import se_width_options
 
     state_dict, container = read_state_dict(checkpoint, unsafe_pickle=unsafe_pickle, prefer_ema=prefer_ema)
-    if num_classes is None and rebuild is not None:
-        classes = classes_in_checkpoint(model, state_dict)
-        if classes is not None:
-            model = rebuild(classes)
+    if rebuild is not None:
+        classes = classes_in_checkpoint(model, state_dict) if num_classes is None else None
+        # A zoo SE-ResNet is rebuilt with the checkpoint's SE width rule (senet.pytorch: C // r).
+        options = se_width_options(model, state_dict) if _takes_options(rebuild) else {}
+        if classes is not None or options:
+            model = rebuild(classes or getattr(model, "num_classes", num_classes or 1000), **options)
     report = load_state_dict_into(
         model, state_dict, strict=strict, allow_nonfinite=allow_nonfinite, container=container, path=os.fspath(checkpoint)
     )
     return model, report
 
 
+def _takes_options(rebuild: Callable[..., nn.Module]) -> bool:
+    """Whether ``rebuild`` accepts model options besides the class count (registry models do)."""
+    import inspect
+
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(rebuild).parameters.values())
+
+
 def _resolve(
     spec: str, num_classes: int | None, unsafe_pickle: bool, kwargs: dict[str, Any]
-) -> tuple[nn.Module, Callable[[int], nn.Module] | None, Preprocessing | None]:
-    """The module, how to rebuild it for another class count, and its recipe when the source
-    knows it better than the module does (torchvision's weights transforms)."""
+) -> tuple[nn.Module, Callable[..., nn.Module] | None, Preprocessing | None]:
+    """The module, how to rebuild it for another class count (registry models: and options read
+    from the checkpoint), and its recipe when the source knows it better than the module does
+    (torchvision's weights transforms)."""
     parsed = parse_source(spec)
     if parsed.kind == "timm":
         return (*_from_timm(parsed.target, num_classes, kwargs), None)
@@ -151,8 +162,9 @@ def _resolve(
             hint="for weights, name the architecture and pass the file inside as --checkpoint",
         )
     if is_registered(spec):
-        def build(classes: int) -> nn.Module:
-            return create_model(spec, num_classes=classes, **kwargs)
+        def build(classes: int, **options: Any) -> nn.Module:
+            # Options the user gave win over those read from a checkpoint (se_width).
+            return create_model(spec, num_classes=classes, **{**options, **kwargs})
 
         return build(num_classes or 1000), build, None
     if spec.endswith((".pt", ".pth", ".ts", ".pt2", ".safetensors", ".bin")) or "/" in spec:

@@ -9,6 +9,11 @@ imported from those projects, and no pretrained weights are involved.
   Linear FCs, ``y.view(b, c, 1, 1)``, ``x * y.expand_as(x)``).
 - ``SEModule``: Cadene/pretrained-models.pytorch, ``pretrainedmodels/models/senet.py`` (1x1
   conv FCs with bias).
+- ``SEBasicBlock``, ``senet_pytorch_se_resnet18``: moskomule/senet.pytorch,
+  ``senet/se_resnet.py`` (``se_resnet18``: torchvision's ``ResNet`` with ``SEBasicBlock``, an
+  ``SELayer(planes, reduction=16)`` after ``bn2``, ``avgpool`` replaced by
+  ``AdaptiveAvgPool2d(1)``): its state dict is that repository's checkpoint layout
+  (``layerL.B.se.fc.{0,2}.weight``, hidden width ``C // 16``: 4 in ``layer1``).
 - ``BasicConv``, ``Flatten``, ``ChannelGate``, ``ChannelPool``, ``SpatialGate``, ``CBAM``:
   Jongchan/attention-module, ``MODELS/cbam.py`` (the official CBAM code: ``F.avg_pool2d`` /
   ``F.max_pool2d`` with the kernel taken from ``x.size()``, a Flatten + Linear MLP called once
@@ -41,6 +46,43 @@ class SELayer(nn.Module):
         y = self.avg_pool(x).view(b, c)
         y = self.fc(y).view(b, c, 1, 1)
         return x * y.expand_as(x)
+
+
+class SEBasicBlock(nn.Module):
+    """senet.pytorch ``SEBasicBlock`` (torchvision ``BasicBlock`` signature, SE before the add)."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: object = None,
+                 *, reduction: int = 16) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.se = SELayer(planes, reduction)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.se(self.bn2(self.conv2(out)))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        out += residual
+        return self.relu(out)
+
+
+def senet_pytorch_se_resnet18(num_classes: int = 1000) -> nn.Module:
+    """senet.pytorch ``se_resnet18``: torchvision ``ResNet(SEBasicBlock, [2, 2, 2, 2])``."""
+    from torchvision.models import ResNet
+
+    model = ResNet(SEBasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    model.avgpool = nn.AdaptiveAvgPool2d(1)
+    return model
 
 
 class SEModule(nn.Module):

@@ -162,3 +162,78 @@ def test_converter_does_not_fire_on_plain_mismatch() -> None:
 
     with pytest.raises(CheckpointError, match="1 missing \\(fc.bias\\)"):
         load_checkpoint(create_model("se_resnet18", num_classes=10), state)
+
+
+# --- senet.pytorch SE-ResNet-18: hidden width C // 16 (4 in layer1), not timm's multiple of 8 ---
+def _senet_pytorch_resnet18(num_classes: int = 10) -> nn.Module:
+    """moskomule/senet.pytorch ``senet/se_resnet.py:se_resnet18``, trained-looking random weights."""
+    from tests.exporter.research_blocks import randomise_batchnorm, senet_pytorch_se_resnet18
+
+    pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = senet_pytorch_se_resnet18(num_classes)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return randomise_batchnorm(model, seed=1)
+
+
+def test_senet_pytorch_resnet18_layout_is_upstream() -> None:
+    state = _senet_pytorch_resnet18().state_dict()
+    # Upstream key names and shapes (SELayer(64, 16): Linear 64 -> 4 -> 64, bias-free).
+    assert tuple(state["layer1.0.se.fc.0.weight"].shape) == (4, 64)
+    assert tuple(state["layer1.0.se.fc.2.weight"].shape) == (64, 4)
+    assert tuple(state["layer4.1.se.fc.0.weight"].shape) == (32, 512)
+    assert "layer1.0.se.fc.0.bias" not in state and "layer2.0.downsample.1.running_var" in state
+
+
+def test_senet_pytorch_resnet18_checkpoint_loads_strictly_and_matches(tmp_path: Path) -> None:
+    from edgeattn.models import load_model
+    from edgeattn.models.sources import checkpoint_report
+
+    upstream = _senet_pytorch_resnet18().eval()
+    path = tmp_path / "se_resnet18.pth"
+    torch.save({"state_dict": upstream.state_dict()}, path)
+    model = load_model("se_resnet18", path)  # strict; 10 classes read from the checkpoint
+    report = checkpoint_report(model)
+    assert report.converter == "senet.pytorch" and report.exact
+    assert model.layer1[0].se.rd_channels == 4 and model.layer4[0].se.rd_channels == 32
+    # float64: random weights give logits in the hundreds, where float32 summation order alone
+    # (Linear vs 1x1 conv FCs) moves the last digits; the two networks must be the same function.
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.double()(x), upstream.double()(x), rtol=1e-10, atol=1e-9)
+
+
+def test_se_width_rule_read_from_the_checkpoint() -> None:
+    from edgeattn.models.convert import se_width_options
+
+    timm_rule = create_model("se_resnet18", num_classes=10)
+    state = _senet_pytorch_resnet18().state_dict()
+    assert se_width_options(timm_rule, state) == {"se_width": "floor"}
+    assert se_width_options(create_model("se_resnet18", num_classes=10, se_width="floor"), state) == {}
+    # A checkpoint trained with r = 32 under the floor rule (64 -> 2): r is read too.
+    r32 = create_model("se_resnet18", num_classes=10, se_width="floor", reduction=32).state_dict()
+    assert se_width_options(timm_rule, r32) == {"se_width": "floor", "reduction": 32}
+    # ResNet-50 widths (256/16 = 16 ...) agree under both rules: nothing to change.
+    assert se_width_options(create_model("se_resnet50"), create_model("se_resnet50", se_width="floor").state_dict()) == {}
+
+
+def test_senet_pytorch_resnet18_into_a_built_model_names_the_rule() -> None:
+    from edgeattn.errors import CheckpointError
+
+    state = _senet_pytorch_resnet18().state_dict()
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(create_model("se_resnet18", num_classes=10), state)
+    assert "se_width='floor'" in (err.value.hint or "")
+    model = create_model("se_resnet18", num_classes=10, se_width="floor")
+    assert load_checkpoint(model, state).exact
+
+
+def test_se_width_rule_is_checked() -> None:
+    from edgeattn.errors import InputError
+
+    with pytest.raises(InputError, match="se_width must be one of \\['timm', 'floor'\\], received 'round'"):
+        create_model("se_resnet18", se_width="round")
+    with pytest.raises(InputError, match="se_width applies to SE models"):
+        create_model("cbam_resnet18", se_width="floor")
