@@ -189,13 +189,12 @@ def test_senet_pytorch_resnet18_layout_is_upstream() -> None:
 
 def test_senet_pytorch_resnet18_checkpoint_loads_strictly_and_matches(tmp_path: Path) -> None:
     from edgeattn.models import load_model
-    from edgeattn.models.sources import checkpoint_report
 
     upstream = _senet_pytorch_resnet18().eval()
     path = tmp_path / "se_resnet18.pth"
     torch.save({"state_dict": upstream.state_dict()}, path)
-    model = load_model("se_resnet18", path)  # strict; 10 classes read from the checkpoint
-    report = checkpoint_report(model)
+    loaded = load_model("se_resnet18", path)  # strict; 10 classes read from the checkpoint
+    model, report = loaded.module, loaded.checkpoint_report
     assert report.converter == "senet.pytorch" and report.exact
     assert model.layer1[0].se.rd_channels == 4 and model.layer4[0].se.rd_channels == 32
     # float64: random weights give logits in the hundreds, where float32 summation order alone
