@@ -10,7 +10,10 @@ grayscale (``L``) image.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,15 @@ def _pil_resample(name: str) -> int:
 
 
 def apply(pre: Preprocessing, image: Any) -> np.ndarray:
-    """A PIL image -> ``float32 [C, H, W]`` by the recipe ``pre``."""
+    """An image -> ``float32 [C, H, W]`` by the recipe ``pre``.
+
+    ``image``: a PIL image, encoded bytes (an upload's body), a binary file object, a path, or a
+    ``uint8`` array ``[H, W]`` / ``[H, W, C]`` (C = 1, 3 or 4, RGB order, as Pillow and OpenCV
+    after ``cv2.cvtColor(..., cv2.COLOR_BGR2RGB)`` give). Anything unreadable is an InputError.
+    """
+    if not _is_pil_image(image):
+        with _opened(image) as opened:
+            return apply(pre, opened)
     channels, height, width = pre.input_size
     image = _high_depth_as_float(image)
     if image.mode == "F" and channels in (1, 3):
@@ -82,20 +93,62 @@ def apply(pre: Preprocessing, image: Any) -> np.ndarray:
 
 def load_image(pre: Preprocessing, path: str | os.PathLike[str]) -> np.ndarray:
     """Open ``path`` with Pillow and preprocess it by ``pre``; an unreadable file is an :class:`InputError`."""
+    return apply(pre, path)
+
+
+def _is_pil_image(image: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(image, Image.Image)
+
+
+@contextlib.contextmanager
+def _opened(image: Any) -> Iterator[Any]:
+    """``image`` (bytes, file object, path or uint8 array) as a loaded PIL image."""
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(image, np.ndarray):
+        yield _from_array(image)
+        return
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        source: Any = io.BytesIO(bytes(image))
+        what = f"image ({len(source.getbuffer())} bytes)"
+    elif isinstance(image, (str, os.PathLike)):
+        source, what = image, f"image {os.fspath(image)}"
+    elif hasattr(image, "read"):
+        source, what = image, f"image from {getattr(image, 'name', type(image).__name__)}"
+    else:
+        raise InputError(
+            f"received a {type(image).__name__} as an image; expected a PIL image, encoded bytes, a binary "
+            "file object, a path or a uint8 [H, W, C] array"
+        )
     try:
-        with Image.open(path) as image:
-            image.load()
-            return apply(pre, image)
+        with Image.open(source) as opened:
+            opened.load()
+            yield opened
     except Image.DecompressionBombError as exc:
         raise InputError(
-            f"cannot read image {os.fspath(path)}: {exc}".split(" could be decompression")[0]
+            f"cannot read {what}: {exc}".split(" could be decompression")[0]
             + f" (more than {Image.MAX_IMAGE_PIXELS * 2} pixels); expected an image of a sane size",
             hint="a decompression bomb or a huge scan: resize it first",
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"cannot read image {os.fspath(path)}: {exc}", hint="remove or replace the file") from exc
+        raise InputError(f"cannot read {what}: {exc}", hint="expected an encoded image (PNG, JPEG, ...)") from exc
+
+
+def _from_array(array: np.ndarray) -> Any:
+    """A ``uint8`` ``[H, W]`` or ``[H, W, C]`` array (C = 1, 3, 4) as a PIL image."""
+    from PIL import Image
+
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise InputError(
+            f"received an array {array.dtype.name}{list(array.shape)} as an image; expected uint8 [H, W] or "
+            "[H, W, C] with C = 1, 3 or 4 (channels last)",
+            hint="a float [C, H, W] tensor is already preprocessed: pass it to the runner directly",
+        )
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(array))  # uint8: L, RGB or RGBA by the last axis
 
 
 _HIGH_DEPTH_MAX = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}

@@ -120,6 +120,29 @@ class Runner(abc.ABC):
             self.load()
         return list(self._outputs)
 
+    @property
+    def artifact(self) -> Any:
+        """What the loaded artifact records (:class:`edgeattn.artifact.ArtifactInfo`: input, preprocessing,
+        precision, provenance), read from what the backend already loaded (an ONNX Runtime session's
+        metadata, an engine's sidecar), so a service never parses the model file again; None when
+        the backend has no record (a PyTorch model)."""
+        if not self._loaded:
+            self.load()
+        if not hasattr(self, "_artifact_cache"):
+            self._artifact_cache = self._read_artifact()
+        return self._artifact_cache
+
+    @property
+    def preprocessing(self) -> Any:
+        """The artifact's recorded :class:`~edgeattn.artifact.Preprocessing` (None when none is recorded):
+        ``runner.preprocessing(image)`` turns an image into the model's input tensor."""
+        info = self.artifact
+        return info.preprocessing if info is not None else None
+
+    def _read_artifact(self) -> Any:
+        """The backend's record of the artifact (override); called once, after load."""
+        return None
+
     def info(self) -> RunnerInfo:
         return RunnerInfo(backend=self.backend)
 

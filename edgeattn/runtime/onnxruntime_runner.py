@@ -236,6 +236,14 @@ class OnnxRuntimeRunner(Runner):
     def _close_impl(self) -> None:
         self.session = None
 
+    def _read_artifact(self) -> Any:
+        from ..artifact import ArtifactInfo
+
+        if self.session is None:
+            return None
+        path = Path(self.model_path) if self.model_path else None
+        return ArtifactInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, path=path)
+
     def info(self) -> RunnerInfo:
         import onnxruntime as ort
 

@@ -106,6 +106,12 @@ class OpenVINORunner(Runner):
         self._request = None
         self.compiled = None
 
+    def _read_artifact(self) -> Any:
+        from ..artifact import ArtifactInfo
+
+        # OpenVINO keeps no ONNX metadata: read the file's record (metadata and sidecar) once.
+        return ArtifactInfo.read(self.model_path) if self.model_path else None
+
     def info(self) -> RunnerInfo:
         ov = _import_openvino()
         details: dict[str, Any] = {

@@ -49,7 +49,7 @@ class TorchRunner(Runner):
         self._device = device
         self._load_kwargs = dict(load_kwargs or {})
         self.model: Any = None
-        self.preprocessing: Any = None  # the recipe the model's weights expect, once loaded
+        self._recipe: Any = None  # the recipe the model's weights expect, once loaded
         self.default_input_size: tuple[int, ...] = (3, 224, 224)
         self._outputs: list[TensorSpec] | None = None
 
@@ -69,12 +69,19 @@ class TorchRunner(Runner):
             # Process-wide in PyTorch: recorded in info() so a benchmark states what it used.
             torch.set_num_threads(int(self._threads))
         self.model = loaded.module.eval().to(self._device)
-        self.preprocessing = loaded.input
+        self._recipe = loaded.input
         # A model source without a usable recipe: the ImageNet default size.
         self.default_input_size = loaded.input.input_size if loaded.input is not None else (3, 224, 224)
         if self._input_shape is None:
             # A CNN takes any spatial size: only the channel count is checked by default.
             self._input_shape = ("batch", self.default_input_size[0], "height", "width")
+
+    @property
+    def preprocessing(self) -> Any:
+        """The model's evaluation recipe (from its source or configuration), None when unknown."""
+        if not self._loaded:
+            self.load()
+        return self._recipe
 
     def _close_impl(self) -> None:
         self.model = None

@@ -339,6 +339,9 @@ class TensorRTRunner(Runner):
             self.load()
         return dict(self._profile)
 
+    def _read_artifact(self) -> Any:
+        return ArtifactInfo.from_engine_sidecar(self.sidecar, self.engine_path) if self.sidecar else None
+
     def info(self) -> RunnerInfo:
         machine = self._machine
         details: dict[str, Any] = {
