@@ -7,7 +7,10 @@ from), on ONNX Runtime / TensorRT, with no PyTorch installed, or against recorde
 --inputs, that recorded set beside the artifact gives the inputs (and, without torch, the
 reference). With neither, inputs are seeded random tensors, on which an INT8 artifact is not
 judged (only NaN/Inf fails: random inputs leave the calibrated ranges). --inputs gives real data
-(an image folder, flat or one sub-folder per class, .npy or .npz). Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
+(an image folder, flat or one sub-folder per class, .npy or .npz), read in batches with bounded memory, so a whole
+data set can be run: with labels (class sub-folders, numbered by sorted folder name as torchvision
+ImageFolder does, or by --labels FILE; an .npz 'labels' array) top-1/top-5 of the reference and every artifact
+are reported side by side. Tolerances default by precision (fp32 / fp16 / int8, read from the artifact) and can be
 set per output: --atol logits=0.05. --backend takes the names and aliases bench takes (one here). On failure the first diverging attention block or stage is
 reported (marking extra outputs can itself change results).
 """
@@ -82,6 +85,7 @@ def command(
     reference: Annotated[Optional[Path], typer.Option("--reference", "-r", help="Compare against this artifact (e.g. the FP32 .onnx) or recorded outputs (.reference.npz) instead of PyTorch; needs no torch.", show_default=False)] = None,
     backend: Annotated[Backends, backend_option(callback=one_backend)] = "auto",  # type: ignore[assignment]
     inputs: InputsOpt = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="Class names in the model's class order, one per line, for a class-per-folder --inputs folder.", show_default="sorted folder names (torchvision ImageFolder)")] = None,
     num_samples: NumSamplesOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random inputs.", min=0)] = 0,
     batch_size: Annotated[int, batch_size_option()] = 1,
@@ -107,7 +111,7 @@ def command(
             "--backend torch: validate runs artifacts (.onnx, .engine); PyTorch is the reference (--model)",
             hint="run the artifact on auto, onnxruntime, openvino or tensorrt",
         )
-    check_outputs(input_files(*artifacts, inputs, checkpoint, model, reference), {"--report-json": report_json, "--report-md": report_md})
+    check_outputs(input_files(*artifacts, inputs, checkpoint, model, reference, labels), {"--report-json": report_json, "--report-md": report_md})
     atol_value = parse_tolerances(atol, "--atol")
     rtol_value = parse_tolerances(rtol, "--rtol")
     model_options: Dict[str, object] = {}
@@ -141,6 +145,7 @@ def command(
             trust_provenance=trust_provenance,
             reference=reference,
             use_recorded_checkpoint=recorded_checkpoint,
+            class_names=labels,
         )
     data = write_reports(report, report_json, report_md)
     if json_output:
@@ -187,6 +192,25 @@ def input_files(*items: object) -> List[Path]:
     return files
 
 
+def _print_accuracy(console, report) -> None:  # type: ignore[no-untyped-def]
+    """Top-1/top-5 of the reference and every artifact on the labelled inputs, one table."""
+    from rich.table import Table
+
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    order = report.inputs.get("class_order")
+    table = Table(title=f"Accuracy on {report.inputs['count']} labelled sample(s)" + (f" (labels: {order})" if order else ""))
+    for col in ("model", "precision", "top-1", "top-5"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    ref_name = (Path(report.reference["artifact"]).name if report.reference.get("artifact")
+                else f"recorded {Path(report.reference['recorded']).name}" if report.reference.get("recorded")
+                else f"PyTorch {report.reference.get('model')}")
+    table.add_row(f"{ref_name} (reference)", "-", pct(report.reference_accuracy.get("top1")), pct(report.reference_accuracy.get("top5")))
+    for art in report.artifacts:
+        if art.accuracy:
+            table.add_row(Path(art.artifact).name, art.precision, pct(art.accuracy.get("top1")), pct(art.accuracy.get("top5")))
+    console.print(table)
+
+
 class _progress:
     """A rich progress bar on stderr; a no-op callback when stderr is not a terminal."""
 
@@ -196,9 +220,11 @@ class _progress:
         self._bar = None
         if sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import Progress
+            from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 
-            self._bar = Progress(console=Console(stderr=True), transient=True)
+            # Samples done of the total and elapsed time beside the bar: a whole data set takes minutes.
+            self._bar = Progress(*Progress.get_default_columns(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=True)
             self._bar.start()
         self._tasks: Dict[str, int] = {}
         return self._update
@@ -241,12 +267,7 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
             )
     console.print(table)
     if report.reference_accuracy is not None:
-        ref_name = Path(report.reference.get("artifact") or report.reference.get("recorded") or "PyTorch").name
-        line = f"Accuracy (top-1): {ref_name} {100 * report.reference_accuracy['top1']:.1f}%"
-        for art in report.artifacts:
-            if art.accuracy:
-                line += f", {Path(art.artifact).name} {100 * art.accuracy['top1']:.1f}%"
-        console.print(line)
+        _print_accuracy(console, report)
     for art in report.artifacts:
         if art.unjudged:
             console.print(f"[yellow]{escape(Path(art.artifact).name)} not judged:[/] {escape(art.unjudged)}")

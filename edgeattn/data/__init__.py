@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from ..artifact import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from .samples import IMAGE_EXTENSIONS, Samples, load_samples, random_samples
+from .stream import SampleStream, stream_samples
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGE_EXTENSIONS",
     "Preprocessing",
+    "SampleStream",
     "Samples",
     "load_samples",
     "random_samples",
+    "stream_samples",
 ]

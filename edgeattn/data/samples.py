@@ -12,6 +12,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence as SequenceOf
+from typing import Union
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from .preprocessing import Preprocessing
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
 LABEL_KEYS = ("labels", "label", "targets", "y")
+# The model's class order: names, or a text file with one name per line (typing forms: evaluated
+# at runtime, so no PEP 585/604 on Python 3.8).
+ClassNames = Union[SequenceOf[str], str, "os.PathLike[str]", None]
 
 
 @dataclass
@@ -76,12 +81,15 @@ def load_samples(
     limit: int | None = None,
     *,
     input_name: str | None = None,
+    class_names: ClassNames = None,
 ) -> Samples:
     """Load inputs from an image folder, ``.npy`` or ``.npz``; see the module docstring.
 
     ``input_size`` is ``(C, H, W)``; images are preprocessed with ``preprocessing`` (default: the
     ImageNet recipe at ``input_size``) and arrays are checked against it. ``limit`` keeps that
-    many samples, evenly spread over the set (so every class stays represented).
+    many samples, evenly spread over the set (so every class stays represented). ``class_names``:
+    the model's class order for a class-per-folder layout (default: sorted folder names).
+    This reads everything into memory; :func:`edgeattn.data.stream_samples` reads in batches.
     """
     src = Path(path)
     if limit is not None and limit < 1:
@@ -100,7 +108,7 @@ def load_samples(
             preprocessing = Preprocessing(input_size=size or (3, 224, 224))
         elif size is not None and preprocessing.input_size != size:
             preprocessing = Preprocessing.from_dict(preprocessing.to_dict(), input_size=size)
-        return _load_folder(src, preprocessing, limit)
+        return _load_folder(src, preprocessing, limit, read_class_names(class_names))
     suffix = src.suffix.lower()
     if suffix == ".npy":
         _check_npy_header(src)
@@ -137,7 +145,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else type(exc).__name__
 
 
-def _check_npy_header(src: Path) -> None:
+def _check_npy_header(src: Path, *, allocate: bool = True) -> None:
     """Read only the ``.npy`` header: refuse, before any data is read, an array the file cannot
     hold (a header claiming TiBs in a small file) or the machine cannot (memory)."""
     from ..platform.memory import check_allocation, format_bytes
@@ -161,7 +169,8 @@ def _check_npy_header(src: Path) -> None:
             f"{src}: its header claims a {dtype} array of shape {list(shape)} ({format_bytes(nbytes)}) but the file "
             f"holds {format_bytes(max(available, 0))} of data; expected a complete .npy file"
         )
-    check_allocation(nbytes + 4 * int(np.prod(shape, dtype=np.float64)), f"{src} ({dtype}{list(shape)})")
+    if allocate:  # read whole (a memory-mapped stream reads a batch at a time)
+        check_allocation(nbytes + 4 * int(np.prod(shape, dtype=np.float64)), f"{src} ({dtype}{list(shape)})")
 
 
 def _check_array(array: np.ndarray, size: tuple[int, ...] | None, name: str) -> np.ndarray:
@@ -247,16 +256,55 @@ def _walk_images(folder: Path) -> list[Path]:
     return found
 
 
-def _load_folder(folder: Path, preprocessing: Preprocessing, limit: int | None) -> Samples:
+def read_class_names(class_names: ClassNames) -> list[str] | None:
+    """A class list as given: a sequence of names, or a text file with one name per line."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, os.PathLike)):
+        path = Path(class_names)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the class list {path}: {_first_line(exc)}",
+                             hint="pass a text file with one class name per line, in the model's class order") from None
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        origin = str(path)
+    else:
+        names = [str(name) for name in class_names]
+        origin = "the class list"
+    if not names:
+        raise InputError(f"{origin}: received no class names, expected one per line in the model's class order")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{origin}: received {', '.join(map(repr, repeated[:5]))} more than once, expected each class once")
+    return names
+
+
+def list_image_folder(
+    folder: Path, class_names: Sequence[str] | None = None
+) -> tuple[list[Path], list[int] | None, list[str] | None]:
+    """``(files, labels, class_names)`` of an image folder; see the module docstring for labels."""
     class_dirs = sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
     files: list[Path]
-    labels: list[int] | None
-    class_names: list[str] | None
-    if class_dirs:
-        # ImageFolder layout: class index = position of the folder name in sorted order.
-        class_names = [d.name for d in class_dirs]
+    if not class_dirs:
+        files = sorted((p for p in folder.iterdir() if _is_image(p)), key=lambda p: p.name)
+        labels: list[int] | None = None
+        names: list[str] | None = None
+    else:
+        if class_names is None:
+            names = [d.name for d in class_dirs]  # ImageFolder: index = position in sorted order
+        else:
+            names = list(class_names)
+            unknown = [d.name for d in class_dirs if d.name not in names]
+            if unknown:
+                raise InputError(
+                    f"image folder {folder}: received class folder(s) {', '.join(map(repr, unknown[:5]))} that the class "
+                    f"list does not name, expected folders named after its {len(names)} classes",
+                    hint="fix the folder names or the class list (one name per line, in the model's class order)",
+                )
+        index_of = {name: i for i, name in enumerate(names)}
         files, labels = [], []
-        for index, directory in enumerate(class_dirs):
+        for directory in class_dirs:
             members = _walk_images(directory)
             if not members:
                 raise InputError(
@@ -264,15 +312,17 @@ def _load_folder(folder: Path, preprocessing: Preprocessing, limit: int | None) 
                     hint="remove the empty folder or add images to it",
                 )
             files.extend(members)
-            labels.extend([index] * len(members))
-    else:
-        class_names, labels = None, None
-        files = sorted((p for p in folder.iterdir() if _is_image(p)), key=lambda p: p.name)
+            labels.extend([index_of[directory.name]] * len(members))
     if not files:
         raise InputError(
             f"image folder {folder} is empty: expected image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) "
             "directly inside it or in class sub-folders"
         )
+    return files, labels, names
+
+
+def _load_folder(folder: Path, preprocessing: Preprocessing, limit: int | None, class_names: list[str] | None = None) -> Samples:
+    files, labels, names = list_image_folder(folder, class_names)
     index = _spread(len(files), limit)
     chosen = [files[i] for i in index]
     arrays = np.stack([preprocessing.load_image(p) for p in chosen]).astype(np.float32, copy=False)
@@ -280,7 +330,7 @@ def _load_folder(folder: Path, preprocessing: Preprocessing, limit: int | None) 
     return Samples(
         arrays=arrays,
         labels=label_array,
-        class_names=class_names,
+        class_names=names,
         paths=[str(p) for p in chosen],
         source=str(folder),
     )

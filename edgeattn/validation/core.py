@@ -21,7 +21,7 @@ import numpy as np
 
 from .._lazy import available
 from ..artifact import ArtifactInfo
-from ..data import Preprocessing, Samples, load_samples, random_samples
+from ..data import Preprocessing, Samples, SampleStream, random_samples, stream_samples
 from ..data.reference_set import ReferenceSet, read_reference_set, reference_set_path
 from ..errors import EdgeattnError, EdgeattnWarning, InputError, MissingExtraError, ParityError
 from ..graph import detect_precision
@@ -93,6 +93,49 @@ def _run_all(runner: Any, samples: np.ndarray, batch: int, progress: Progress | 
     return {name: np.concatenate(parts, axis=0) for name, parts in collected.items()}
 
 
+def _run_stream(
+    samples: SampleStream, runners: Sequence[tuple[str, Any]], batch: int, progress: Progress | None, stage: str
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
+    """One pass over ``samples`` feeding every runner each batch: ``(outputs by key, errors by key)``.
+
+    The inputs are read in batches (a worker thread decodes the next ones meanwhile), so memory
+    holds a few input batches plus the outputs, never the data set. A runner that fails is
+    dropped with its message; the reference (key ``""``) raises instead.
+    """
+    step = max([batch] + [r.inputs[0].fixed_batch or 0 for _, r in runners])
+    collected: dict[str, dict[str, list[np.ndarray]]] = {key: {} for key, _ in runners}
+    errors: dict[str, str] = {}
+    done = 0
+    for chunk in samples.batches(step):
+        for key, runner in runners:
+            if key in errors:
+                continue
+            try:
+                result = _run_all(runner, chunk, batch, None, stage)
+            except EdgeattnError as exc:
+                if key == "":
+                    raise
+                errors[key] = exc.message
+                continue
+            for name, value in result.items():
+                collected[key].setdefault(name, []).append(value)
+        done += chunk.shape[0]
+        if progress:
+            progress(stage, done, len(samples))
+    outputs = {key: {name: np.concatenate(parts, axis=0) for name, parts in by_name.items()}
+               for key, by_name in collected.items() if key not in errors}
+    return outputs, errors
+
+
+def _class_order(samples: SampleStream, class_names: Any) -> dict[str, Any]:
+    """How label indices were assigned (the folder layout must match the model's training)."""
+    if samples.labels is None or samples.class_names is None:
+        return {}
+    how = (f"class list {os.fspath(class_names)}" if isinstance(class_names, (str, os.PathLike))
+           else "the given class list" if class_names is not None else "sorted folder names (torchvision ImageFolder)")
+    return {"class_order": how, "classes": len(samples.class_names)}
+
+
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     top1 = float(np.mean(np.argmax(logits, axis=1) == labels))
     result = {"top1": top1, "count": float(labels.shape[0])}
@@ -124,6 +167,7 @@ def validate(
     trust_provenance: bool = False,
     reference: str | os.PathLike[str] | None = None,
     use_recorded_checkpoint: bool = True,
+    class_names: Sequence[str] | str | os.PathLike[str] | None = None,
 ) -> ValidationReport:
     """Compare each artifact (ONNX, TensorRT engine) with its PyTorch model; see the module docstring.
 
@@ -139,6 +183,10 @@ def validate(
     together) unless ``use_recorded_checkpoint`` is false; an ``nn.Module`` keeps its own weights.
     ``reference``: an artifact to compare against instead of PyTorch (run on ONNX Runtime for
     ``.onnx``, TensorRT for an engine); ``model``/``checkpoint`` must then be None.
+    ``inputs`` are read in batches (:func:`edgeattn.data.stream_samples`): a whole data set
+    (image folder, ``.npy``, ``.npz``) goes through in bounded memory, with top-1/top-5 for the
+    reference and each artifact when it is labelled. ``class_names``: the model's class order for
+    a class-per-folder image folder (names or a file, one per line); default sorted folder names.
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.
     """
     from ..runtime import load
@@ -213,16 +261,22 @@ def validate(
 
     if recorded is not None:
         count = min(len(recorded.inputs), num_samples or len(recorded.inputs))
-        samples = Samples(arrays=recorded.inputs[:count], source=f"recorded {recorded.meta.get('file', 'reference set')} ({recorded.meta.get('inputs', 'real inputs')})")
-        if tuple(samples.arrays.shape[1:]) != tuple(input_size):
-            raise InputError(f"{recorded.meta.get('file')}: received inputs {list(samples.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]",
+        held = Samples(arrays=recorded.inputs[:count], source=f"recorded {recorded.meta.get('file', 'reference set')} ({recorded.meta.get('inputs', 'real inputs')})")
+        if tuple(held.arrays.shape[1:]) != tuple(input_size):
+            raise InputError(f"{recorded.meta.get('file')}: received inputs {list(held.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]",
                              hint="the reference set belongs to another model")
+        samples = SampleStream.from_samples(held)
     else:
-        samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner)
+        samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner, class_names)
+    # One streamed pass: each batch goes through the reference and every artifact in turn.
+    live = [(os.fspath(p), r) for p, r, _ in candidates if r is not None]
+    if not isinstance(reference, RecordedReference):
+        live.insert(0, ("", reference))
+    all_outputs, run_errors = _run_stream(samples, live, batch_size, progress, f"{len(samples)} sample(s)")
     if isinstance(reference, RecordedReference):
         ref_outputs = {k: v[: len(samples)] for k, v in recorded.outputs.items()}  # type: ignore[union-attr]
     else:
-        ref_outputs = _run_all(reference, samples.arrays, batch_size, progress, getattr(reference, "label", "PyTorch reference"))
+        ref_outputs = all_outputs[""]
     synthetic = inputs is None and recorded is None
     ref_names = list(ref_outputs)
 
@@ -230,7 +284,8 @@ def validate(
         reference=reference.describe() if isinstance(reference, (ArtifactReference, RecordedReference)) else
         {"model": model if isinstance(model, str) else getattr(model, "source", None) or type(getattr(model, "module", model)).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
         inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
-                "shape": [len(samples), *input_size], "labelled": samples.labels is not None},
+                "shape": [len(samples), *input_size], "labelled": samples.labels is not None,
+                **_class_order(samples, class_names)},
         environment=_environment(reference),
     )
     if samples.labels is not None and ref_names and is_classifier_output(ref_outputs[ref_names[0]].shape):
@@ -258,12 +313,11 @@ def validate(
             continue
         info = runner.info()
         result.runner = {"backend": info.backend, "device": info.device, **info.details}
-        try:
-            outputs = _run_all(runner, samples.arrays, batch_size, progress, f"{Path(path).name}")
-        except EdgeattnError as exc:
-            result.error = exc.message
+        if path in run_errors:
+            result.error = run_errors[path]
             runner.close()
             continue
+        outputs = all_outputs[path]
         names = list(outputs)
         if len(names) != len(ref_names):
             result.error = f"the artifact has {len(names)} output(s) {names}, the {getattr(reference, 'label', 'PyTorch model')} returns {len(ref_names)}"
@@ -285,7 +339,7 @@ def validate(
         if not result.passed and localize:
             worst = max(result.outputs, key=lambda o: (not o.passed, o.max_abs)).worst_sample
             result.localization = localize_divergence(
-                path, reference, samples.arrays[worst : worst + 1], art_precision, atol, rtol, min_cosine, worst, runner_opts
+                path, reference, samples.sample(worst), art_precision, atol, rtol, min_cosine, worst, runner_opts
             )
     reference.close()
     return report
@@ -317,10 +371,15 @@ def _recorded_set(
 
 
 def _resolve_samples(
-    inputs: Any, input_size: tuple[int, int, int], num_samples: int | None, seed: int, artifact: Any, reference: Any, runner: Any
-) -> Samples:
+    inputs: Any, input_size: tuple[int, int, int], num_samples: int | None, seed: int, artifact: Any, reference: Any, runner: Any,
+    class_names: Any = None,
+) -> SampleStream:
+    if isinstance(inputs, SampleStream):
+        if tuple(inputs.sample_shape) != tuple(input_size):
+            raise InputError(f"inputs: received samples of shape {list(inputs.sample_shape)}, expected [{', '.join(map(str, input_size))}]")
+        return inputs
     if inputs is None:
-        return random_samples(input_size, num_samples or 8, seed=seed)
+        return SampleStream.from_samples(random_samples(input_size, num_samples or 8, seed=seed))
     if isinstance(inputs, Samples):
         samples = inputs
     elif isinstance(inputs, np.ndarray):
@@ -335,14 +394,16 @@ def _resolve_samples(
             pre = reference.preprocessing.with_input_size(input_size)  # the PyTorch model's recipe
         if pre is None:
             pre = Preprocessing(input_size=input_size)  # no recipe anywhere: the ImageNet one
-        samples = load_samples(inputs, input_size=input_size, preprocessing=pre, limit=num_samples, input_name=runner.inputs[0].name)
+        # Streamed: shapes are checked on opening, NaN/Inf in the batch that holds them.
+        return stream_samples(inputs, input_size=input_size, preprocessing=pre, limit=num_samples,
+                              input_name=runner.inputs[0].name, class_names=class_names)
     if tuple(samples.arrays.shape[1:]) != tuple(input_size):
         raise InputError(f"inputs: received shape {list(samples.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]")
     nonfinite = int(samples.arrays.size - np.count_nonzero(np.isfinite(samples.arrays)))
     if nonfinite:
         # Caught here, not blamed on the first attention block by the localisation afterwards.
         raise InputError(f"inputs: received {nonfinite} NaN or Inf value(s), expected finite inputs")
-    return samples
+    return SampleStream.from_samples(samples)
 
 
 def _check_tolerances(runner: Any, tolerances: Mapping[str, Any]) -> None:
