@@ -13,6 +13,7 @@ Example: edgeattn fold paddle_mobilenetv3.onnx -o folded.onnx
 """
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from typing_extensions import Annotated
@@ -26,6 +27,14 @@ def command(
     output: OutputOpt,
     fold: FoldOpt = Fold.functions,
     optimize_for: OptimizeForOpt = OptimizeFor.any,
+    convert_opset: Annotated[
+        Optional[int],
+        typer.Option(
+            "--convert-opset",
+            help="Convert the model to this ONNX opset (onnx.version_converter) before folding; FP16 needs 15+.",
+            show_default="the model's own",
+        ),
+    ] = None,
     no_check: NoCheckOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -38,7 +47,9 @@ def command(
     from ..exporter.fold import fold_onnx
     from ._errors import print_warning, report_console
 
-    result = fold_onnx(model, output, mode=value(fold), optimize_for=value(optimize_for), check=not no_check)
+    result = fold_onnx(
+        model, output, mode=value(fold), optimize_for=value(optimize_for), convert_opset=convert_opset, check=not no_check
+    )
     report = result.fold
     for warning in result.warnings:
         print_warning(escape(warning))
@@ -52,7 +63,10 @@ def command(
         variant = "" if block.variant in ("relu_sigmoid", "sigmoid") else f" [{block.variant}]"
         console.print(f"  {block.op_type:<17} {block.name}{variant}", markup=False)
     for refusal in report.refusals:
-        reasons = "; ".join(f"{rule}: {why}" for rule, why in refusal.reasons.items())
+        by_reason: dict = {}
+        for rule, why in refusal.reasons.items():  # one line per reason, not per rule that gave it
+            by_reason.setdefault(why, []).append(rule.replace("Rule", ""))
+        reasons = "; ".join(why if len(by_reason) == 1 else f"{why} ({', '.join(rules)})" for why, rules in by_reason.items())
         console.print(f"  not folded: {refusal.node or '(unnamed Mul)'}: {reasons}", markup=False)
     diff = "" if result.max_abs_diff is None else f", max |folded - source| {result.max_abs_diff:.2e} on ONNX Runtime"
     console.print(f"wrote {result.path} (opset {result.opset}{diff}) and {result.sidecar.name}", markup=False)

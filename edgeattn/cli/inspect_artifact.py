@@ -107,7 +107,12 @@ def print_artifact(data: Dict[str, Any]) -> None:
     if pre:
         console.print(f"  preprocessing  {escape(str({k: pre.get(k) for k in ('input_size', 'mean', 'std', 'interpolation', 'crop_pct') if k in pre}))}")
     prov = data["provenance"]
-    if prov:
+    folded_from = prov.get("folded_from") if prov else None
+    if isinstance(folded_from, dict) and not prov.get("source"):  # edgeattn fold of another exporter's ONNX
+        sha = str(folded_from.get("sha256") or "")[:12]
+        console.print(f"  folded from  {escape(str(folded_from.get('path')))} (sha256 {escape(sha)}..., "
+                      f"{escape(str(folded_from.get('producer')))}) by edgeattn fold {escape(str(prov.get('edgeattn_version')))}")
+    elif prov:
         ck = prov.get("checkpoint") or {}
         console.print(f"  exported from  {escape(str(prov.get('source')))}" + (f", checkpoint {escape(str(ck.get('path')))}" if ck else "")
                       + f" ({escape(str(prov.get('exporter')))}, edgeattn {escape(str(prov.get('edgeattn_version')))})")

@@ -129,7 +129,7 @@ def test_refuses_what_it_cannot_fold_in_one_line_and_writes_nothing(mnv3: Path, 
     onnx.save(old, old_path)
     with pytest.raises(InputError, match="opset 10; expected opset 11 or newer") as info:
         fold_onnx(old_path, tmp_path / "a.onnx")
-    assert "version_converter" in (info.value.hint or "")
+    assert "--convert-opset" in (info.value.hint or "")
     with pytest.raises(InputError, match="--output: received .*which is the input"):
         fold_onnx(mnv3, mnv3)
     with pytest.raises(InputError, match="expected a path ending in .onnx"):
@@ -163,11 +163,14 @@ def test_cli_fold_prints_blocks_and_refusals_and_json(mnv3: Path, tmp_path: Path
     assert data["source_sha256"] == hashlib.sha256(mnv3.read_bytes()).hexdigest()
     result = runner.invoke(app, ["fold", str(mnv3), "-o", str(tmp_path / "h.onnx"), "--fold", "folded"])
     assert result.exit_code == 2  # an unknown choice is a usage error
+    result = runner.invoke(app, ["inspect", str(tmp_path / "f.onnx")])
+    assert result.exit_code == 0, result.output
+    assert f"folded from  {mnv3.resolve()}" in result.stdout and "exported from" not in result.stdout
 
 
 # ------------------------------------------------------------------------ legacy torch exporter
-def _legacy_se_net(path: Path) -> None:
-    """SE blocks as hand-written PyTorch code exports them with the legacy exporter at opset 13."""
+def _legacy_se_net(path: Path, opset: int = 13) -> None:
+    """SE blocks as hand-written PyTorch code exports them with the legacy exporter (opset 13 by default)."""
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -205,7 +208,7 @@ def _legacy_se_net(path: Path) -> None:
     torch.manual_seed(0)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice: that exporter is the point
-        torch.onnx.export(Net().eval(), (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, opset_version=13,
+        torch.onnx.export(Net().eval(), (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, opset_version=opset,
                           input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
 
 
@@ -257,3 +260,37 @@ def test_quantize_on_the_unfolded_third_party_model(mnv3: Path, tmp_path: Path) 
     assert {g["scale_node"] for g in got["gates"]} == {"se1/Mul", "se2/Mul", "se3/Mul"}
     assert got["unprotected"] == ["se4/Mul"]
     assert any("se4/Mul" in w for w in got["warnings"])
+
+
+def test_convert_opset_folds_an_opset10_export_and_the_check_covers_the_conversion(tmp_path: Path) -> None:
+    src = tmp_path / "legacy10.onnx"
+    _legacy_se_net(src, opset=10)
+    with pytest.raises(InputError, match="is opset 10"):
+        fold_onnx(src, tmp_path / "a.onnx")
+    out = tmp_path / "folded13.onnx"
+    result = fold_onnx(src, out, convert_opset=13)
+    assert result.fold.counts == {"SqueezeExcite": 2} and result.opset == 13
+    folded = onnx.load(out)
+    assert next(o.version for o in folded.opset_import if o.domain == "") == 13
+    prov = ArtifactInfo.read(out).provenance
+    assert prov["opset"] == 13 and prov["folded_from"]["opset"] == 10
+    x = np.random.default_rng(6).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(_run(out, x), _run(src, x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="--convert-opset: received 9"):
+        fold_onnx(src, tmp_path / "b.onnx", convert_opset=9)
+
+
+def test_fp16_of_a_folded_opset13_model_needs_the_conversion(mnv3: Path, tmp_path: Path) -> None:
+    from edgeattn.errors import QuantizationError
+    from edgeattn.exporter.quantize import quantize
+
+    fold_onnx(mnv3, tmp_path / "f13.onnx")
+    with pytest.raises(QuantizationError, match="opset 13; FP16 conversion needs >= 15") as info:
+        quantize(tmp_path / "f13.onnx", tmp_path / "f13_fp16.onnx", "fp16")
+    assert "--convert-opset" in (info.value.hint or "")
+    fold_onnx(mnv3, tmp_path / "f17.onnx", convert_opset=17)
+    result = quantize(tmp_path / "f17.onnx", tmp_path / "f17_fp16.onnx", "fp16")
+    blocks = {n.name: n.reason for n in result.nodes if n.op_type == "edgeattn::SqueezeExcite"}
+    assert set(blocks) == FOLDED and all("gate computed in FP32" in r for r in blocks.values()), blocks
+    x = np.random.default_rng(8).standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
+    np.testing.assert_allclose(_run(tmp_path / "f17_fp16.onnx", x), _run(mnv3, x), rtol=2e-2, atol=2e-2)

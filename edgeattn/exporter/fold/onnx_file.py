@@ -17,13 +17,16 @@ the export on such a file:
    with a record (:class:`edgeattn.artifact.ArtifactInfo`) that says the file was folded by
    ``edgeattn fold`` from which file (its sha256), and names no PyTorch source it does not have.
 
-Opset: the model keeps its own opset. The matchers read both spellings of every op whose
-signature changed between opsets 11 and 18 (ReduceMean/ReduceMax axes, Unsqueeze/Squeeze axes,
-Clip bounds) and the canonical bodies are written for the model's opset (``functions._reduce``,
-``functions._dims``), so no ``onnx.version_converter`` pass is needed, and none is run: converting
-would rewrite every op of a graph the user has validated, for no gain. Below opset 11 the bodies
-cannot be written (Clip and Resize take their bounds and scales as inputs from 11), and the file is
-refused with the converter call that fixes it.
+Opset: the model keeps its own opset by default. The matchers read both spellings of every op
+whose signature changed between opsets 11 and 18 (ReduceMean/ReduceMax axes, Unsqueeze/Squeeze
+axes, Clip bounds) and the canonical bodies are written for the model's opset
+(``functions._reduce``, ``functions._dims``), so the rules need no ``onnx.version_converter``
+pass, and none is run unasked: converting rewrites every op of a graph the user has validated.
+``convert_opset`` (``--convert-opset N``) converts first, for what comes after the fold: FP16
+conversion of the folded bodies needs opset 15 (CastLike), TensorRT 8.5/8.6 wants 17. The ONNX
+Runtime check compares the result with the unconverted source, so it covers the conversion too.
+Below opset 11 the bodies cannot be written (Clip and Resize take their bounds and scales as
+inputs from 11): such a file is refused unless converted.
 
 Needs onnx-ir and onnxscript (``edgeattn[fold]``), not PyTorch.
 """
@@ -84,6 +87,7 @@ def fold_onnx(
     *,
     mode: str = "functions",
     optimize_for: str = "any",
+    convert_opset: int | None = None,
     check: bool = True,
     rtol: float = 1e-4,
     atol: float = 1e-5,
@@ -95,6 +99,8 @@ def fold_onnx(
         mode: ``functions`` (one ``edgeattn::`` node per block), ``inline`` (the canonical bodies as
             plain ops) or ``none`` (graph unchanged; the report says what would fold).
         optimize_for: ``any`` or ``ort-cpu`` (``fold.functions.OPTIMIZE_FOR``), as in export.
+        convert_opset: convert the model to this opset (``onnx.version_converter``) before folding;
+            ``None`` keeps the model's opset.
         check: run ONNX Runtime on the source and the result with the same seeded inputs (batch 2
             on a dynamic batch axis) and refuse a difference beyond ``rtol``/``atol`` (scaled by the
             output's magnitude).
@@ -128,8 +134,12 @@ def fold_onnx(
     else:
         raise InputError(f"model: received {type(model).__name__}, expected an .onnx path or an onnx.ModelProto")
     name = os.fspath(source) if source is not None else "the ONNX model"
+    source_opset = _default_opset(proto, name)
+    original = proto
+    if convert_opset is not None and convert_opset != source_opset:
+        proto = _convert(proto, name, source_opset, convert_opset)
     opset = _check_foldable(proto, name, detect_precision)
-    prior = ArtifactInfo.from_proto(proto, source)
+    prior = ArtifactInfo.from_proto(original, source)
 
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
@@ -155,14 +165,14 @@ def fold_onnx(
 
     max_abs_diff, shapes, skipped = None, {}, None
     if check:
-        max_abs_diff, shapes, skipped = _compare_on_ort(proto, folded, name, rtol, atol, seed, report.mode)
+        max_abs_diff, shapes, skipped = _compare_on_ort(original, folded, name, rtol, atol, seed, report.mode)
         if skipped:
             report.warnings.append(f"not checked on ONNX Runtime: {skipped}")
 
     names = {o for n in folded.graph.node for o in n.output} | {i.name for i in folded.graph.input}
     blocks = [b.metadata_entry() for b in report.blocks if mode != "none"]
     record = ArtifactInfo(
-        provenance=_provenance(prior, proto, source, source_sha, opset, mode, optimize_for),
+        provenance=_provenance(prior, original, source, source_sha, source_opset, opset, mode, optimize_for),
         blocks=blocks,
         probes=[p for p in probes if p.get("tensor") in names],
     )
@@ -198,15 +208,40 @@ def _load(path: Path) -> Any:
         raise InputError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def _check_foldable(proto: Any, name: str, detect_precision: Any) -> int:
-    """The model's default-domain opset, or a one-line refusal of what the pass cannot fold."""
+def _default_opset(proto: Any, name: str) -> int:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise InputError(f"{name} imports no default-domain opset; expected a standard ONNX model")
+    return int(opset)
+
+
+def _convert(proto: Any, name: str, source_opset: int, target: int) -> Any:
+    """``proto`` converted to opset ``target`` by ``onnx.version_converter``, or a one-line error."""
+    import onnx
+    from onnx import version_converter
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= target <= newest:
+        raise InputError(f"--convert-opset: received {target}, expected {MIN_OPSET}..{newest}")
+    try:
+        converted = version_converter.convert_version(proto, target)
+        onnx.checker.check_model(converted)
+    except Exception as exc:  # noqa: BLE001 - the converter raises RuntimeError/ValidationError per op
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(
+            f"{name}: onnx.version_converter cannot convert opset {source_opset} to {target} ({first})",
+            hint="fold it at its own opset (no --convert-opset), or convert it with the tool that wrote it",
+        ) from None
+    return converted
+
+
+def _check_foldable(proto: Any, name: str, detect_precision: Any) -> int:
+    """The model's default-domain opset, or a one-line refusal of what the pass cannot fold."""
+    opset = _default_opset(proto, name)
     if opset < MIN_OPSET:
         raise InputError(
             f"{name} is opset {opset}; expected opset {MIN_OPSET} or newer (the folded bodies need Clip/Resize inputs)",
-            hint="convert it first: onnx.save(onnx.version_converter.convert_version(onnx.load(path), 13), new_path)",
+            hint="add --convert-opset 13 (onnx.version_converter)",
         )
     precision = detect_precision(proto)
     if precision != "fp32":
@@ -293,7 +328,8 @@ def _compare_on_ort(
 
 
 def _provenance(
-    prior: Any, proto: Any, source: Path | None, source_sha: str, opset: int, mode: str, optimize_for: str
+    prior: Any, proto: Any, source: Path | None, source_sha: str, source_opset: int, opset: int, mode: str,
+    optimize_for: str,
 ) -> dict[str, Any]:
     """The record of a folded file: the source's own edgeattn provenance when it has one (an
     ``export --fold none`` artifact keeps its PyTorch model), else one that names no model.
@@ -308,9 +344,11 @@ def _provenance(
         "path": os.fspath(source.resolve()) if source is not None else None,
         "sha256": source_sha,
         "producer": " ".join(p for p in (proto.producer_name, proto.producer_version) if p) or None,
+        "opset": source_opset,  # the written model's is ``opset`` (different after --convert-opset)
     }
     if prior.provenance is not None:
-        return {**prior.provenance, "fold": mode, "optimize_for": optimize_for, "folded_from": folded_from}
+        return {**prior.provenance, "opset": opset, "fold": mode, "optimize_for": optimize_for,
+                "folded_from": folded_from}
     info = prior
     return {
         "edgeattn_version": __version__,

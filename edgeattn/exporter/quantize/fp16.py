@@ -101,7 +101,7 @@ def _set_body(function: FunctionProto, body: list[NodeProto]) -> None:
     if version is not None and version < 15:
         raise QuantizationError(
             f"attention function {function.name} uses opset {version}; FP16 conversion needs >= 15",
-            hint="re-export with --opset 17 or newer",
+            hint="re-export with --opset 17 or newer (an ONNX from another exporter: edgeattn fold --convert-opset 17)",
         )
 
 
