@@ -18,6 +18,7 @@ Precision paths:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -94,13 +95,12 @@ class PrecisionPlan:
     calibrate: bool
 
 
-def plan_precision(
-    features: Features, onnx_precision: str, options: BuildOptions, *, onnx_path: str = "model.onnx"
-) -> PrecisionPlan:
-    """Decide network typing and builder flags for this TensorRT generation."""
+def _check_precision_request(features: Features, onnx_precision: str, options: BuildOptions, onnx_path: str) -> None:
+    """Refuse a precision the graph is not in, or classic flags this TensorRT (or graph) cannot take."""
     requested = options.precision or onnx_precision
     stem = Path(onnx_path).stem
-    if requested != onnx_precision and not (options.classic_fp16 or options.classic_int8_calibration is not None):
+    classic = options.classic_fp16 or options.classic_int8_calibration is not None
+    if requested != onnx_precision and not classic:
         raise InputError(
             f"--precision {requested} requested, but {onnx_path} is a {onnx_precision} graph",
             hint=(
@@ -113,7 +113,6 @@ def plan_precision(
                 )
             ),
         )
-    classic = options.classic_fp16 or options.classic_int8_calibration is not None
     if classic and onnx_precision != "fp32":
         raise InputError(
             f"classic FP16/INT8 flags apply to an FP32 ONNX, but {onnx_path} is already {onnx_precision}",
@@ -136,6 +135,14 @@ def plan_precision(
                 target=_target("int8"),
             )
         )
+
+
+def plan_precision(
+    features: Features, onnx_precision: str, options: BuildOptions, *, onnx_path: str = "model.onnx"
+) -> PrecisionPlan:
+    """Decide network typing and builder flags for this TensorRT generation."""
+    _check_precision_request(features, onnx_precision, options, onnx_path)
+    classic = options.classic_fp16 or options.classic_int8_calibration is not None
     if classic:
         int8 = options.classic_int8_calibration is not None
         fp16 = options.classic_fp16
@@ -207,6 +214,33 @@ def _configure_tf32(trt: ModuleType, config: Any, options: BuildOptions) -> bool
     return False
 
 
+@dataclass(frozen=True)
+class _Network:
+    """The parsed network and what has to outlive it until the build ends.
+
+    The parser owns the weights the network points at, so it is kept alongside the network.
+    """
+
+    trt: ModuleType
+    features: Features
+    plan: PrecisionPlan
+    logger: Any
+    builder: Any
+    network: Any
+    parser: Any
+    prepared: Preparation
+
+
+@dataclass(frozen=True)
+class _Configured:
+    """The builder config and the choices recorded in the sidecar."""
+
+    config: Any
+    contexts: dict[str, Any]
+    tf32: bool
+    calibrator: Any = None
+
+
 def build(
     onnx_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -220,14 +254,61 @@ def build(
     ``classic_int8_calibration``, ``min_batch``/``opt_batch``/``max_batch``, ``workspace``,
     ``builder_optimization_level``, ``timing_cache``, ``dla_core``, ``hardware_compatibility``,
     ``version_compatible``, ...). The engine and sidecar are written atomically.
+
+    Stages: check the request, read the ONNX and its profiles (before TensorRT, so input errors
+    surface without a GPU), parse, configure, serialise, inspect the plan, write engine + sidecar.
     """
+    options = _resolve_options(options, kwargs)
+    source = os.fspath(onnx_path)
+    target = _check_paths(source, Path(os.fspath(output)), options)
+    info = read_onnx(source)
+    warnings: list[str] = []
+    profiles = _plan_profiles(info, options, warnings)
+    trt = import_tensorrt()
+    features = detect_features(trt)
+    plan = plan_precision(features, info.precision, options, onnx_path=source)
+    rt = _cuda_runtime(plan)
+    started = time.perf_counter()
+    net = _parse(trt, features, plan, source, options)
+    configured = _configure(net, profiles, options, rt, source, warnings)
+    timing_cache = timing_cache_for(options.timing_cache, options.ignore_timing_cache_mismatch)
+    plan_bytes = _serialise(net, configured, timing_cache, source, warnings)
+    engine_io, layers = _inspect_plan(net.trt, net.logger, plan_bytes, profiles, info, net.features, options)
+    build_seconds = time.perf_counter() - started
+    data = _sidecar(net, configured, info, profiles, options, source, target, plan_bytes, rt, engine_io, layers, warnings)
+    side = _write(target, plan_bytes, data)
+    for w in warnings:  # also in BuildResult.warnings (the CLI prints those)
+        _log.info(w)
+    return BuildResult(
+        engine_path=target,
+        sidecar_path=side,
+        precision=net.plan.precision,
+        precision_path=net.plan.path,
+        profiles=profiles,
+        tensorrt_version=net.features.version,
+        timing_cache_path=timing_cache.path if timing_cache else None,
+        timing_cache_status=timing_cache.status if timing_cache else None,
+        build_seconds=build_seconds,
+        warnings=warnings,
+        sidecar=data,
+    )
+
+
+# -- stage: check the request --------------------------------------------------------------------
+
+
+def _resolve_options(options: BuildOptions | None, kwargs: dict[str, Any]) -> BuildOptions:
+    """``options=`` or keyword options (not both), validated."""
     if options is None:
         options = BuildOptions(**kwargs)
     elif kwargs:
         raise TypeError("pass either options= or keyword options, not both")
     options.validate()
-    onnx_path = os.fspath(onnx_path)
-    output = Path(os.fspath(output))
+    return options
+
+
+def _check_paths(onnx_path: str, output: Path, options: BuildOptions) -> Path:
+    """Refuse an output that would overwrite an input (or a ``.json`` engine path)."""
     if output.suffix == ".json":
         raise InputError(f"output {output} ends in .json; the engine needs its own file (e.g. model.engine)")
     # The caches are read and rewritten across builds, but never in place of the model or the engine.
@@ -241,18 +322,22 @@ def build(
             "--calibration-cache": options.calibration_cache,
         },
     )
-    info = read_onnx(onnx_path)  # before TensorRT: input errors surface even without a GPU
+    return output
+
+
+def _plan_profiles(info: Any, options: BuildOptions, warnings: list[str]) -> list[Profile]:
+    """The optimization profile(s) from the ONNX inputs and the batch/shape options (static on DLA)."""
+    artifact = info.artifact
     profiles = compute_profiles(
         info.inputs,
         min_batch=options.min_batch,
         opt_batch=options.opt_batch,
         max_batch=options.max_batch,
-        default_max_batch=info.artifact.max_batch if info.artifact.dynamic_batch and info.artifact.max_batch else 32,
+        default_max_batch=artifact.max_batch if artifact.dynamic_batch and artifact.max_batch else 32,
         min_shapes=options.min_shapes,
         opt_shapes=options.opt_shapes,
         max_shapes=options.max_shapes,
     )
-    warnings: list[str] = []
     if options.dla_core is not None:
         requested = any(b is not None for b in (options.min_batch, options.max_batch)) or bool(
             options.min_shapes or options.max_shapes
@@ -260,16 +345,26 @@ def build(
         profiles, note = static_for_dla(profiles, range_requested=requested)
         if note:
             warnings.append(note)
-    trt = import_tensorrt()
-    features = detect_features(trt)
-    plan = plan_precision(features, info.precision, options, onnx_path=onnx_path)
-    # TensorRT builds without a CUDA layer of ours; libcudart is needed only to feed a calibrator,
-    # and used, when found, to say "no CUDA device" before TensorRT fails less clearly.
+    return profiles
+
+
+# -- stage: parse --------------------------------------------------------------------------------
+
+
+def _cuda_runtime(plan: PrecisionPlan) -> Any:
+    """libcudart when found (required to feed a calibrator), after checking there is a device.
+
+    TensorRT builds without a CUDA layer of ours; the runtime is used, when found, to say "no CUDA
+    device" before TensorRT fails less clearly.
+    """
     rt = cuda.load_runtime() if plan.calibrate else cuda.try_load_runtime()
     if rt is not None:
         rt.require_device(0)
+    return rt
 
-    started = time.perf_counter()
+
+def _parse(trt: ModuleType, features: Features, plan: PrecisionPlan, onnx_path: str, options: BuildOptions) -> _Network:
+    """Builder -> network -> ONNX parser over the graph prepared for this TensorRT version."""
     logger = make_logger(trt, verbose=options.verbose)
     try:
         builder = trt.Builder(logger)
@@ -279,69 +374,106 @@ def build(
     parser = trt.OnnxParser(network, logger)
     prepared = prepare_file(onnx_path, parse_target(features.version), plugins=plugin_ops(trt))
     if not _parse_prepared(parser, prepared):
-        errors = parser_errors(parser)
-        hints = []
-        if prepared.kept:
-            hints.append(
-                f"{', '.join(prepared.kept)} kept for a registered TensorRT plugin: if named above, the plugin "
-                "did not accept the node"
-            )
-        raise ExportError(
-            f"TensorRT's ONNX parser rejected {onnx_path}: "
-            + (" | ".join(errors[:3]) or "no reason given")
-            + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""),
-            hint="; ".join(hints) or "rerun with --verbose for TensorRT's full log",
+        _raise_parser_errors(parser, prepared, onnx_path)
+    return _Network(trt, features, plan, logger, builder, network, parser, prepared)
+
+
+def _raise_parser_errors(parser: Any, prepared: Preparation, onnx_path: str) -> None:
+    errors = parser_errors(parser)
+    hints = []
+    if prepared.kept:
+        hints.append(
+            f"{', '.join(prepared.kept)} kept for a registered TensorRT plugin: if named above, the plugin "
+            "did not accept the node"
         )
+    raise ExportError(
+        f"TensorRT's ONNX parser rejected {onnx_path}: "
+        + (" | ".join(errors[:3]) or "no reason given")
+        + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""),
+        hint="; ".join(hints) or "rerun with --verbose for TensorRT's full log",
+    )
 
-    config = builder.create_builder_config()
-    if options.workspace:
-        if features.memory_pool_limit:
-            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace))
-        elif features.max_workspace_size:
-            config.max_workspace_size = int(options.workspace)
-    contexts = _configure_contexts(trt, builder, config, features, profiles, options)
 
+# -- stage: configure ----------------------------------------------------------------------------
+
+
+def _configure(
+    net: _Network, profiles: list[Profile], options: BuildOptions, rt: Any, onnx_path: str, warnings: list[str]
+) -> _Configured:
+    """The builder config: memory pool, profiles, precision flags, calibrator, compatibility, DLA."""
+    trt, features, plan = net.trt, net.features, net.plan
+    config = net.builder.create_builder_config()
+    _configure_workspace(trt, config, features, options)
+    contexts = _configure_contexts(trt, net.builder, config, features, profiles, options)
     tf32 = _configure_tf32(trt, config, options)
     if plan.fp16_flag:
         config.set_flag(trt.BuilderFlag.FP16)
     if plan.int8_flag:
         config.set_flag(trt.BuilderFlag.INT8)
-    calibrator = None
-    if plan.calibrate:
-        input_name = profiles[0].name
-        samples = load_calibration_arrays(
-            options.classic_int8_calibration,
-            input_name,
-            profiles[0].opt[1:],
-            limit=options.calibration_limit,
-            onnx_path=onnx_path,
-        )
-        calibrator = make_entropy_calibrator(
-            trt,
-            rt,
-            samples,
-            input_name=input_name,
-            batch_size=options.calibration_batch_size,
-            cache_path=options.calibration_cache,
-        )
-        config.int8_calibrator = calibrator
-        if hasattr(config, "set_calibration_profile"):
-            # Dynamic-shape networks calibrate at one fixed shape: the calibration batch.
-            cal_profile = builder.create_optimization_profile()
-            shape = (options.calibration_batch_size, *profiles[0].opt[1:])
-            if not profiles[0].contains(shape):
-                raise CalibrationError(
-                    f"calibration batch shape {list(shape)} is outside the profile ({profiles[0].describe()})",
-                    hint="use --calibration-batch-size within --min-batch/--max-batch",
-                )
-            cal_profile.set_shape(input_name, shape, shape, shape)
-            config.set_calibration_profile(cal_profile)
+    calibrator = _configure_calibrator(net, config, profiles, options, rt, onnx_path) if plan.calibrate else None
+    _configure_optimization_level(config, features, options, warnings)
+    _configure_compatibility(trt, config, features, options)
+    if options.dla_core is not None:
+        _configure_dla(net, config, options.dla_core, options.gpu_fallback, warnings)
+    _configure_profiling_verbosity(trt, config, options)
+    return _Configured(config, contexts, tf32, calibrator)
 
-    if options.builder_optimization_level is not None:
-        if features.optimization_level:
-            config.builder_optimization_level = int(options.builder_optimization_level)
-        else:
-            warnings.append(f"TensorRT {features.version} has no builder optimization level; option ignored")
+
+def _configure_workspace(trt: ModuleType, config: Any, features: Features, options: BuildOptions) -> None:
+    if not options.workspace:
+        return
+    if features.memory_pool_limit:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace))
+    elif features.max_workspace_size:
+        config.max_workspace_size = int(options.workspace)
+
+
+def _configure_calibrator(
+    net: _Network, config: Any, profiles: list[Profile], options: BuildOptions, rt: Any, onnx_path: str
+) -> Any:
+    """Classic INT8: an entropy calibrator over our data (and cache), at one fixed calibration shape."""
+    input_name = profiles[0].name
+    samples = load_calibration_arrays(
+        options.classic_int8_calibration,
+        input_name,
+        profiles[0].opt[1:],
+        limit=options.calibration_limit,
+        onnx_path=onnx_path,
+    )
+    calibrator = make_entropy_calibrator(
+        net.trt,
+        rt,
+        samples,
+        input_name=input_name,
+        batch_size=options.calibration_batch_size,
+        cache_path=options.calibration_cache,
+    )
+    config.int8_calibrator = calibrator
+    if hasattr(config, "set_calibration_profile"):
+        # Dynamic-shape networks calibrate at one fixed shape: the calibration batch.
+        cal_profile = net.builder.create_optimization_profile()
+        shape = (options.calibration_batch_size, *profiles[0].opt[1:])
+        if not profiles[0].contains(shape):
+            raise CalibrationError(
+                f"calibration batch shape {list(shape)} is outside the profile ({profiles[0].describe()})",
+                hint="use --calibration-batch-size within --min-batch/--max-batch",
+            )
+        cal_profile.set_shape(input_name, shape, shape, shape)
+        config.set_calibration_profile(cal_profile)
+    return calibrator
+
+
+def _configure_optimization_level(config: Any, features: Features, options: BuildOptions, warnings: list[str]) -> None:
+    if options.builder_optimization_level is None:
+        return
+    if features.optimization_level:
+        config.builder_optimization_level = int(options.builder_optimization_level)
+    else:
+        warnings.append(f"TensorRT {features.version} has no builder optimization level; option ignored")
+
+
+def _configure_compatibility(trt: ModuleType, config: Any, features: Features, options: BuildOptions) -> None:
+    """Hardware compatibility level and version-compatible (lean runtime) engines."""
     hw = options.hardware_compatibility
     if hw != "none":
         member = HARDWARE_COMPATIBILITY[hw]
@@ -359,39 +491,52 @@ def build(
             if not features.exclude_lean_runtime_flag:
                 raise InputError(f"TensorRT {features.version} has no EXCLUDE_LEAN_RUNTIME flag")
             config.set_flag(trt.BuilderFlag.EXCLUDE_LEAN_RUNTIME)
-    if options.dla_core is not None:
-        num = getattr(builder, "num_DLA_cores", 0)
-        if not num:
-            raise InputError(
-                f"DLA core {options.dla_core} requested, but this device has no DLA (Jetson AGX/NX Orin, Xavier have one)"
-            )
-        if options.dla_core >= num:
-            raise InputError(f"DLA core {options.dla_core} requested, this device has {num} (0..{num - 1})")
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = int(options.dla_core)
-        if options.gpu_fallback:
-            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-        if plan.precision == "fp32" and not plan.fp16_flag:
-            warnings.append("DLA runs only FP16/INT8 layers: an FP32 build places every layer on the GPU fallback")
+
+
+def _configure_dla(net: _Network, config: Any, core: int, gpu_fallback: bool, warnings: list[str]) -> None:
+    """Place layers on DLA core ``core`` (GPU fallback on request)."""
+    trt = net.trt
+    num = getattr(net.builder, "num_DLA_cores", 0)
+    if not num:
+        raise InputError(
+            f"DLA core {core} requested, but this device has no DLA (Jetson AGX/NX Orin, Xavier have one)"
+        )
+    if core >= num:
+        raise InputError(f"DLA core {core} requested, this device has {num} (0..{num - 1})")
+    config.default_device_type = trt.DeviceType.DLA
+    config.DLA_core = int(core)
+    if gpu_fallback:
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    if net.plan.precision == "fp32" and not net.plan.fp16_flag:
+        warnings.append("DLA runs only FP16/INT8 layers: an FP32 build places every layer on the GPU fallback")
+
+
+def _configure_profiling_verbosity(trt: ModuleType, config: Any, options: BuildOptions) -> None:
     verbosity = {"detailed": "DETAILED", "layer_names_only": "LAYER_NAMES_ONLY", "none": "NONE"}[
         options.profiling_verbosity
     ]
     if hasattr(trt.ProfilingVerbosity, verbosity):
         config.profiling_verbosity = getattr(trt.ProfilingVerbosity, verbosity)
 
-    # Timing cache: read -> set (kept alive until the build ends) -> build -> merge and write back.
-    timing_cache = timing_cache_for(options.timing_cache, options.ignore_timing_cache_mismatch)
-    if timing_cache is not None:
-        timing_cache.attach(config)
 
-    logger.clear()
+# -- stage: serialise ----------------------------------------------------------------------------
+
+
+def _serialise(
+    net: _Network, configured: _Configured, timing_cache: Any, onnx_path: str, warnings: list[str]
+) -> bytes:
+    """Build the serialized plan; the timing cache is read -> set -> (build) -> merged and written back."""
+    config = configured.config
+    if timing_cache is not None:
+        timing_cache.attach(config)  # kept alive until the build ends
+    net.logger.clear()
     try:
-        serialized = builder.build_serialized_network(network, config)
+        serialized = net.builder.build_serialized_network(net.network, config)
     finally:  # the calibrator's device buffer, also when the build raises
-        if calibrator is not None:
-            calibrator.free()
+        if configured.calibrator is not None:
+            configured.calibrator.free()
     if serialized is None:
-        errors = logger.errors()
+        errors = net.logger.errors()
         raise ExportError(
             f"TensorRT failed to build an engine from {onnx_path}: "
             + (" | ".join(errors[-5:]) if errors else "the builder returned no engine and logged no error"),
@@ -402,13 +547,32 @@ def build(
         timing_cache.save(config)
         timing_cache.close()
         warnings.extend(timing_cache.warnings)
+    return plan_bytes
 
-    engine_io, layers = _inspect_plan(trt, logger, plan_bytes, profiles, info, features, options)
-    build_seconds = time.perf_counter() - started
-    machine = sidecar_mod.probe_machine(trt, rt)
+
+# -- stage: sidecar and write --------------------------------------------------------------------
+
+
+def _sidecar(
+    net: _Network,
+    configured: _Configured,
+    info: Any,
+    profiles: list[Profile],
+    options: BuildOptions,
+    onnx_path: str,
+    output: Path,
+    plan_bytes: bytes,
+    rt: Any,
+    engine_io: list[dict[str, Any]],
+    layers: Any,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The engine's sidecar: hashes, machine, precision plan, profiles, I/O, how to rebuild it."""
+    machine = sidecar_mod.probe_machine(net.trt, rt)
     if machine.jetson and machine.jetson.get("clocks_locked") is False:
         warnings.append("Jetson clocks are not locked (sudo jetson_clocks): tactic timing during the build varies")
-    data = sidecar_mod.make_sidecar(
+    plan = net.plan
+    return sidecar_mod.make_sidecar(
         engine_path=output,
         engine_sha256=hashlib.sha256(plan_bytes).hexdigest(),
         engine_bytes=len(plan_bytes),
@@ -421,40 +585,28 @@ def build(
             "detected_from": info.precision_source,
             "path": plan.path,
             "strongly_typed": plan.strongly_typed,
-            "tf32": tf32,
+            "tf32": configured.tf32,
         },
         profiles=[p.to_dict() for p in profiles],
         io=engine_io,
         build_options=options.to_dict(),
-        features=features.to_dict(),
+        features=net.features.to_dict(),
         rebuild_command=rebuild_command(onnx_path, str(output), options),
         blocks=info.blocks,
         # Inlined calls need no function map: their layers are named <block>/<node>.
-        functions={k: v for k, v in info.functions.items() if k in prepared.kept},
-        prepared=prepared.to_dict(),
-        contexts=contexts,
+        functions={k: v for k, v in info.functions.items() if k in net.prepared.kept},
+        prepared=net.prepared.to_dict(),
+        contexts=configured.contexts,
         provenance=info.artifact.provenance,
         layers=layers,
     )
-    # The engine and its sidecar land together or not at all.
+
+
+def _write(output: Path, plan_bytes: bytes, data: dict[str, Any]) -> Path:
+    """The engine and its sidecar land together or not at all; returns the sidecar's path."""
     with atomic_outputs() as outputs:
         outputs.write_bytes(output, plan_bytes)
-        side = outputs.write_json(sidecar_path(output), data)
-    for w in warnings:  # also in BuildResult.warnings (the CLI prints those)
-        _log.info(w)
-    return BuildResult(
-        engine_path=output,
-        sidecar_path=side,
-        precision=plan.precision,
-        precision_path=plan.path,
-        profiles=profiles,
-        tensorrt_version=features.version,
-        timing_cache_path=timing_cache.path if timing_cache else None,
-        timing_cache_status=timing_cache.status if timing_cache else None,
-        build_seconds=build_seconds,
-        warnings=warnings,
-        sidecar=data,
-    )
+        return outputs.write_json(sidecar_path(output), data)
 
 
 def _inspect_plan(
@@ -467,49 +619,61 @@ def _inspect_plan(
     options: BuildOptions,
 ) -> tuple[list[dict[str, Any]], Any]:
     """I/O tensors (and the inspector's layer list) from the built plan; ONNX shapes as fallback."""
-    io: list[dict[str, Any]] = []
-    layers: Any = None
+    engine = _deserialize(trt, logger, plan_bytes, features, options)
+    if engine is None:
+        return _onnx_io(info), None
+    io = [_engine_tensor(trt, engine, engine.get_tensor_name(i)) for i in range(int(engine.num_io_tensors))]
+    layers = _engine_layers(trt, engine)
+    del engine
+    return io, layers
+
+
+def _deserialize(trt: ModuleType, logger: Any, plan_bytes: bytes, features: Features, options: BuildOptions) -> Any:
+    """The engine from its plan, or None where this process cannot deserialize it."""
     try:
         runtime = trt.Runtime(logger)
         if options.version_compatible and features.engine_host_code_allowed:
             runtime.engine_host_code_allowed = True  # the plan embeds its lean runtime
         if options.dla_core is not None:
             runtime.DLA_core = int(options.dla_core)
-        engine = runtime.deserialize_cuda_engine(plan_bytes)
+        return runtime.deserialize_cuda_engine(plan_bytes)
     except Exception:
-        engine = None
-    if engine is not None:
-        for i in range(int(engine.num_io_tensors)):
-            name = engine.get_tensor_name(i)
-            mode = engine.get_tensor_mode(name)
-            try:
-                import numpy as np
+        return None
 
-                dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
-            except Exception:
-                dtype = str(engine.get_tensor_dtype(name))
-            io.append(
-                {
-                    "name": name,
-                    "mode": "input" if mode == trt.TensorIOMode.INPUT else "output",
-                    "dtype": dtype,
-                    "shape": [int(d) for d in engine.get_tensor_shape(name)],
-                }
-            )
-        if hasattr(engine, "create_engine_inspector") and hasattr(trt, "LayerInformationFormat"):
-            try:
-                inspector = engine.create_engine_inspector()
-                import json
 
-                raw = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-                parsed = json.loads(raw) if raw else None
-                layers = parsed.get("Layers") if isinstance(parsed, dict) else parsed
-            except Exception:
-                layers = None
-        del engine
-    else:
-        for i in info.inputs:
-            io.append({"name": i.name, "mode": "input", "dtype": i.dtype, "shape": [d if isinstance(d, int) else -1 for d in i.shape]})
-        for o in info.outputs:
-            io.append({"name": o.name, "mode": "output", "dtype": o.dtype, "shape": [d if isinstance(d, int) else -1 for d in o.shape]})
-    return io, layers
+def _engine_tensor(trt: ModuleType, engine: Any, name: str) -> dict[str, Any]:
+    mode = engine.get_tensor_mode(name)
+    try:
+        import numpy as np
+
+        dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
+    except Exception:
+        dtype = str(engine.get_tensor_dtype(name))
+    return {
+        "name": name,
+        "mode": "input" if mode == trt.TensorIOMode.INPUT else "output",
+        "dtype": dtype,
+        "shape": [int(d) for d in engine.get_tensor_shape(name)],
+    }
+
+
+def _engine_layers(trt: ModuleType, engine: Any) -> Any:
+    """The engine inspector's layer list (JSON), where this TensorRT has an inspector."""
+    if not (hasattr(engine, "create_engine_inspector") and hasattr(trt, "LayerInformationFormat")):
+        return None
+    try:
+        inspector = engine.create_engine_inspector()
+        raw = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+        parsed = json.loads(raw) if raw else None
+        return parsed.get("Layers") if isinstance(parsed, dict) else parsed
+    except Exception:
+        return None
+
+
+def _onnx_io(info: Any) -> list[dict[str, Any]]:
+    """I/O as the ONNX declares it (symbolic dimensions as -1)."""
+    return [
+        {"name": t.name, "mode": mode, "dtype": t.dtype, "shape": [d if isinstance(d, int) else -1 for d in t.shape]}
+        for mode, tensors in (("input", info.inputs), ("output", info.outputs))
+        for t in tensors
+    ]
