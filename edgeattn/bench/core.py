@@ -99,41 +99,54 @@ class BenchmarkReport:
 
 
 def _resolve_variants(targets: Sequence[Any], backend: str | Sequence[str]) -> list[Variant]:
-    from ..runtime.selection import ALIASES, BACKENDS, ONNX_READERS, backend_for
+    """One variant per (target, backend that can read it); labels made unique."""
+    backends = _backends(backend)
+    variants: list[Variant] = []
+    for target in targets:
+        variants.extend([target] if isinstance(target, Variant) else _variants_for(target, backends))
+    names = [v.name() for v in variants]
+    dupes = {n for n in names if names.count(n) > 1}
+    for i, v in enumerate(variants):  # two files with the same name in different folders
+        if v.name() in dupes:
+            v.label = f"{v.name()} #{i + 1}"
+    return variants
+
+
+def _backends(backend: str | Sequence[str]) -> list[str]:
+    """The requested backends, aliases resolved ("auto" when none)."""
+    from ..runtime.selection import ALIASES, BACKENDS
 
     backends = [backend] if isinstance(backend, str) else list(backend)
     backends = [ALIASES.get(b.lower(), b.lower()) for b in backends] or ["auto"]
     for b in backends:
         if b != "auto" and b not in BACKENDS:
             raise InputError(f"backend: received {b!r}, expected 'auto' or one of {sorted(BACKENDS)}")
-    variants: list[Variant] = []
-    for target in targets:
-        if isinstance(target, Variant):
-            variants.append(target)
-            continue
-        explicit = None
-        if isinstance(target, str) and "@" in target and not Path(target).exists():
-            target, explicit = target.rsplit("@", 1)
-            explicit = ALIASES.get(explicit.lower(), explicit.lower())
-        natural = backend_for(target)
-        readers = ONNX_READERS if natural == "onnxruntime" else (natural,)
-        # A backend runs the targets it can read: .onnx on onnxruntime or openvino, engines on
-        # tensorrt, models on torch; --backend onnxruntime,torch over an .onnx and a model spec
-        # times each once.
-        chosen = [explicit] if explicit else [b for b in backends if b == "auto" or b in readers]
-        if not chosen:
-            raise InputError(f"no requested backend ({', '.join(backends)}) can run {target}")
-        for b in chosen:
-            b = natural if b == "auto" else b
-            label = _label(target)
-            if len(chosen) > 1 or (explicit and explicit != natural):
-                label = f"{label} [{b}]"
-            variants.append(Variant(target, b, label))
-    names = [v.name() for v in variants]
-    dupes = {n for n in names if names.count(n) > 1}
-    for i, v in enumerate(variants):  # two files with the same name in different folders
-        if v.name() in dupes:
-            v.label = f"{v.name()} #{i + 1}"
+    return backends
+
+
+def _variants_for(target: Any, backends: list[str]) -> list[Variant]:
+    """The variants of one target: ``path@backend`` names its own, else each requested backend that reads it."""
+    from ..runtime.selection import ALIASES, ONNX_READERS, backend_for
+
+    explicit = None
+    if isinstance(target, str) and "@" in target and not Path(target).exists():
+        target, explicit = target.rsplit("@", 1)
+        explicit = ALIASES.get(explicit.lower(), explicit.lower())
+    natural = backend_for(target)
+    readers = ONNX_READERS if natural == "onnxruntime" else (natural,)
+    # A backend runs the targets it can read: .onnx on onnxruntime or openvino, engines on
+    # tensorrt, models on torch; --backend onnxruntime,torch over an .onnx and a model spec
+    # times each once.
+    chosen = [explicit] if explicit else [b for b in backends if b == "auto" or b in readers]
+    if not chosen:
+        raise InputError(f"no requested backend ({', '.join(backends)}) can run {target}")
+    variants = []
+    for b in chosen:
+        b = natural if b == "auto" else b
+        label = _label(target)
+        if len(chosen) > 1 or (explicit and explicit != natural):
+            label = f"{label} [{b}]"
+        variants.append(Variant(target, b, label))
     return variants
 
 
@@ -205,13 +218,53 @@ def benchmark(
     ``allow_spinning`` off and ``OMP_WAIT_POLICY=PASSIVE`` for PyTorch when torch is not imported
     yet (``runtime/spinning.py``); the setting in effect is recorded.
     """
-    from ..runtime import load
     from ..runtime.spinning import passive_openmp
 
+    targets = _as_targets(targets)
+    plan = _check_settings(batch_sizes, iterations, duration, warmup, rounds)
+    openmp = passive_openmp() if not spinning else {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "applies": True}
+    variants = _resolve_variants(targets, backend)
+    runners: list[Any] = []
+    try:  # inside: runners loaded before a failing one are closed too
+        for v in variants:
+            runners.append(_load_runner(v, runner_options, spinning, threads, input_size, checkpoint))
+        report = BenchmarkReport(settings=_settings(plan, threads, spinning, openmp), environment=collect_environment(threads))
+        rng = np.random.default_rng(seed)
+        activation_cache: dict[str, int] = {}
+        for batch in plan.batch_sizes:
+            active = _prepare_batch(report, variants, runners, batch, input_size, rng, activation_cache)
+            _time_interleaved(report, runners, active, batch, plan, progress)
+    finally:
+        for runner in runners:
+            runner.close()
+    if per_block:
+        _profile_blocks(report, variants, plan, threads)
+    return report
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked timing settings: ``iterations`` or ``duration`` (exactly one is set)."""
+
+    batch_sizes: list[int]
+    iterations: int | None
+    duration: float | None
+    warmup: int
+    rounds: int
+
+
+def _as_targets(targets: Sequence[Any] | Any) -> list[Any]:
     if isinstance(targets, (str, os.PathLike)) or not isinstance(targets, Sequence):
         targets = [targets]
     if not targets:
         raise InputError("no model or artifact to benchmark")
+    return list(targets)
+
+
+def _check_settings(
+    batch_sizes: Sequence[int], iterations: int | None, duration: float | None, warmup: int, rounds: int
+) -> _Plan:
+    """Refuse impossible settings; 50 iterations when neither iterations nor a duration is given."""
     if iterations is not None and duration is not None:
         raise InputError("give either iterations or a duration, not both")
     if iterations is None and duration is None:
@@ -220,86 +273,109 @@ def benchmark(
         raise InputError(f"iterations: received {iterations}, expected >= 1")
     if duration is not None and duration <= 0:
         raise InputError(f"duration: received {duration}, expected > 0 seconds")
-    batch_sizes = [int(b) for b in batch_sizes]
-    if not batch_sizes or any(b < 1 for b in batch_sizes):
-        raise InputError(f"batch sizes: received {batch_sizes}, expected positive integers")
+    sizes = [int(b) for b in batch_sizes]
+    if not sizes or any(b < 1 for b in sizes):
+        raise InputError(f"batch sizes: received {sizes}, expected positive integers")
     if warmup < 0 or rounds < 1:
         raise InputError(f"warm-up must be >= 0 and rounds >= 1 (received {warmup}, {rounds})")
+    return _Plan(sizes, iterations, duration, warmup, rounds)
 
-    openmp = passive_openmp() if not spinning else {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "applies": True}
-    variants = _resolve_variants(list(targets), backend)
-    runners: list[Any] = []
-    options = dict(runner_options or {})
-    try:  # inside: runners loaded before a failing one are closed too
-        for v in variants:
-            opts = {**options, **v.options}
-            if v.backend == "onnxruntime":
-                opts.setdefault("spinning", spinning)
-            if threads is not None and v.backend in ("onnxruntime", "torch"):
-                opts.setdefault("threads", threads)
-            if input_size is not None and v.backend == "torch":
-                opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
-            if checkpoint is not None and v.backend == "torch":
-                opts.setdefault("checkpoint", checkpoint)
-            runners.append(load(v.target, backend=v.backend, **opts))
-        report = BenchmarkReport(
-            settings={
-                "batch_sizes": batch_sizes,
-                "iterations": iterations,
-                "duration_s": duration,
-                "warmup": warmup,
-                "rounds": rounds,
-                "threads": threads,
-                "interleaved": True,
-                "spinning": {"onnxruntime": spinning, "openmp_wait_policy": openmp["omp_wait_policy"],
-                             "openmp_policy_applies": openmp["applies"]},
-                "timed": "backend call only (Runner.last_inference_time)",
-            },
-            environment=collect_environment(threads),
+
+def _load_runner(
+    variant: Variant,
+    runner_options: Mapping[str, Any] | None,
+    spinning: bool,
+    threads: int | None,
+    input_size: Sequence[int] | None,
+    checkpoint: str | os.PathLike[str] | None,
+) -> Any:
+    """The variant's runner, with the options its backend takes (explicit options win)."""
+    from ..runtime import load
+
+    opts = {**dict(runner_options or {}), **variant.options}
+    if variant.backend == "onnxruntime":
+        opts.setdefault("spinning", spinning)
+    if threads is not None and variant.backend in ("onnxruntime", "torch"):
+        opts.setdefault("threads", threads)
+    if input_size is not None and variant.backend == "torch":
+        opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
+    if checkpoint is not None and variant.backend == "torch":
+        opts.setdefault("checkpoint", checkpoint)
+    return load(variant.target, backend=variant.backend, **opts)
+
+
+def _settings(plan: _Plan, threads: int | None, spinning: bool, openmp: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's record of how it was timed."""
+    return {
+        "batch_sizes": plan.batch_sizes,
+        "iterations": plan.iterations,
+        "duration_s": plan.duration,
+        "warmup": plan.warmup,
+        "rounds": plan.rounds,
+        "threads": threads,
+        "interleaved": True,
+        "spinning": {"onnxruntime": spinning, "openmp_wait_policy": openmp["omp_wait_policy"],
+                     "openmp_policy_applies": openmp["applies"]},
+        "timed": "backend call only (Runner.last_inference_time)",
+    }
+
+
+def _prepare_batch(
+    report: BenchmarkReport,
+    variants: list[Variant],
+    runners: list[Any],
+    batch: int,
+    input_size: Sequence[int] | None,
+    rng: np.random.Generator,
+    activation_cache: dict[str, int],
+) -> list[tuple[int, np.ndarray, str]]:
+    """A result per variant for this batch size, and the random input of each that can run it.
+
+    A variant whose batch dimension is fixed elsewhere, or whose input size is unknown, is
+    recorded as skipped; the memory for the inputs (and an ONNX graph's activations) is checked
+    before it is allocated.
+    """
+    active: list[tuple[int, np.ndarray, str]] = []
+    for index, (variant, runner) in enumerate(zip(variants, runners)):
+        result = BenchResult(variant.name(), _target_str(variant.target), runner.backend, batch)
+        info = runner.info()
+        result.runner = {"backend": info.backend, "device": info.device, **info.details}
+        report.results.append(result)
+        spec = runner.inputs[0]
+        fixed = spec.fixed_batch
+        if fixed is not None and fixed != batch:
+            result.skipped = f"the model's batch dimension is fixed at {fixed}"
+            continue
+        try:
+            size = _input_size_for(runner, variant.target, input_size)
+        except EdgeattnError as exc:
+            result.skipped = exc.message
+            continue
+        check_allocation(
+            4 * batch * int(np.prod(size, dtype=np.float64)) * (len(active) + 2)
+            + batch * _activations_per_sample(variant.target, activation_cache),
+            f"batch {batch} of inputs {list(size)} for {len(active) + 1} runner(s)",
+            hint="use smaller --batch-sizes",
         )
-        rng = np.random.default_rng(seed)
-        activation_cache: dict[str, int] = {}
-        for batch in batch_sizes:
-            active: list[tuple[int, np.ndarray, str]] = []
-            for index, (variant, runner) in enumerate(zip(variants, runners)):
-                result = BenchResult(variant.name(), _target_str(variant.target), runner.backend, batch)
-                info = runner.info()
-                result.runner = {"backend": info.backend, "device": info.device, **info.details}
-                report.results.append(result)
-                spec = runner.inputs[0]
-                fixed = spec.fixed_batch
-                if fixed is not None and fixed != batch:
-                    result.skipped = f"the model's batch dimension is fixed at {fixed}"
-                    continue
-                try:
-                    size = _input_size_for(runner, variant.target, input_size)
-                except EdgeattnError as exc:
-                    result.skipped = exc.message
-                    continue
-                check_allocation(
-                    4 * batch * int(np.prod(size, dtype=np.float64)) * (len(active) + 2)
-                    + batch * _activations_per_sample(variant.target, activation_cache),
-                    f"batch {batch} of inputs {list(size)} for {len(active) + 1} runner(s)",
-                    hint="use smaller --batch-sizes",
-                )
-                x = rng.standard_normal((batch, *size), dtype=np.float32).astype(spec.dtype, copy=False)
-                active.append((index, x, spec.name))
-            _time_interleaved(report, runners, active, batch, iterations, duration, warmup, rounds, progress)
-    finally:
-        for runner in runners:
-            runner.close()
-    if per_block:
-        from .profile import profile_blocks
+        x = rng.standard_normal((batch, *size), dtype=np.float32).astype(spec.dtype, copy=False)
+        active.append((index, x, spec.name))
+    return active
 
-        for v in variants:
-            if isinstance(v.target, (str, os.PathLike)) and str(v.target).endswith(".onnx") and v.backend == "onnxruntime":
-                try:
-                    report.per_block.append(
-                        profile_blocks(v.target, batch_size=batch_sizes[0], iterations=iterations or 20, threads=threads).to_dict()
-                    )
-                except EdgeattnError as exc:
-                    report.per_block.append({"model": _target_str(v.target), "error": exc.message})
-    return report
+
+def _profile_blocks(report: BenchmarkReport, variants: list[Variant], plan: _Plan, threads: int | None) -> None:
+    """The ORT-profiled attention-block breakdown of each .onnx timed on onnxruntime."""
+    from .profile import profile_blocks
+
+    for v in variants:
+        if isinstance(v.target, (str, os.PathLike)) and str(v.target).endswith(".onnx") and v.backend == "onnxruntime":
+            try:
+                report.per_block.append(
+                    profile_blocks(
+                        v.target, batch_size=plan.batch_sizes[0], iterations=plan.iterations or 20, threads=threads
+                    ).to_dict()
+                )
+            except EdgeattnError as exc:
+                report.per_block.append({"model": _target_str(v.target), "error": exc.message})
 
 
 def _target_str(target: Any) -> str:
@@ -311,41 +387,34 @@ def _time_interleaved(
     runners: list[Any],
     active: list[tuple[int, np.ndarray, str]],
     batch: int,
-    iterations: int | None,
-    duration: float | None,
-    warmup: int,
-    rounds: int,
+    plan: _Plan,
     progress: Progress | None,
 ) -> None:
+    """Warm each variant up, then time them in rounds, the order rotating by round."""
     if not active:
         return
     for index, x, name in active:
-        for _ in range(warmup):
+        for _ in range(plan.warmup):
             runners[index].run({name: x})
     times: dict[int, list[float]] = {index: [] for index, _, _ in active}
     cpu: dict[int, list[float]] = {index: [] for index, _, _ in active}
-    rounds = min(rounds, iterations) if iterations is not None else rounds
+    iterations = plan.iterations
+    rounds = min(plan.rounds, iterations) if iterations is not None else plan.rounds
     per_round = math.ceil(iterations / rounds) if iterations is not None else None
-    slice_s = duration / rounds if duration is not None else None
+    slice_s = plan.duration / rounds if plan.duration is not None else None
     stage = f"batch {batch}"
     for r in range(rounds):
         shift = r % len(active)
         for index, x, name in active[shift:] + active[:shift]:
-            runner = runners[index]
+            runner, feed = runners[index], {name: x}
             if per_round is not None:
                 todo = min(per_round, iterations - len(times[index]))  # type: ignore[operator]
                 for _ in range(todo):
-                    start = time.process_time()
-                    runner.run({name: x})
-                    cpu[index].append(time.process_time() - start)
-                    times[index].append(runner.last_inference_time)
+                    _time_call(runner, feed, times[index], cpu[index])
             else:
                 end = time.perf_counter() + slice_s  # type: ignore[operator]
                 while True:
-                    start = time.process_time()
-                    runner.run({name: x})
-                    cpu[index].append(time.process_time() - start)
-                    times[index].append(runner.last_inference_time)
+                    _time_call(runner, feed, times[index], cpu[index])
                     if time.perf_counter() >= end:
                         break
         if progress:
@@ -355,3 +424,11 @@ def _time_interleaved(
     for index, _, _ in active:
         batch_results[index].stats = latency_stats(times[index], batch)
         batch_results[index].cpu_ms = 1e3 * float(np.median(cpu[index]))
+
+
+def _time_call(runner: Any, feed: dict[str, np.ndarray], times: list[float], cpu: list[float]) -> None:
+    """One run: the backend's own time and this process's CPU time."""
+    start = time.process_time()
+    runner.run(feed)
+    cpu.append(time.process_time() - start)
+    times.append(runner.last_inference_time)
