@@ -22,6 +22,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,18 @@ _REORDER = ("ReorderInput", "ReorderOutput")
 
 
 # -- FLOPs ------------------------------------------------------------------------------------
+_POOLING = ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "ReduceSum", "AveragePool", "MaxPool")
+_FREE = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Constant", "Identity", "Concat", "Transpose", "Gather", "Slice", "Cast")
+
+
 def node_flops(model: Any, batch_size: int = 1) -> dict[int, int]:
     """FLOPs per node index (see the module docstring); unknown shapes count 0."""
+    graph, shapes = _static_shapes(model, batch_size)
+    return {index: _flops(node, shapes) for index, node in enumerate(graph.node)}
+
+
+def _static_shapes(model: Any, batch_size: int) -> tuple[Any, dict[str, list[int]]]:
+    """The graph with shapes inferred at ``batch_size``, and every fully known tensor shape."""
     import onnx
 
     proto = onnx.ModelProto()
@@ -58,25 +69,25 @@ def node_flops(model: Any, batch_size: int = 1) -> dict[int, int]:
             shapes[info.name] = [d.dim_value for d in dims]
     for init in proto.graph.initializer:
         shapes[init.name] = list(init.dims)
-    result: dict[int, int] = {}
-    for index, node in enumerate(proto.graph.node):
-        out = shapes.get(node.output[0]) if node.output else None
-        inp = shapes.get(node.input[0]) if node.input else None
-        op = node.op_type
-        flops = 0
-        if op == "Conv" and out and len(node.input) > 1 and node.input[1] in shapes:
-            weight = shapes[node.input[1]]
-            flops = 2 * math.prod(out) * math.prod(weight[1:])
-        elif op in ("Gemm", "MatMul") and out and inp:
-            flops = 2 * math.prod(out) * inp[-1]
-        elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "ReduceSum", "AveragePool", "MaxPool") and inp:
-            flops = math.prod(inp)
-        elif op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Constant", "Identity", "Concat", "Transpose", "Gather", "Slice", "Cast"):
-            flops = 0
-        elif out:
-            flops = math.prod(out)
-        result[index] = int(flops)
-    return result
+    return proto.graph, shapes
+
+
+def _flops(node: Any, shapes: dict[str, list[int]]) -> int:
+    out = shapes.get(node.output[0]) if node.output else None
+    inp = shapes.get(node.input[0]) if node.input else None
+    op = node.op_type
+    if op == "Conv":
+        if out and len(node.input) > 1 and node.input[1] in shapes:
+            return int(2 * math.prod(out) * math.prod(shapes[node.input[1]][1:]))
+    elif op in ("Gemm", "MatMul"):
+        if out and inp:
+            return int(2 * math.prod(out) * inp[-1])
+    elif op in _POOLING:
+        if inp:
+            return int(math.prod(inp))
+    elif op in _FREE:
+        return 0
+    return int(math.prod(out)) if out else 0
 
 
 # -- profiling --------------------------------------------------------------------------------
@@ -110,11 +121,33 @@ def profile_blocks(
     optimization_level: str = "all",
 ) -> BlockProfile:
     """Profile ``onnx_path`` on ORT CPU and break the kernel time down by attention block."""
+    path = Path(onnx_path)
+    inlined, blocks = _inline(path)
+    flops = node_flops(inlined, batch_size)
+    events, graph = _run_profiled(inlined, path, batch_size, iterations, warmup, threads, optimization_level)
+    per_node_ms, ops = _kernel_times(events, iterations)
+    owner = _attribute(per_node_ms, ops, blocks, graph)
+    block_ms, reorder_ms, unattributed = _block_times(per_node_ms, ops, owner)
+    block_flops: dict[str, int] = defaultdict(int)
+    for index, node in enumerate(inlined.graph.node):
+        block = block_of(node.name, blocks)
+        if block is not None:
+            block_flops[block] += flops.get(index, 0)
+    profile = BlockProfile(
+        model=os.fspath(path), batch_size=batch_size, iterations=iterations, threads=threads,
+        total_ms=float(sum(per_node_ms.values())), total_flops=int(sum(flops.values())) or 1,
+        reorder_ms_attributed=reorder_ms, unattributed_reorder_ms=unattributed,
+        note="kernel time summed over ORT nodes (excludes framework overhead between kernels); blocks inlined by edgeattn "
+        "before profiling so the names survive ORT's own inlining; layout reorders counted with the block they feed or drain",
+    )
+    _summarise(profile, blocks, block_ms, block_flops)
+    return profile
+
+
+def _inline(path: Path) -> tuple[Any, dict[str, str]]:
+    """The model with its ``edgeattn::`` calls inlined (nodes named ``<block>/<node>``), and its blocks."""
     import onnx
 
-    from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
-
-    path = Path(onnx_path)
     if not path.exists():
         raise InputError(f"ONNX model not found: {path}")
     inlined, blocks = inline_functions(onnx.load(os.fspath(path)))
@@ -123,7 +156,17 @@ def profile_blocks(
             f"{path.name} has no folded attention blocks (no edgeattn:: nodes, no recorded blocks)",
             hint="export with --fold functions (the default) to get per-block costs",
         )
-    flops = node_flops(inlined, batch_size)
+    return inlined, blocks
+
+
+def _run_profiled(
+    inlined: Any, path: Path, batch_size: int, iterations: int, warmup: int, threads: int | None, optimization_level: str
+) -> tuple[list[dict[str, Any]], Any]:
+    """ORT's profile events of ``warmup + iterations`` runs, and the graph ORT optimised (None if not saved)."""
+    import onnx
+
+    from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
+
     with tempfile.TemporaryDirectory(prefix="edgeattn-prof-") as tmp:
         model_file = Path(tmp) / "inlined.onnx"
         onnx.save(inlined, os.fspath(model_file))
@@ -133,29 +176,37 @@ def profile_blocks(
             optimized_model_path=optimized, optimization_level=optimization_level,
             log_severity=3,  # ORT warns that a saved NCHWc graph is machine-specific: expected here
         )
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runner.load()
-        spec = runner.inputs[0]
-        dims = [d if isinstance(d, int) and d > 0 else None for d in spec.shape]
-        if dims[0] is None:
-            dims[0] = batch_size
-        if any(d is None for d in dims[1:]):
-            from ..artifact import ArtifactInfo
-
-            size = ArtifactInfo.read(path).input_size
-            if size is None:
-                raise InputError(f"cannot tell the input size of {spec.describe()} for profiling")
-            dims[1:] = list(size)
-        x = np.random.default_rng(0).standard_normal(dims).astype(spec.dtype)
+        name, x = _profile_input(runner, path, batch_size)
         for _ in range(warmup + iterations):
-            runner.run({spec.name: x})
+            runner.run({name: x})
         trace = runner.end_profiling()
         runner.close()
         events = json.loads(Path(trace).read_text(encoding="utf-8"))
         graph = onnx.load(os.fspath(optimized), load_external_data=False).graph if optimized.exists() else None
+    return events, graph
+
+
+def _profile_input(runner: Any, path: Path, batch_size: int) -> tuple[str, np.ndarray]:
+    """A random input at ``batch_size``; symbolic C/H/W from the artifact's recorded input size."""
+    spec = runner.inputs[0]
+    dims = [d if isinstance(d, int) and d > 0 else None for d in spec.shape]
+    if dims[0] is None:
+        dims[0] = batch_size
+    if any(d is None for d in dims[1:]):
+        from ..artifact import ArtifactInfo
+
+        size = ArtifactInfo.read(path).input_size
+        if size is None:
+            raise InputError(f"cannot tell the input size of {spec.describe()} for profiling")
+        dims[1:] = list(size)
+    return spec.name, np.random.default_rng(0).standard_normal(dims).astype(spec.dtype)
+
+
+def _kernel_times(events: list[dict[str, Any]], iterations: int) -> tuple[dict[str, float], dict[str, str]]:
+    """Mean kernel time (ms) of each node over the timed runs, and each node's op type."""
     durations: dict[str, list[float]] = defaultdict(list)
     ops: dict[str, str] = {}
     for event in events:
@@ -164,10 +215,13 @@ def profile_blocks(
         name = event["name"][: -len("_kernel_time")]
         durations[name].append(float(event.get("dur", 0.0)))
         ops[name] = str(event.get("args", {}).get("op_name", ""))
-    per_node_ms = {name: float(np.mean(d[-iterations:])) / 1e3 for name, d in durations.items()}
-    total_ms = float(sum(per_node_ms.values()))
-    owner = _attribute(per_node_ms, ops, blocks, graph)
+    return {name: float(np.mean(d[-iterations:])) / 1e3 for name, d in durations.items()}, ops
 
+
+def _block_times(
+    per_node_ms: dict[str, float], ops: dict[str, str], owner: dict[str, str]
+) -> tuple[dict[str, float], float, float]:
+    """Time per block; layout-reorder time attributed to a block, and reorder time left unattributed."""
     block_ms: dict[str, float] = defaultdict(float)
     reorder_ms = unattributed = 0.0
     for name, ms in per_node_ms.items():
@@ -178,18 +232,14 @@ def profile_blocks(
                 reorder_ms += ms
         elif ops.get(name) in _REORDER:
             unattributed += ms
-    block_flops: dict[str, int] = defaultdict(int)
-    for index, node in enumerate(inlined.graph.node):
-        block = block_of(node.name, blocks)
-        if block is not None:
-            block_flops[block] += flops.get(index, 0)
-    total_flops = int(sum(flops.values())) or 1
-    profile = BlockProfile(
-        model=os.fspath(path), batch_size=batch_size, iterations=iterations, threads=threads, total_ms=total_ms,
-        total_flops=total_flops, reorder_ms_attributed=reorder_ms, unattributed_reorder_ms=unattributed,
-        note="kernel time summed over ORT nodes (excludes framework overhead between kernels); blocks inlined by edgeattn "
-        "before profiling so the names survive ORT's own inlining; layout reorders counted with the block they feed or drain",
-    )
+    return block_ms, reorder_ms, unattributed
+
+
+def _summarise(
+    profile: BlockProfile, blocks: dict[str, str], block_ms: dict[str, float], block_flops: dict[str, int]
+) -> None:
+    """Fill the per-block rows, the per-op-type totals and the attention shares."""
+    total_ms, total_flops = profile.total_ms, profile.total_flops
     for block, kind in blocks.items():
         ms = block_ms.get(block, 0.0)
         fl = block_flops.get(block, 0)
@@ -206,13 +256,12 @@ def profile_blocks(
         entry["flop_share"] = entry["flops"] / total_flops
     profile.attention_time_share = sum(b["time_ms"] for b in profile.blocks) / total_ms if total_ms else 0.0
     profile.attention_flop_share = sum(b["flops"] for b in profile.blocks) / total_flops
-    return profile
 
 
 def _attribute(per_node_ms: dict[str, float], ops: dict[str, str], blocks: dict[str, str], graph: Any) -> dict[str, str]:
     """Profiled node name -> block, by name prefix, tensor prefix, then reorder adjacency."""
-    owner: dict[str, str] = {}
     nodes = {n.name: n for n in graph.node} if graph is not None else {}
+    owner: dict[str, str] = {}
     for name in per_node_ms:
         block = block_of(name, blocks)
         if block is None and name in nodes:
@@ -220,22 +269,25 @@ def _attribute(per_node_ms: dict[str, float], ops: dict[str, str], blocks: dict[
             block = next((b for t in list(node.output) + list(node.input) if (b := block_of(t, blocks))), None)
         if block is not None:
             owner[name] = block
-    if graph is None:
-        return owner
+    if graph is not None:
+        reorders = [n for n in per_node_ms if n not in owner and ops.get(n) in _REORDER and n in nodes]
+        _attribute_reorders(graph, [nodes[n] for n in reorders], owner, blocks)
+    return owner
+
+
+def _attribute_reorders(graph: Any, reorders: list[Any], owner: dict[str, str], blocks: dict[str, str]) -> None:
+    """Add each layout reorder to ``owner``: the block of a node it feeds or drains (attributed nodes
+    first, a reorder attributed earlier included; then by name)."""
     producers = {t: n.name for n in graph.node for t in n.output}
     consumers: dict[str, list[str]] = defaultdict(list)
     for n in graph.node:
         for t in n.input:
             consumers[t].append(n.name)
-    for name in per_node_ms:
-        if name in owner or ops.get(name) not in _REORDER or name not in nodes:
-            continue
-        node = nodes[name]
+    for node in reorders:
         near = [consumer for t in node.output for consumer in consumers.get(t, [])]
         near += [producers[t] for t in node.input if t in producers]
         block = next((owner[n] for n in near if n in owner), None)
         if block is None:
             block = next((b for n in near if (b := block_of(n, blocks))), None)
         if block is not None:
-            owner[name] = block
-    return owner
+            owner[node.name] = block
