@@ -35,8 +35,8 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
 }
 
 
-# Extras that carry `python_version >= '3.10'` in pyproject.toml: export, quantize and third-party
-# models run on the workstation. On 3.8 (JetPack 5.1) pip installs nothing for them, so naming the
+# Extras that carry `python_version >= '3.10'` in pyproject.toml: export, quantize, folding and
+# third-party models run on the workstation. On 3.8 (JetPack 5.1) pip installs nothing for them, so naming the
 # extra alone would send the user in a circle.
 WORKSTATION_EXTRAS = frozenset({"export", "fold", "quantize", "thirdparty"})
 WORKSTATION_PYTHON = (3, 10)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The runtime side on Python 3.8 (JetPack 5.1 has no newer Python; README, "Installing"): .venv38,
 # a virtualenv of this checkout with `pip install -e ".[cpu,images]"` (numpy, onnx and onnxruntime
-# resolve to their last 3.8 releases; no PyTorch), runs the runtime subset: the torch-free commands
-# (tests/torchfree, artifacts made with the full install), the TensorRT stand-in contract tests, the
-# runners, bench and data tests that need no torch, and the 3.8-constructs check. Tests in
-# those folders that need torch skip themselves. PYTHON38 names the interpreter (default: python3.8
-# on PATH, else pyenv's newest 3.8).
+# resolve to their last 3.8 releases; no PyTorch), runs the runtime subset: the CLI's torch-free
+# commands (tests/torchfree, artifacts made with the full install), the TensorRT stand-in contract
+# tests (doctor and build included), the runner, bench and data tests that need no torch, and the
+# 3.8 checks. Tests in those folders that need torch skip themselves. PYTHON38 names the interpreter
+# (default: python3.8 on PATH, else pyenv's newest 3.8). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_runtime_venv.sh
@@ -27,10 +27,6 @@ if [ -x .venv38/bin/python ] && ! is_py38 .venv38/bin/python; then
 fi
 runtime_venv .venv38 "$PYTHON38" cpu,images
 torchfree_artifacts
-# Not yet: tests/torchfree and the tests that import edgeattn.cli. The CLI modules are being made
-# 3.8-ready apart (Typer evaluates their annotations at run time); they join the run then.
-CLI_PENDING=(--ignore=tests/tensorrt/contract/test_contract_cli.py --ignore=tests/tensorrt/test_doctor.py
-  --ignore=tests/tensorrt/test_trt_no_gpu.py)
-EDGEATTN_TORCHFREE_ARTIFACTS="$ARTIFACTS" .venv38/bin/python -m pytest -q -ra -p no:cacheprovider "${CLI_PENDING[@]}" \
-  tests/tensorrt tests/bench tests/data tests/runtime \
+EDGEATTN_TORCHFREE_ARTIFACTS="$ARTIFACTS" .venv38/bin/python -m pytest -q -ra -p no:cacheprovider \
+  tests/torchfree tests/tensorrt tests/bench tests/data tests/runtime \
   tests/test_io.py tests/test_python38_constructs.py tests/test_workstation_python.py "$@"

@@ -77,11 +77,13 @@ def _extras() -> dict[str, list[Requirement]]:
 
 
 def test_pyproject_markers_match_the_workstation_extras():
-    for name, reqs in _extras().items():
+    extras = _extras()
+    assert _lazy.WORKSTATION_EXTRAS <= set(extras)
+    for name, reqs in extras.items():
         if name in _lazy.WORKSTATION_EXTRAS:
             # every requirement is skipped on 3.8 and installed on 3.10
             assert all(r.marker is not None for r in reqs), name
             assert not any(r.marker.evaluate({"python_version": "3.8"}) for r in reqs), name
             assert all(r.marker.evaluate({"python_version": "3.10"}) for r in reqs), name
-        elif name in ("cpu", "gpu", "images"):
-            assert all(r.marker is None for r in reqs), name  # the runtime side installs on 3.8
+        elif name != "dev":  # dev: everything, the workstation extras with their markers
+            assert all(r.marker is None for r in reqs), name  # installs on 3.8 as it is
