@@ -2,7 +2,7 @@
 
 For an ONNX file that did not come from `edgeattn export` (Paddle2ONNX, tf2onnx, another
 torch.onnx setting): the same folding rules (1x1-conv, Gemm or MatMul FCs; GlobalAveragePool or
-ReduceMean; Sigmoid, HardSigmoid or relu6(z+3)/6 gates; opset 11 and newer, kept as it is),
+ReduceMean; Sigmoid, HardSigmoid (any slope in SE blocks) or relu6(z+3)/6 gates; opset 11 and newer, kept as it is),
 then a check on ONNX Runtime that the folded graph gives the source's outputs. Blocks that were
 not folded are listed with the reason. The output records that `edgeattn fold` made it and the
 sha256 of the source; quantize then keeps the folded gates in FP32, and `edgeattn validate

@@ -45,9 +45,12 @@ def test_mobilenetv3_like_folds_its_mobilenetv3_gates_and_keeps_the_values(mnv3:
     out = tmp_path / "folded.onnx"
     result = fold_onnx(mnv3, out)
     report = result.fold
-    assert report.counts == {"SqueezeExcite": 2}
+    assert report.counts == {"SqueezeExcite": 3}
     assert {b.name for b in report.blocks} == FOLDED  # named after the scaling Mul's path
     assert {b.variant for b in report.blocks} == {"relu_hardsigmoid"}
+    # se2's HardSigmoid(0.2, 0.5) is the MobileNetV3 gate of FC2 * 1.2 + 6 * (0.5 - 0.5)
+    assert [b.notes for b in report.blocks if b.name == "se2"] == [
+        ["HardSigmoid(alpha=0.2, beta=0.5) folded as HardSigmoid(1/6, 1/2) of FC2 scaled by 1.2"]]
     folded = onnx.load(out)
     calls = [n for n in folded.graph.node if n.domain == "edgeattn"]
     assert sorted(n.name for n in calls) == sorted(FOLDED)
@@ -55,7 +58,8 @@ def test_mobilenetv3_like_folds_its_mobilenetv3_gates_and_keeps_the_values(mnv3:
     # of se1 and the Gemm/Flatten/Div gate of se3 are gone from the main graph.
     assert next(o.version for o in folded.opset_import if o.domain == "") == OPSET
     main_ops = [n.op_type for n in folded.graph.node]
-    assert "ReduceMean" not in main_ops and "Div" in main_ops  # se4's mean (refused) keeps its Div
+    assert "ReduceMean" not in main_ops and "HardSigmoid" in main_ops  # the stem's hard-swish stays
+    assert main_ops.count("Div") == 1  # se4's mean (refused); se3's relu6(z + 3) / 6 is folded
     assert main_ops.count("Gemm") == 1  # only the classifier head
     onnx.checker.check_model(folded, full_check=True)
     x = np.random.default_rng(3).standard_normal((3, 3, SIZE, SIZE)).astype(np.float32)
@@ -87,7 +91,7 @@ def test_the_output_records_the_fold_and_its_source_without_a_pytorch_provenance
     assert {b["name"] for b in info.blocks} == FOLDED
     assert info.input is not None and info.input.size == (3, SIZE, SIZE) and info.dynamic_batch
     sidecar = json.loads((tmp_path / "folded.onnx.json").read_text())
-    assert sidecar["provenance"] == prov and sidecar["fold"]["counts"] == {"SqueezeExcite": 2}
+    assert sidecar["provenance"] == prov and sidecar["fold"]["counts"] == {"SqueezeExcite": 3}
 
 
 def test_validate_compares_the_folded_file_with_its_source(mnv3: Path, tmp_path: Path) -> None:
@@ -107,7 +111,7 @@ def test_validate_compares_the_folded_file_with_its_source(mnv3: Path, tmp_path:
 def test_fold_none_writes_the_graph_unchanged_and_reports_what_would_fold(mnv3: Path, tmp_path: Path) -> None:
     out = tmp_path / "same.onnx"
     report = fold_onnx(mnv3, out, mode="none").fold
-    assert report.counts == {"SqueezeExcite": 2} and report.mode == "none"
+    assert report.counts == {"SqueezeExcite": 3} and report.mode == "none"
     written = onnx.load(out)
     assert [n.op_type for n in written.graph.node] == [n.op_type for n in onnx.load(mnv3).graph.node]
     assert ArtifactInfo.read(out).blocks == []
@@ -139,6 +143,18 @@ def test_refuses_what_it_cannot_fold_in_one_line_and_writes_nothing(mnv3: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnv3.onnx", "opset10.onnx"]
 
 
+def test_a_hard_sigmoid_that_does_not_increase_is_refused_with_its_reason(tmp_path: Path) -> None:
+    model = mobilenetv3_like()
+    gate = next(n for n in model.graph.node if n.name == "se2/gate")
+    next(a for a in gate.attribute if a.name == "alpha").f = -0.2
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    report = fold_onnx(path, tmp_path / "f.onnx").fold
+    assert {b.name for b in report.blocks} == FOLDED - {"se2"}
+    reasons = {r.node: r.reasons["SqueezeExciteRule"] for r in report.refusals}
+    assert "HardSigmoid(alpha=-0.2, beta=0.5) does not increase" in reasons["se2/Mul"]
+
+
 def test_refuses_a_quantized_model(tmp_path: Path) -> None:
     model = mobilenetv3_like()
     model.graph.node.insert(0, onnx.helper.make_node("QuantizeLinear", ["x", "qs"], ["xq"], name="q"))
@@ -153,13 +169,13 @@ def test_cli_fold_prints_blocks_and_refusals_and_json(mnv3: Path, tmp_path: Path
     runner = CliRunner()
     result = runner.invoke(app, ["fold", str(mnv3), "-o", str(tmp_path / "f.onnx")])
     assert result.exit_code == 0, result.output
-    assert "folded 2 SqueezeExcite (functions)" in result.stdout
+    assert "folded 3 SqueezeExcite (functions)" in result.stdout
     assert "se3 [relu_hardsigmoid]" in result.stdout
-    assert "not folded: se2/Mul" in result.stdout and "HardSigmoid(alpha=0.2" in result.stdout
+    assert "not folded: se4/Mul: squeeze is not" in result.stdout
     result = runner.invoke(app, ["fold", str(mnv3), "-o", str(tmp_path / "g.onnx"), "--fold", "inline", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["fold"]["mode"] == "inline" and data["fold"]["counts"] == {"SqueezeExcite": 2}
+    assert data["fold"]["mode"] == "inline" and data["fold"]["counts"] == {"SqueezeExcite": 3}
     assert data["source_sha256"] == hashlib.sha256(mnv3.read_bytes()).hexdigest()
     result = runner.invoke(app, ["fold", str(mnv3), "-o", str(tmp_path / "h.onnx"), "--fold", "folded"])
     assert result.exit_code == 2  # an unknown choice is a usage error
@@ -245,8 +261,7 @@ def test_quantize_keeps_the_folded_third_party_gates_in_fp32(mnv3: Path, tmp_pat
     fold_onnx(mnv3, folded)
     got = _int8(folded, tmp_path / "folded_int8.onnx")
     assert {g["scale_node"] for g in got["gates"] if g["folded"]} == FOLDED
-    # se2 (PaddleClas' HardSigmoid(0.2, 0.5), not folded) is still a recognised plain-graph gate path.
-    assert {g["scale_node"] for g in got["gates"] if not g["folded"]} == {"se2/Mul"}
+    assert not [g for g in got["gates"] if not g["folded"]]
     # se4 (its squeeze a ReduceSum / (H*W)) is neither: the warning names it.
     assert got["unprotected"] == ["se4/Mul"]
     assert any("se4/Mul" in w and "--exclude-nodes" in w for w in got["warnings"])

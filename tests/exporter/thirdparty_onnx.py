@@ -6,8 +6,8 @@ Paddle2ONNX / tf2onnx / older torch.onnx settings write them, and hard-swish wri
 
 - ``se1``: ReduceMean (axes as an attribute, opset 13) -> 1x1 Conv -> Relu -> 1x1 Conv ->
   HardSigmoid(1/6, 0.5) -> Mul: the MobileNetV3 gate; folds.
-- ``se2``: GlobalAveragePool -> convs -> HardSigmoid(0.2, 0.5) (PaddleClas' ``slope=0.2``): a
-  different gate function; refused with the reason.
+- ``se2``: GlobalAveragePool -> convs -> HardSigmoid(0.2, 0.5) (PaddleClas' ``slope=0.2``, Keras'
+  hard_sigmoid): folds as the MobileNetV3 gate of a rescaled FC2.
 - ``se3``: GlobalAveragePool -> Flatten -> Gemm -> Relu -> Gemm -> relu6(z + 3) / 6 (Keras'
   hard_sigmoid through tf2onnx: Add, Clip, Div) -> Unsqueeze (axes as an input) -> Mul; folds.
 - ``se4``: ReduceSum / (H*W) as the squeeze (a mean written out): not a pooling the rules know;
@@ -24,8 +24,8 @@ from onnx import numpy_helper as nh
 
 OPSET = 13
 SIZE = 16
-FOLDED = {"se1", "se3"}
-REFUSED = {"se2/Mul": "HardSigmoid(alpha=0.2", "se4/Mul": "squeeze is not"}
+FOLDED = {"se1", "se2", "se3"}
+REFUSED = {"se4/Mul": "squeeze is not"}
 
 
 def _se_convs(p: str, x: str, pooled: str, c: int, gate_nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:

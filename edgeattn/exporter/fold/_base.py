@@ -117,8 +117,8 @@ class AttentionRule(pattern.RewriteRuleClassBase):
             try:
                 gate = match_gate(g_inner)
             except Refusal as exc:
-                # A HardSigmoid with other constants (PaddleClas' slope 0.2) is a gate we do not
-                # fold: say so. Anything else is not a gated product in this orientation.
+                # A HardSigmoid that cannot be a gate (alpha <= 0) is still reported with its reason;
+                # anything else is not a gated product in this orientation.
                 if producer(g_inner, "HardSigmoid") is not None:
                     reason = reason or str(exc)
                 continue

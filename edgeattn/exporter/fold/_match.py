@@ -145,11 +145,20 @@ def channels_of(value: ir.Value) -> int | None:
 # ---------------------------------------------------------------------------------- gates
 @dataclass
 class Gate:
-    """A sigmoid-like gate: ``kind`` is ``sigmoid`` or ``hardsigmoid`` (relu6(z+3)/6)."""
+    """A sigmoid-like gate: ``kind`` is ``sigmoid`` or ``hardsigmoid`` (relu6(z+3)/6).
+
+    ``affine`` = ``(s, t)`` for a HardSigmoid with other constants: ``clip(a*z + b, 0, 1)`` equals
+    the MobileNetV3 gate ``clip(z'/6 + 1/2, 0, 1)`` of ``z' = s*z + t`` with ``s = 6a``,
+    ``t = 6(b - 1/2)``, which a rule folds into the linear layer that computes ``z``.
+    """
 
     kind: str
     input: ir.Value
     nodes: list[ir.Node]
+    affine: tuple[float, float] | None = None
+
+    def describe(self) -> str:
+        return f"HardSigmoid(alpha={self.affine[0] / 6:g}, beta={self.affine[1] / 6 + 0.5:g})" if self.affine else self.kind
 
 
 def _is_scalar(value: ir.Value | None, expected: float) -> bool:
@@ -188,9 +197,12 @@ def match_gate(value: ir.Value) -> Gate:
         return Gate("sigmoid", node.inputs[0], [node])  # type: ignore[arg-type]
     if node.op_type == "HardSigmoid":
         alpha, beta = attr_float(node, "alpha", 0.2), attr_float(node, "beta", 0.5)
-        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
-            raise Refusal(f"HardSigmoid(alpha={alpha:g}, beta={beta:g}) is not the MobileNetV3 gate (1/6, 0.5)")
-        return Gate("hardsigmoid", node.inputs[0], [node])  # type: ignore[arg-type]
+        if abs(alpha - 1 / 6) <= 1e-6 and abs(beta - 0.5) <= 1e-6:
+            return Gate("hardsigmoid", node.inputs[0], [node])  # type: ignore[arg-type]
+        if alpha <= 0:
+            raise Refusal(f"HardSigmoid(alpha={alpha:g}, beta={beta:g}) does not increase with its input; not a gate")
+        # Keras' hard_sigmoid and PaddleClas' SE (slope 0.2, offset 0.5): the same gate of a rescaled input.
+        return Gate("hardsigmoid", node.inputs[0], [node], affine=(6 * alpha, 6 * (beta - 0.5)))  # type: ignore[arg-type]
     # relu6(z + 3) / 6, or * (1/6)
     divisor_ok = _is_scalar(node.inputs[1], 6.0) if node.op_type == "Div" else _is_scalar(node.inputs[1], 1 / 6)
     if not divisor_ok:

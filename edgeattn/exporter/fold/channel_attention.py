@@ -21,6 +21,8 @@ class ChannelAttentionRule(AttentionRule):
     op_type = "ChannelAttention"
 
     def analyze(self, x: ir.Value, gate: Gate, gate_nodes: list[ir.Node], anchor: ir.Node) -> BlockMatch:
+        if gate.affine is not None:
+            raise Refusal(f"{gate.describe()} gate: only an SE block's is folded (rescaled into its FC2)")
         noise: list[ir.Node] = []
         add = producer(skip_noise(gate.input, noise), "Add")
         if add is None:

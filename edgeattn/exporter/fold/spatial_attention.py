@@ -35,6 +35,8 @@ class SpatialAttentionRule(AttentionRule):
     op_type = "SpatialAttention"
 
     def analyze(self, x: ir.Value, gate: Gate, gate_nodes: list[ir.Node], anchor: ir.Node) -> BlockMatch:
+        if gate.affine is not None:
+            raise Refusal(f"{gate.describe()} gate: only an SE block's is folded (rescaled into its FC2)")
         nodes: list[ir.Node] = [*gate_nodes]
         value = skip_noise(gate.input, nodes)
         bn = producer(value, "BatchNormalization")
