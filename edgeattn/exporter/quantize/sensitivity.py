@@ -189,8 +189,8 @@ def sensitivity(
     """Quantize each unit of ``onnx_path`` alone and rank the units by the output error (see module doc)."""
     from ..._lazy import require_workstation
     from ...artifact import ArtifactInfo
-    from . import image_input, quantize
     from .calibration import load_calibration
+    from .core import image_input, quantize
 
     require_workstation("quantize")  # before loading calibration data
     src = Path(onnx_path)
