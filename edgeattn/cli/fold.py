@@ -62,11 +62,17 @@ def command(
     for block in report.blocks:
         variant = "" if block.variant in ("relu_sigmoid", "sigmoid") else f" [{block.variant}]"
         console.print(f"  {block.op_type:<17} {block.name}{variant}", markup=False)
+    silu = [r for r in report.refusals if r.reasons and all("SiLU/Swish" in why for why in r.reasons.values())]
     for refusal in report.refusals:
+        if refusal in silu:
+            continue
         by_reason: dict = {}
         for rule, why in refusal.reasons.items():  # one line per reason, not per rule that gave it
             by_reason.setdefault(why, []).append(rule.replace("Rule", ""))
         reasons = "; ".join(why if len(by_reason) == 1 else f"{why} ({', '.join(rules)})" for why, rules in by_reason.items())
         console.print(f"  not folded: {refusal.node or '(unnamed Mul)'}: {reasons}", markup=False)
+    if silu:  # activations, listed in --json; one line here instead of one per layer
+        console.print(f"  {len(silu)} x * sigmoid(x) product(s) (SiLU / hard-swish activations, not gates) left as they are",
+                      markup=False)
     diff = "" if result.max_abs_diff is None else f", max |folded - source| {result.max_abs_diff:.2e} on ONNX Runtime"
     console.print(f"wrote {result.path} (opset {result.opset}{diff}) and {result.sidecar.name}", markup=False)

@@ -172,6 +172,7 @@ def test_cli_fold_prints_blocks_and_refusals_and_json(mnv3: Path, tmp_path: Path
     assert "folded 3 SqueezeExcite (functions)" in result.stdout
     assert "se3 [relu_hardsigmoid]" in result.stdout
     assert "not folded: se4/Mul: squeeze is not" in result.stdout
+    assert "not folded: stem/hswish" not in result.stdout and "1 x * sigmoid(x) product(s)" in result.stdout
     result = runner.invoke(app, ["fold", str(mnv3), "-o", str(tmp_path / "g.onnx"), "--fold", "inline", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -309,3 +310,27 @@ def test_fp16_of_a_folded_opset13_model_needs_the_conversion(mnv3: Path, tmp_pat
     assert set(blocks) == FOLDED and all("gate computed in FP32" in r for r in blocks.values()), blocks
     x = np.random.default_rng(8).standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
     np.testing.assert_allclose(_run(tmp_path / "f17_fp16.onnx", x), _run(mnv3, x), rtol=2e-2, atol=2e-2)
+
+
+def test_torchvision_mobilenet_v3_through_the_legacy_exporter_folds_every_se_block(tmp_path: Path) -> None:
+    """A real MobileNetV3 (torchvision: 1x1-conv FCs, hardsigmoid gates) exported by torch.onnx's
+    TorchScript exporter at opset 13, not by edgeattn: every SE module folds."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    from edgeattn.models.attention_scan import count_by_kind, find_attention_blocks
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v3_small().eval()
+    src = tmp_path / "tv_mnv3_small.onnx"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, 96, 96),), str(src), dynamo=False, opset_version=13,
+                          input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}})
+    blocks = find_attention_blocks(model)
+    report = fold_onnx(src, tmp_path / "folded.onnx").fold
+    assert report.counts == count_by_kind(blocks) == {"SqueezeExcite": 9}
+    assert {b.name for b in report.blocks} == {b.path for b in blocks}  # the legacy node names give the paths
+    # Every refusal is a hard-swish activation (x * hardsigmoid(x)), none an SE block.
+    assert report.refusals and all("SiLU" in r.reasons["SqueezeExciteRule"] for r in report.refusals)
+    x = np.random.default_rng(9).standard_normal((2, 3, 96, 96)).astype(np.float32)
+    np.testing.assert_allclose(_run(tmp_path / "folded.onnx", x), _run(src, x), rtol=1e-5, atol=1e-5)
