@@ -12,7 +12,7 @@ Example:
 """
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -31,79 +31,107 @@ from ._options import (
 )
 
 
+# -- the flags (Typer reads them from the annotations of `command`) ---------------------------
+
+ModelArg = Annotated[Path, typer.Argument(help="FP32 ONNX model (from `edgeattn export`).", show_default=False, metavar="ONNX")]
+
+PrecisionOpt = Annotated[Precision, precision_option(True, callback=low_precision_only)]
+
+CalibrationOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--calibration",
+        help="INT8 calibration data: image folder, .npy or .npz. Omitted: synthetic data (accuracy unknown).",
+        show_default=False,
+    ),
+]
+
+CalibrationMethodOpt = Annotated[
+    CalibrationMethod, typer.Option("--calibration-method", help="How activation ranges are chosen from the calibration data.")
+]
+
+NumCalibrationOpt = Annotated[
+    int, typer.Option("--num-calibration", min=1, help="Calibration samples to use (spread over the set).")
+]
+
+TargetOpt = Annotated[
+    QuantizeTarget, typer.Option("--target", help="ort-cpu (U8 activations) or tensorrt (S8 symmetric, zero-point 0).")
+]
+
+QuantizeAttentionOpt = Annotated[
+    bool,
+    typer.Option("--quantize-attention", help="Also put the SE/CBAM gate path into INT8 (gates into FP16)."),
+]
+
+ExcludeNodesOpt = Annotated[
+    Optional[List[str]],
+    typer.Option("--exclude-nodes", help="Regex of node names to keep in FP32 (repeatable).", show_default=False),
+]
+
+ExcludeOpTypesOpt = Annotated[
+    Optional[List[str]],
+    typer.Option("--exclude-op-types", help="Op type to keep in FP32 (repeatable).", show_default=False),
+]
+
+KeepIoTypesOpt = Annotated[
+    bool, typer.Option("--keep-io-types/--no-keep-io-types", help="FP16: keep FP32 inputs and outputs.")
+]
+
+ReduceRangeOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--reduce-range/--no-reduce-range",
+        help="INT8 7-bit weights (default: on for ort-cpu, avoids int16 saturation on CPUs without VNNI; "
+        "off for tensorrt).",
+        show_default=False,
+    ),
+]
+
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recalibrate even when cached ranges exist.")]
+
+KeepFp32Opt = Annotated[
+    Optional[List[str]],
+    typer.Option(
+        "--keep-fp32",
+        help="Attention block or conv stage (a unit name from --sensitivity), or a node-name regex, kept in "
+        "FP32 (repeatable).",
+        show_default=False,
+    ),
+]
+
+SensitivityOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sensitivity",
+        help="Instead of converting: quantize each attention block and conv stage alone, rank them by the "
+        "output error on the calibration data; writes OUTPUT without suffix + .sensitivity.{json,md,png}.",
+    ),
+]
+
+
 def command(
-    model: Annotated[Path, typer.Argument(help="FP32 ONNX model (from `edgeattn export`).", show_default=False, metavar="ONNX")],
+    model: ModelArg,
     output: OutputOpt,
-    precision: Annotated[Precision, precision_option(True, callback=low_precision_only)] = Precision.int8,
-    calibration: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--calibration",
-            help="INT8 calibration data: image folder, .npy or .npz. Omitted: synthetic data (accuracy unknown).",
-            show_default=False,
-        ),
-    ] = None,
-    calibration_method: Annotated[
-        CalibrationMethod, typer.Option("--calibration-method", help="How activation ranges are chosen from the calibration data.")
-    ] = CalibrationMethod.minmax,
-    num_calibration: Annotated[
-        int, typer.Option("--num-calibration", min=1, help="Calibration samples to use (spread over the set).")
-    ] = 256,
-    target: Annotated[
-        QuantizeTarget, typer.Option("--target", help="ort-cpu (U8 activations) or tensorrt (S8 symmetric, zero-point 0).")
-    ] = QuantizeTarget.ort_cpu,
-    quantize_attention: Annotated[
-        bool,
-        typer.Option("--quantize-attention", help="Also put the SE/CBAM gate path into INT8 (gates into FP16)."),
-    ] = False,
-    exclude_nodes: Annotated[
-        Optional[List[str]],
-        typer.Option("--exclude-nodes", help="Regex of node names to keep in FP32 (repeatable).", show_default=False),
-    ] = None,
-    exclude_op_types: Annotated[
-        Optional[List[str]],
-        typer.Option("--exclude-op-types", help="Op type to keep in FP32 (repeatable).", show_default=False),
-    ] = None,
-    keep_io_types: Annotated[
-        bool, typer.Option("--keep-io-types/--no-keep-io-types", help="FP16: keep FP32 inputs and outputs.")
-    ] = True,
-    reduce_range: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--reduce-range/--no-reduce-range",
-            help="INT8 7-bit weights (default: on for ort-cpu, avoids int16 saturation on CPUs without VNNI; "
-            "off for tensorrt).",
-            show_default=False,
-        ),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recalibrate even when cached ranges exist.")] = False,
-    keep_fp32: Annotated[
-        Optional[List[str]],
-        typer.Option(
-            "--keep-fp32",
-            help="Attention block or conv stage (a unit name from --sensitivity), or a node-name regex, kept in "
-            "FP32 (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
-    sensitivity: Annotated[
-        bool,
-        typer.Option(
-            "--sensitivity",
-            help="Instead of converting: quantize each attention block and conv stage alone, rank them by the "
-            "output error on the calibration data; writes OUTPUT without suffix + .sensitivity.{json,md,png}.",
-        ),
-    ] = False,
+    precision: PrecisionOpt = Precision.int8,
+    calibration: CalibrationOpt = None,
+    calibration_method: CalibrationMethodOpt = CalibrationMethod.minmax,
+    num_calibration: NumCalibrationOpt = 256,
+    target: TargetOpt = QuantizeTarget.ort_cpu,
+    quantize_attention: QuantizeAttentionOpt = False,
+    exclude_nodes: ExcludeNodesOpt = None,
+    exclude_op_types: ExcludeOpTypesOpt = None,
+    keep_io_types: KeepIoTypesOpt = True,
+    reduce_range: ReduceRangeOpt = None,
+    no_cache: NoCacheOpt = False,
+    keep_fp32: KeepFp32Opt = None,
+    sensitivity: SensitivityOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     import re
     import warnings
 
-    from rich.markup import escape
-
     from ..exporter.quantize import quantize
     from ..exporter.quantize.calibration import SYNTHETIC_WARNING
-    from ._errors import print_warning
 
     precision, calibration_method, target = value(precision), value(calibration_method), value(target)
     if sensitivity:
@@ -133,13 +161,20 @@ def command(
             use_cache=not no_cache,
             progress=not json_output,
         )
+    _print_result(result, json_output)
+
+
+def _print_result(result: Any, json_output: bool) -> None:
+    """The node placement report; with --json, the JSON on stdout and the warnings on stderr."""
+    from rich.markup import escape
+
+    from ._errors import print_warning, report_console
+
     if json_output:
         for warning in result.warnings:
             print_warning(escape(warning))
         echo_json(result.to_dict())
         return
-    from ._errors import report_console
-
     result.render(report_console())
 
 
