@@ -203,7 +203,7 @@ def _print_accuracy(console, report) -> None:  # type: ignore[no-untyped-def]
         table.add_column(col, justify="left" if col == "model" else "right")
     ref_name = (Path(report.reference["artifact"]).name if report.reference.get("artifact")
                 else f"recorded {Path(report.reference['recorded']).name}" if report.reference.get("recorded")
-                else f"PyTorch {report.reference.get('model')}")
+                else f"PyTorch {Path(str(report.reference.get('model'))).name}")
     table.add_row(f"{ref_name} (reference)", "-", pct(report.reference_accuracy.get("top1")), pct(report.reference_accuracy.get("top5")))
     for art in report.artifacts:
         if art.accuracy:

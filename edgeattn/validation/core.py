@@ -225,6 +225,12 @@ def validate(
             from .reference import refuse_unexported
 
             refuse_unexported(provenance, paths[0])  # before asking for PyTorch it could not use
+        from ..runtime.spinning import passive_openmp
+
+        # Before torch loads OpenMP: PyTorch and the artifacts take turns on every batch, and
+        # spinning OpenMP threads would keep the cores busy while ONNX Runtime runs (ORT's own
+        # spinning is off in its runner). No effect when torch was imported earlier.
+        passive_openmp()
         _require_torch()
         from ..runtime.torch_runner import TorchRunner
         from .reference import recorded_checkpoint, reference_pins, resolve_reference

@@ -130,11 +130,18 @@ def test_an_unreadable_image_is_raised_in_the_callers_thread_and_the_worker_stop
 
 
 def test_closing_early_stops_the_read_ahead_with_at_most_prefetch_batches_read(tmp_path):
-    reads = []
-    stream = SampleStream(100, (1,), lambda pos: reads.append(int(pos[0])) or np.zeros((pos.size, 1), np.float32))
+    reads, threads = [], set()
+
+    def read(pos):
+        reads.append(int(pos[0]))
+        threads.add(threading.current_thread().name)
+        return np.zeros((pos.size, 1), np.float32)
+
+    stream = SampleStream(100, (1,), read)
     before = threading.active_count()
     batches = stream.batches(1, prefetch=2)
     next(batches)
+    assert threads == {"edgeattn-read-ahead"}  # not the caller's thread: it keeps running models
     batches.close()
     assert threading.active_count() == before
     # One handed out, two queued, one in the worker's hands when it was told to stop.
