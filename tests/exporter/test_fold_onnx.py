@@ -334,3 +334,23 @@ def test_torchvision_mobilenet_v3_through_the_legacy_exporter_folds_every_se_blo
     assert report.refusals and all("SiLU" in r.reasons["SqueezeExciteRule"] for r in report.refusals)
     x = np.random.default_rng(9).standard_normal((2, 3, 96, 96)).astype(np.float32)
     np.testing.assert_allclose(_run(tmp_path / "folded.onnx", x), _run(src, x), rtol=1e-5, atol=1e-5)
+
+
+def test_an_unfolded_edgeattn_export_keeps_its_pytorch_provenance(tmp_path: Path) -> None:
+    """``export --fold none`` then ``fold``: the record still names the PyTorch model, which validate
+    then takes as its reference (here with random weights, so only the reference is checked)."""
+    pytest.importorskip("torch")
+    from edgeattn.exporter import export
+
+    raw = tmp_path / "raw.onnx"
+    export("se_resnet_tiny", raw, fold="none", opset=17, input_shape=(1, 3, 32, 32))
+    out = tmp_path / "folded.onnx"
+    report = fold_onnx(raw, out).fold
+    assert report.counts and set(report.counts) == {"SqueezeExcite"}
+    prov = ArtifactInfo.read(out).provenance
+    assert prov["source"] == "se_resnet_tiny" and prov["fold"] == "functions"
+    assert prov["folded_from"]["sha256"] == hashlib.sha256(raw.read_bytes()).hexdigest()
+    result = CliRunner().invoke(app, ["validate", str(out), "-n", "2", "--json"])
+    assert json.loads(result.stdout)["reference"]["model"] == "se_resnet_tiny", result.output
+    result = CliRunner().invoke(app, ["validate", str(out), "--reference", str(raw), "-n", "2", "--json"])
+    assert result.exit_code == 0, result.output
