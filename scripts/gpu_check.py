@@ -46,7 +46,7 @@ def _step(results: list[dict[str, Any]], name: str, fn: Any) -> Any:
 def _compare(onnx_path: Path, engine: Path, precision: str) -> dict[str, Any]:
     import edgeattn
     from edgeattn.validation import infer_precision
-    from edgeattn.validation.compare import DEFAULT_TOLERANCES, compare_output
+    from edgeattn.compare import DEFAULT_TOLERANCES, compare_output
 
     x = np.random.default_rng(0).standard_normal((4, 3, 224, 224)).astype(np.float32)
     with edgeattn.load(str(onnx_path), backend="onnxruntime") as ref, edgeattn.load(str(engine), backend="tensorrt") as trt:

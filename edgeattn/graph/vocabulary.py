@@ -12,5 +12,5 @@ DOMAIN = "edgeattn"
 # SE (Hu et al. 2018, Eq. 2-4) and CBAM's two halves (Woo et al. 2018, Eq. 2 and 3).
 OP_TYPES: tuple[str, ...] = ("SqueezeExcite", "ChannelAttention", "SpatialAttention")
 # What an artifact computes in, widest first: quantize makes the two lower ones. (An FP32 engine
-# built with --tf32 is validated as "tf32": a tolerance, edgeattn.validation.compare, not a graph.)
+# built with --tf32 is validated as "tf32": a tolerance, edgeattn.compare, not a graph.)
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")

@@ -6,7 +6,7 @@ package of the same name.
 
 from __future__ import annotations
 
-from .compare import DEFAULT_TOLERANCES, OutputComparison, Tolerance, compare_output, tolerance_for
+from ..compare import DEFAULT_TOLERANCES, OutputComparison, Tolerance, compare_output, tolerance_for
 from .core import infer_precision, localize_divergence, validate
 from .report import LOCALIZE_CAVEAT, ArtifactResult, Localization, ValidationReport
 

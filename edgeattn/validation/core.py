@@ -25,7 +25,7 @@ from ..data import Preprocessing, Samples, SampleStream, random_samples, stream_
 from ..data.reference_set import ReferenceSet, read_reference_set, reference_set_path
 from ..errors import EdgeattnError, EdgeattnWarning, InputError, MissingExtraError, ParityError
 from ..graph import detect_precision
-from .compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
+from ..compare import PRECISIONS, compare_output, is_classifier_output, tolerance_for
 from .identity import check_weights
 from .probes import read_probes
 from .report import ArtifactResult, Localization, ProbeComparison, ValidationReport

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import OutputComparison
+from ..compare import OutputComparison
 
 LOCALIZE_CAVEAT = (
     "Marking intermediate tensors as extra outputs keeps the runtime from fusing across them, "

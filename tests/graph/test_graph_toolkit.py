@@ -184,7 +184,7 @@ def test_validate_and_the_tensorrt_build_read_precision_the_same_way(tmp_path):
 def test_every_precision_has_a_validation_tolerance_and_a_build_choice():
     from edgeattn.exporter.quantize import PRECISIONS as QUANTIZE_TO
     from edgeattn.tensorrt.options import BuildOptions
-    from edgeattn.validation.compare import tolerance_for
+    from edgeattn.compare import tolerance_for
 
     for precision in PRECISIONS:
         assert tolerance_for("logits", precision).atol > 0

@@ -74,3 +74,12 @@ def test_no_module_imports_another_packages_private_module():
                 if private and not name.startswith(own + ".") and not name.startswith("edgeattn._"):
                     problems.append(f"{module} imports {name}")
     assert problems == []
+
+
+def test_exporter_and_validation_share_the_comparison_from_below():
+    # export's parity check and validate call one edgeattn.compare.compare_output; neither
+    # package imports the other for it.
+    assert _offending("edgeattn.exporter", ("edgeattn.validation",)) == []
+    assert _offending("edgeattn.validation", ("edgeattn.exporter",)) == []
+    compare = _imports(ROOT / "compare.py")
+    assert compare <= {"edgeattn.errors", "edgeattn.errors.InputError"}

@@ -16,7 +16,7 @@ from standins.trt_standin import _round_to_tf32
 from edgeattn.tensorrt import build, read_sidecar
 from edgeattn.tensorrt.runner import TensorRTRunner
 from edgeattn.validation import DEFAULT_TOLERANCES, infer_precision
-from edgeattn.validation.compare import compare_output
+from edgeattn.compare import compare_output
 
 GENERATIONS = ("8.5", "8.6", "10.3", "10.16", "11.0", "11.1")
 

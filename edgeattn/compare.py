@@ -5,6 +5,10 @@ Both sides are upcast to float64 before subtracting. An element passes when
 does, its cosine similarity reaches ``min_cosine`` and it holds no NaN/Inf (always a failure).
 The report also gives the tolerances that *would* have passed: ``atol`` with the configured rtol,
 pure ``atol`` (rtol = 0) and pure ``rtol`` (atol = 0).
+
+One comparison for the whole package: ``edgeattn validate`` and the parity check at the end of
+``edgeattn export`` both call :func:`compare_output`. It sits at the base layer (numpy only) so
+that the exporter uses it without importing the validation package above it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from .errors import InputError
 
 
 @dataclass(frozen=True)
