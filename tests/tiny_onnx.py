@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,3 +40,12 @@ def tiny_classifier(
     if metadata:
         helper.set_model_props(model, {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
     return model
+
+
+def save_tiny_classifier(path: Path, *, channels: int = 3, size: int = 8, classes: int = 4) -> Path:
+    """The model saved at ``path``, with a provenance naming the registry model se_resnet_tiny."""
+    model = tiny_classifier(
+        channels=channels, size=size, classes=classes, metadata={"edgeattn.provenance": {"source": "se_resnet_tiny"}}
+    )
+    onnx.save(model, path)
+    return path

@@ -174,7 +174,7 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float = 120.0) -> None
 def test_sigterm_during_int8_calibration_leaves_nothing(tmp_path: Path) -> None:
     import numpy as np
 
-    from conftest import tiny_onnx  # tests/reliability/conftest.py (rootdir-relative import)
+    from tests.tiny_onnx import save_tiny_classifier as tiny_onnx
 
     work, tmp = tmp_path / "work", tmp_path / "tmp"
     work.mkdir()

@@ -121,7 +121,7 @@ def test_flop_count_fallback_checks_the_input_size(monkeypatch) -> None:
 
 
 def test_graph_activations_per_sample_are_the_two_largest_intermediates(tmp_path: Path) -> None:
-    from conftest import tiny_onnx  # tests/reliability/conftest.py
+    from tests.tiny_onnx import save_tiny_classifier as tiny_onnx
 
     from edgeattn.graph.footprint import activation_bytes_per_sample
 
@@ -130,7 +130,7 @@ def test_graph_activations_per_sample_are_the_two_largest_intermediates(tmp_path
 
 
 def test_bench_counts_activations_not_only_inputs(monkeypatch, tmp_path: Path) -> None:
-    from conftest import tiny_onnx
+    from tests.tiny_onnx import save_tiny_classifier as tiny_onnx
 
     from edgeattn.bench import benchmark
 
