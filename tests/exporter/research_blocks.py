@@ -9,11 +9,16 @@ imported from those projects, and no pretrained weights are involved.
   Linear FCs, ``y.view(b, c, 1, 1)``, ``x * y.expand_as(x)``).
 - ``SEModule``: Cadene/pretrained-models.pytorch, ``pretrainedmodels/models/senet.py`` (1x1
   conv FCs with bias).
-- ``SEBasicBlock``, ``senet_pytorch_se_resnet18``: moskomule/senet.pytorch,
-  ``senet/se_resnet.py`` (``se_resnet18``: torchvision's ``ResNet`` with ``SEBasicBlock``, an
-  ``SELayer(planes, reduction=16)`` after ``bn2``, ``avgpool`` replaced by
+- ``SEBasicBlock``, ``SEBottleneck``, ``senet_pytorch_se_resnet18`` / ``_50``: moskomule/senet.pytorch,
+  ``senet/se_resnet.py`` (torchvision's ``ResNet`` with ``SEBasicBlock`` / ``SEBottleneck``, an
+  ``SELayer(C, reduction=16)`` after the last BN, ``avgpool`` replaced by
   ``AdaptiveAvgPool2d(1)``): its state dict is that repository's checkpoint layout
-  (``layerL.B.se.fc.{0,2}.weight``, hidden width ``C // 16``: 4 in ``layer1``).
+  (``layerL.B.se.fc.{0,2}.weight``, hidden width ``C // 16``: 4 in ResNet-18's ``layer1``).
+- ``OfficialCBAMBottleneck``, ``official_cbam_resnet50``: Jongchan/attention-module,
+  ``MODELS/model_resnet.py`` (``Bottleneck`` with ``use_cbam``: ``CBAM(planes * 4, 16)`` after
+  ``bn3`` and after the downsample, before the add) on torchvision's ``ResNet`` scaffolding; the
+  official ImageNet model's ``AvgPool2d(7)`` head is replaced by the adaptive pool so that it runs
+  below 224 px (the head is not part of the attention).
 - ``BasicConv``, ``Flatten``, ``ChannelGate``, ``ChannelPool``, ``SpatialGate``, ``CBAM``:
   Jongchan/attention-module, ``MODELS/cbam.py`` (the official CBAM code: ``F.avg_pool2d`` /
   ``F.max_pool2d`` with the kernel taken from ``x.size()``, a Flatten + Linear MLP called once
@@ -76,11 +81,51 @@ class SEBasicBlock(nn.Module):
         return self.relu(out)
 
 
+class SEBottleneck(nn.Module):
+    """senet.pytorch ``SEBottleneck`` (stride on the 3x3 conv, SE after ``bn3``)."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: object = None,
+                 *, reduction: int = 16) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.se = SELayer(planes * 4, reduction)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.se(self.bn3(self.conv3(out)))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        out += residual
+        return self.relu(out)
+
+
 def senet_pytorch_se_resnet18(num_classes: int = 1000) -> nn.Module:
     """senet.pytorch ``se_resnet18``: torchvision ``ResNet(SEBasicBlock, [2, 2, 2, 2])``."""
     from torchvision.models import ResNet
 
     model = ResNet(SEBasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    model.avgpool = nn.AdaptiveAvgPool2d(1)
+    return model
+
+
+def senet_pytorch_se_resnet50(num_classes: int = 1000) -> nn.Module:
+    """senet.pytorch ``se_resnet50``: torchvision ``ResNet(SEBottleneck, [3, 4, 6, 3])``."""
+    from torchvision.models import ResNet
+
+    model = ResNet(SEBottleneck, [3, 4, 6, 3], num_classes=num_classes)
     model.avgpool = nn.AdaptiveAvgPool2d(1)
     return model
 
@@ -183,6 +228,44 @@ class CBAM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.SpatialGate(self.ChannelGate(x))
+
+
+class OfficialCBAMBottleneck(nn.Module):
+    """attention-module ``model_resnet.Bottleneck`` with ``use_cbam=True``."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: object = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+        self.cbam = CBAM(planes * 4, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        out = self.cbam(out)
+        out += residual
+        return self.relu(out)
+
+
+def official_cbam_resnet50(num_classes: int = 1000) -> nn.Module:
+    """attention-module ``ResidualNet('ImageNet', 50, num_classes, 'CBAM')`` (adaptive head pool)."""
+    from torchvision.models import ResNet
+
+    return ResNet(OfficialCBAMBottleneck, [3, 4, 6, 3], num_classes=num_classes)
 
 
 class TinyNet(nn.Module):
