@@ -10,10 +10,17 @@ hides what folding BN into convs and INT8 ranges do to trained networks). Per mo
   with a fixed batch of 8 (``--static-batch``) and marked so;
 - **parity**: ONNX Runtime FP32 vs PyTorch on the evaluation images: max |diff| and relative L2
   (``||ort - torch|| / ||torch||``);
-- **INT8**: ``edgeattn quantize`` defaults (minmax, ``ort-cpu`` target, gates kept FP32) calibrated
-  on 64 CIFAR-10 training images, then top-1 agreement and cosine (over all logits, as
-  ``validate`` computes it) against the FP32 ONNX model on 64 other (test) images, plus how many
-  sigmoid-gated products quantize named as unprotected.
+- **input dependence** of the FP32 output: distinct top-1 classes over the 64 images and the share
+  of the logits' energy that varies with the input (``||z - mean_images(z)||^2 / ||z||^2``). Random
+  weights often give a network whose output is almost a constant (torchvision's initialisation of
+  MobileNetV3 / EfficientNet / RegNetY: depthwise convs with std sqrt(2 / (9 C)) shrink the signal
+  until the randomised BN shifts are all that is left): for those, INT8 "agreement" is vacuous;
+- **INT8** (opset 18 export by default, ``--int8-opsets``): ``edgeattn quantize`` defaults (minmax,
+  ``ort-cpu`` target, gates kept FP32) calibrated on 64 CIFAR-10 training images, then top-1
+  agreement and cosine (over all logits, as ``validate`` computes it) against the FP32 ONNX model
+  on 64 other (test) images, the cosine of the input-dependent part (both minus the FP32 mean
+  logits: what is left when the constant is taken out), and how many sigmoid-gated products
+  quantize named as unprotected.
 
 Images: ``examples/cifar10/slices.npz`` (real photos, 32x32), bilinearly upsampled to ``--size``
 and normalised with the ImageNet mean/std; 64 calibration images (the committed calibration
@@ -179,7 +186,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def run_one(name: str, size: int, opsets: tuple[int, ...], int8: bool) -> dict[str, Any]:
+def run_one(name: str, size: int, opsets: tuple[int, ...], int8_opsets: tuple[int, ...]) -> dict[str, Any]:
     """Everything measured for one model (run in a subprocess by ``main``)."""
     import torch
 
@@ -195,6 +202,8 @@ def run_one(name: str, size: int, opsets: tuple[int, ...], int8: bool) -> dict[s
     row: dict[str, Any] = {"model": name, "size": size, "detected": count_by_kind(blocks), "opsets": {}}
     with torch.no_grad():
         reference = torch.cat([model(torch.from_numpy(evals[i:i + 8])) for i in range(0, IMAGES, 8)]).numpy()
+    row["fp32_classes"] = len(set(np.argmax(reference, 1).tolist()))
+    row["input_share"] = float(np.sum((reference - reference.mean(0)) ** 2) / np.sum(reference ** 2))
     with tempfile.TemporaryDirectory(prefix="edgeattn-sweep-") as tmp:
         for opset in opsets:
             entry: dict[str, Any] = {}
@@ -224,7 +233,7 @@ def run_one(name: str, size: int, opsets: tuple[int, ...], int8: bool) -> dict[s
             fp32 = _ort(onnx_path, evals, batch)
             entry["max_abs"] = float(np.max(np.abs(fp32 - reference)))
             entry["rel_l2"] = float(np.linalg.norm(fp32 - reference) / np.linalg.norm(reference))
-            if not int8:
+            if opset not in int8_opsets:
                 continue
             q_path = Path(tmp) / f"m{opset}.int8.onnx"
             t0 = time.perf_counter()
@@ -240,6 +249,7 @@ def run_one(name: str, size: int, opsets: tuple[int, ...], int8: bool) -> dict[s
             out = _ort(q_path, evals, batch)
             entry["int8_top1_agreement"] = float(np.mean(np.argmax(out, 1) == np.argmax(fp32, 1)))
             entry["int8_cosine"] = _cosine(out, fp32)
+            entry["int8_cosine_centered"] = _cosine(out - fp32.mean(0), fp32 - fp32.mean(0))
             entry["int8_unprotected_gates"] = len(q.settings.get("unprotected_gates") or [])
             entry["int8_gate_paths"] = len(q.settings.get("gate_paths") or [])
             entry["int8_warnings"] = list(q.warnings)
@@ -253,26 +263,30 @@ def _counts(counts: dict[str, int]) -> str:
     return " ".join(f"{n} {short.get(k, k)}" for k, n in sorted(counts.items())) or "0"
 
 
-def table(rows: list[dict[str, Any]], opsets: tuple[int, ...]) -> str:
-    head = "| model | detected |" + "".join(
-        f" folded (o{o}) | max abs / rel L2 (o{o}) | INT8 top-1 / cosine (o{o}) |" for o in opsets)
-    lines = [head, "|" + "---|" * (2 + 3 * len(opsets))]
+def table(rows: list[dict[str, Any]], opsets: tuple[int, ...], int8_opsets: tuple[int, ...]) -> str:
+    head = ["model", "detected", *(f"folded o{o}" for o in opsets), *(f"max abs / rel L2 o{o}" for o in opsets),
+            "FP32 classes / input share", *(f"INT8 o{o}: top-1 / cos / centred cos" for o in int8_opsets)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['model']} | {row['error']} |" + " |" * (1 + 3 * len(opsets)))
+            lines.append(f"| {row['model']} | {row['error']} |" + " |" * (len(head) - 2))
             continue
+        entries = {o: row["opsets"].get(str(o), {}) for o in opsets}
         cells = [row["model"], _counts(row["detected"])]
         for o in opsets:
-            e = row["opsets"].get(str(o), {})
-            if "error" in e:
-                cells += [e["error"][:80], "", ""]
-                continue
-            folded = _counts(e.get("folded", {})) + (" (static batch)" if e.get("batch") == "static 8" else "")
-            cells.append(folded)
+            e = entries[o]
+            static = " (static batch)" if e.get("batch") == "static 8" else ""
+            cells.append(e["error"][:80] if "error" in e else _counts(e.get("folded", {})) + static)
+        for o in opsets:
+            e = entries[o]
             cells.append(f"{e['max_abs']:.2g} / {e['rel_l2']:.1e}" if "rel_l2" in e else "")
+        cells.append(f"{row['fp32_classes']} / {row['input_share']:.1e}")
+        for o in int8_opsets:
+            e = entries.get(o, {})
             if "int8_cosine" in e:
                 extra = f", {e['int8_unprotected_gates']} unprotected" if e.get("int8_unprotected_gates") else ""
-                cells.append(f"{e['int8_top1_agreement']:.0%} / {e['int8_cosine']:.4f}{extra}")
+                cells.append(f"{e['int8_top1_agreement']:.0%} / {e['int8_cosine']:.4f} / "
+                             f"{e['int8_cosine_centered']:.3f}{extra}")
             else:
                 cells.append(e.get("int8_error", "")[:80])
         lines.append("| " + " | ".join(cells) + " |")
@@ -296,21 +310,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="input height = width (default 128)")
     parser.add_argument("--only", action="append", help="run this model (repeatable); default: all")
     parser.add_argument("--opsets", default="18,17")
-    parser.add_argument("--no-int8", action="store_true")
+    parser.add_argument("--int8-opsets", default="18", help="exports quantized to INT8 ('' for none; default 18)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per model")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print its JSON row
     args = parser.parse_args(argv)
     opsets = tuple(int(o) for o in args.opsets.split(","))
+    int8_opsets = tuple(int(o) for o in args.int8_opsets.split(",") if o)
     if args.one:
-        print("SWEEP-ROW " + json.dumps(run_one(args.one, args.size, opsets, not args.no_int8)))
+        print("SWEEP-ROW " + json.dumps(run_one(args.one, args.size, opsets, int8_opsets)))
         return 0
     names = args.only or list(MODELS)
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; known: {list(MODELS)}")
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_description(),
-            "size": args.size, "opsets": list(opsets), "images": IMAGES, "python": platform.python_version(),
+            "size": args.size, "opsets": list(opsets), "int8_opsets": list(int8_opsets), "images": IMAGES, "python": platform.python_version(),
             "command": shlex.join(["python", "benchmarks/thirdparty_sweep.py", *(argv or sys.argv[1:])])}
     versions = {}
     for package in ("torch", "onnx", "onnxruntime", "timm", "torchvision"):
@@ -323,9 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     meta["versions"] = versions
     rows: list[dict[str, Any]] = []
     for name in names:
-        cmd = [sys.executable, __file__, "--one", name, "--size", str(args.size), "--opsets", args.opsets]
-        if args.no_int8:
-            cmd.append("--no-int8")
+        cmd = [sys.executable, __file__, "--one", name, "--size", str(args.size), "--opsets", args.opsets,
+               "--int8-opsets", args.int8_opsets]
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, cwd=ROOT,
@@ -343,14 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write:
             RESULTS.mkdir(parents=True, exist_ok=True)
             (RESULTS / "thirdparty_sweep.json").write_text(json.dumps({**meta, "models": rows}, indent=1) + "\n")
-            (RESULTS / "thirdparty_sweep.md").write_text(_markdown(meta, rows, opsets))
-    print(_markdown(meta, rows, opsets))
+            (RESULTS / "thirdparty_sweep.md").write_text(_markdown(meta, rows, opsets, int8_opsets))
+    print(_markdown(meta, rows, opsets, int8_opsets))
     return 0
 
 
-def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]], opsets: tuple[int, ...]) -> str:
+def _markdown(meta: dict[str, Any], rows: list[dict[str, Any]], opsets: tuple[int, ...], int8_opsets: tuple[int, ...]) -> str:
     return (f"Third-party sweep, {meta['date']}, {meta['cpu']}; input {meta['size']}x{meta['size']}, "
-            f"{meta['images']} CIFAR-10 images (upsampled); `{meta['command']}`\n\n{table(rows, opsets)}\n")
+            f"{meta['images']} CIFAR-10 images (upsampled); `{meta['command']}`\n\n{table(rows, opsets, int8_opsets)}\n")
 
 
 if __name__ == "__main__":
