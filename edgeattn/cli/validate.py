@@ -275,6 +275,8 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
         for out in art.outputs:
             for reason in out.reasons:
                 console.print(f"[red]{Path(art.artifact).name}[/] {out.name}: {reason}")
+        if art.advice:
+            console.print(f"Advice: {escape(art.advice)}")
         if art.localization is not None:
             console.print(f"Localisation: {art.localization.message}")
             console.print(f"[dim]{art.localization.caveat}[/]")

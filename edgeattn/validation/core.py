@@ -342,6 +342,10 @@ def validate(
                 "diverges on them; only NaN/Inf is judged (pass --inputs with real data, or keep the "
                 ".reference.npz that quantize writes beside the model)"
             )
+        if art_precision == "int8" and not result.passed and not result.unjudged and Path(path).suffix.lower() == ".onnx":
+            from .int8_advice import keep_fp32_advice
+
+            result.advice = keep_fp32_advice(path)
         if not result.passed and localize:
             worst = max(result.outputs, key=lambda o: (not o.passed, o.max_abs)).worst_sample
             result.localization = localize_divergence(

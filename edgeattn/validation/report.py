@@ -64,6 +64,7 @@ class ArtifactResult:
     weights: dict[str, Any] | None = None  # identity.WeightIdentity.to_dict(): advisory, outputs decide
     notes: list[str] = field(default_factory=list)
     unjudged: str | None = None  # why tolerances were not applied (INT8 on random inputs); NaN/Inf still fail
+    advice: str | None = None  # a failed INT8 artifact: what to keep in FP32 (int8_advice.py)
 
     @property
     def passed(self) -> bool:
@@ -90,6 +91,7 @@ class ArtifactResult:
             "weights": self.weights,
             "notes": self.notes,
             "unjudged": self.unjudged,
+            "advice": self.advice,
         }
 
 
@@ -165,6 +167,8 @@ class ValidationReport:
             if failing:
                 lines += ["", f"## Why `{art.artifact}` failed", ""]
                 lines += [f"- {o.name}: {r}" for o in failing for r in o.reasons]
+            if art.advice:
+                lines += ["", f"Advice: {art.advice}"]
             if art.notes:
                 lines += ["", f"## Notes on `{art.artifact}`", ""] + [f"- {n}" for n in art.notes]
             loc = art.localization
