@@ -297,7 +297,7 @@ def recorded_file(record: Any, artifact: str | os.PathLike[str]) -> tuple[Path |
     if isinstance(record.get("relative"), str) and record["relative"]:
         # normpath, not resolve(): no file system calls on a path an artifact made up
         candidates.append(Path(os.path.normpath(Path(artifact).resolve().parent / record["relative"])))
-    existing = [c for c in candidates if _is_file(c)]
+    existing = [c for c in candidates if is_file(c)]
     sha = record.get("sha256")
     for candidate in existing:
         if isinstance(sha, str) and sha and sha256_file(candidate) == sha:
@@ -305,7 +305,7 @@ def recorded_file(record: Any, artifact: str | os.PathLike[str]) -> tuple[Path |
     return (existing[0], False) if existing else (None, False)
 
 
-def _is_file(path: Path) -> bool:
+def is_file(path: Path) -> bool:
     """``Path.is_file`` for a path read from an untrusted artifact: a name too long for the file
     system or one holding a NUL byte is simply not a file here (pathlib raises for those)."""
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, ContextManager
 
 from .._io import sha256_file
-from ..artifact import recorded_file
+from ..artifact import is_file, recorded_file
 from ..errors import ParityError, UntrustedSourceError
 from ..models.source_spec import SourceSpec, parse_source
 
@@ -99,7 +99,7 @@ def _trusted_source(spec: SourceSpec, provenance: Mapping[str, Any], artifact: s
     if located is None and spec.path is not None:
         # Artifacts that record no relative path: the source's own spelling, from the artifact's folder.
         beside = spec.path if spec.path.is_absolute() else Path(artifact).parent / spec.path
-        located = beside if _is_file(beside) else None
+        located = beside if is_file(beside) else None
         same = located is not None and sha256_file(located) == recorded_sha
     if located is None:
         raise ParityError(f"the model file recorded in {artifact} is missing: {spec.target}", hint=_NAME_MODEL)
@@ -128,15 +128,6 @@ def reference_pins(provenance: Mapping[str, Any] | None, source: str) -> Context
     modules = (provenance or {}).get("source_modules")
     recorded = {k: v for k, v in modules.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(modules, Mapping) else {}
     return pinned_source(spec.path, digest, recorded)
-
-
-def _is_file(path: Path) -> bool:
-    """``Path.is_file`` for a path read from an untrusted artifact: a name too long for the file
-    system or one holding a NUL byte is simply not a file here (pathlib raises for those)."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
 
 
 def _module_problem(module: str) -> str | None:
