@@ -61,7 +61,7 @@ def main() -> int:
             if name.startswith("pool"):
                 per_thread = args.iters // 2
 
-                def loop(r: TensorRTRunner = r) -> None:
+                def loop(r: TensorRTRunner = r, per_thread: int = per_thread) -> None:
                     for _ in range(per_thread):
                         r.run(x)
 

@@ -468,7 +468,8 @@ class ArtifactInfo:
     def _resolve(self) -> ArtifactInfo:
         """Derive :attr:`input` in the precedence order of the module docstring."""
         prov = self.provenance or {}
-        recorded = prov.get("input") if isinstance(prov.get("input"), Mapping) else {}
+        raw_input = prov.get("input")
+        recorded: Mapping[str, Any] = raw_input if isinstance(raw_input, Mapping) else {}
         pre_record = self._preprocessing_record()
         first = self.inputs[0] if self.inputs else None
         names = recorded.get("names") if isinstance(recorded.get("names"), list) else []

@@ -184,6 +184,8 @@ def _run_profiled(
             runner.run({name: x})
         trace = runner.end_profiling()
         runner.close()
+        if trace is None:  # the runner was created with profiling on, so ORT wrote a trace
+            raise RuntimeError(f"ONNX Runtime wrote no profile trace for {path.name}")
         events = json.loads(Path(trace).read_text(encoding="utf-8"))
         graph = onnx.load(os.fspath(optimized), load_external_data=False).graph if optimized.exists() else None
     return events, graph
@@ -193,16 +195,16 @@ def _profile_input(runner: Any, path: Path, batch_size: int) -> tuple[str, np.nd
     """A random input at ``batch_size``; symbolic C/H/W from the artifact's recorded input size."""
     spec = runner.inputs[0]
     dims = [d if isinstance(d, int) and d > 0 else None for d in spec.shape]
-    if dims[0] is None:
-        dims[0] = batch_size
-    if any(d is None for d in dims[1:]):
+    batch = dims[0] if dims[0] is not None else batch_size
+    chw = [d for d in dims[1:] if d is not None]
+    if len(chw) < len(dims) - 1:
         from ..artifact import ArtifactInfo
 
         size = ArtifactInfo.read(path).input_size
         if size is None:
             raise InputError(f"cannot tell the input size of {spec.describe()} for profiling")
-        dims[1:] = list(size)
-    return spec.name, np.random.default_rng(0).standard_normal(dims).astype(spec.dtype)
+        chw = list(size)
+    return spec.name, np.random.default_rng(0).standard_normal([batch, *chw]).astype(spec.dtype)
 
 
 def _kernel_times(events: list[dict[str, Any]], iterations: int) -> tuple[dict[str, float], dict[str, str]]:

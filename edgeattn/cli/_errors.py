@@ -14,20 +14,24 @@ import re
 import signal
 import sys
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TextIO, Tuple, Type, TypeVar
 
 import click
 import typer
 
 from ..errors import EdgeattnError, EdgeattnWarning, Terminated, os_error_cause
 
+if TYPE_CHECKING:
+    from rich.console import Console  # imported when a table is printed (start-up time)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Click's exceptions pass through the boundary untouched (Typer prints them; usage errors exit 2).
 # Newer Typer vendors its own copy of Click, whose exceptions are not the installed Click's.
-_CLICK_EXCEPTIONS: Tuple[type, ...] = tuple(
+_CLICK_EXCEPTIONS: Tuple[Type[BaseException], ...] = tuple(
     {click.exceptions.ClickException, *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")}
 )
+_PASS_THROUGH: Tuple[Type[BaseException], ...] = (typer.Exit, typer.Abort, *_CLICK_EXCEPTIONS)
 
 
 def print_error(message: str, hint: Optional[str] = None) -> None:
@@ -189,7 +193,7 @@ def handle_errors(func: F) -> F:
             ):
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
                 return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, *_CLICK_EXCEPTIONS):
+        except _PASS_THROUGH:
             raise
         except Terminated:
             raise _exit("terminated", None, 143) from None
@@ -251,7 +255,7 @@ def print_warning(message: str) -> None:
     Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold yellow]Warning:[/] {message}", markup=True)
 
 
-def report_console():  # type: ignore[no-untyped-def]
+def report_console() -> "Console":
     """A rich console for result tables on stdout.
 
     Piped or redirected output (CI logs, ``| tee``) would otherwise be cut to 80 columns and the

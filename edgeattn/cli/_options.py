@@ -18,15 +18,20 @@ Typer evaluates these annotations at runtime, and the runtime side runs on Pytho
 
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Type, cast
 
 import typer
 from typer.core import TyperCommand
 from typing_extensions import Annotated
 
+if TYPE_CHECKING:
+    import click
+
 # Click's UsageError, from the Click that this Typer runs on (a vendored copy in newer Typer): a
 # real ``click.UsageError`` would not be recognised by a Typer that vendors its own.
-UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+UsageError = cast(  # typed as Click's: the vendored copy is the same class
+    "Type[click.UsageError]", next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+)
 
 
 # --- choices (an Enum is Typer's portable Choice: an unknown value exits 2 with the list) --------
@@ -119,7 +124,7 @@ def parse_input_size(text: str) -> InputSize:
     return InputSize(*dims)
 
 
-class IntList(tuple):  # type: ignore[type-arg]
+class IntList(tuple):
     """Positive integers given as ``1,8,32`` (a tuple subclass, so Typer takes it as one value)."""
 
 
@@ -143,7 +148,7 @@ BACKEND_NAMES = ("auto", "onnxruntime", "tensorrt", "openvino", "torch")
 BACKEND_ALIASES = {"ort": "onnxruntime", "trt": "tensorrt", "ov": "openvino", "pytorch": "torch"}
 
 
-class Backends(tuple):  # type: ignore[type-arg]
+class Backends(tuple):
     """Canonical backend names, in the order given."""
 
 

@@ -118,7 +118,7 @@ def command(
     _print(report)
 
 
-def _bench_triton(url, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,  # type: ignore[no-untyped-def]
+def _bench_triton(url, targets, concurrency, batch_sizes, iterations, duration, warmup, inputs,
                   json_output, report_json, report_md, chart) -> None:
     from .._io import check_outputs
 
@@ -146,7 +146,7 @@ def _bench_triton(url, targets, concurrency, batch_sizes, iterations, duration, 
     _print(report)
 
 
-def _print(report) -> None:  # type: ignore[no-untyped-def]
+def _print(report) -> None:
     from ._errors import report_console
     from rich.table import Table
 
@@ -158,7 +158,7 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
         table.add_column(col, justify="left" if col in ("variant", "backend") else "right")
     for batch in report.settings["batch_sizes"]:
         rows = [r for r in report.results if r.batch_size == batch]
-        base = next((r for r in rows if r.stats), None)
+        base = next((r.stats for r in rows if r.stats is not None), None)
         for r in rows:
             if r.stats is None:
                 table.add_row(r.variant, r.backend, str(batch), f"skipped: {r.skipped}", *[""] * 7)
@@ -166,7 +166,7 @@ def _print(report) -> None:  # type: ignore[no-untyped-def]
             st = r.stats
             table.add_row(
                 r.variant, r.backend, str(batch), f"{st.mean_ms:.2f}", f"{st.p50_ms:.2f}", f"{st.p90_ms:.2f}", f"{st.p99_ms:.2f}",
-                f"{st.min_ms:.2f}", f"{st.max_ms:.2f}", f"{st.throughput:.1f}", f"{st.p50_ms / base.stats.p50_ms:.2f}x",
+                f"{st.min_ms:.2f}", f"{st.max_ms:.2f}", f"{st.throughput:.1f}", f"{st.p50_ms / (base or st).p50_ms:.2f}x",
             )
     console.print(table)
     for prof in report.per_block:

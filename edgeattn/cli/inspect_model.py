@@ -88,7 +88,7 @@ def command(
         else:
             print_artifact(data)
         return
-    size = None if input_size is None else tuple(input_size)
+    size = None if input_size is None else (input_size.channels, input_size.height, input_size.width)
     # EdgeattnWarnings are printed as "Warning: ..." by the CLI's error boundary (_errors.py).
     data = inspect_report(
         model, None if checkpoint is None else str(checkpoint), unsafe_pickle=unsafe_pickle,

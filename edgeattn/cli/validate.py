@@ -17,10 +17,13 @@ reported (marking extra outputs can itself change results).
 
 import math
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Union
 
 import typer
 from typing_extensions import Annotated
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID  # rich is imported when a progress bar is shown
 
 from ..errors import InputError
 from ._errors import echo_json
@@ -156,7 +159,7 @@ def command(
         raise typer.Exit(1)
 
 
-def write_reports(report, report_json: Optional[Path], report_md: Optional[Path], chart: Optional[Path] = None) -> dict:  # type: ignore[no-untyped-def]
+def write_reports(report, report_json: Optional[Path], report_md: Optional[Path], chart: Optional[Path] = None) -> dict:
     """Write ``report`` to --report-json / --report-md (and a bench --chart), all or none; return its dict."""
     from .._io import atomic_outputs
 
@@ -192,7 +195,7 @@ def input_files(*items: object) -> List[Path]:
     return files
 
 
-def _print_accuracy(console, report) -> None:  # type: ignore[no-untyped-def]
+def _print_accuracy(console, report) -> None:
     """Top-1/top-5 of the reference and every artifact on the labelled inputs, one table."""
     from rich.table import Table
 
@@ -214,7 +217,7 @@ def _print_accuracy(console, report) -> None:  # type: ignore[no-untyped-def]
 class _progress:
     """A rich progress bar on stderr; a no-op callback when stderr is not a terminal."""
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[str, int, int], None]:
         import sys
 
         self._bar = None
@@ -226,7 +229,7 @@ class _progress:
             self._bar = Progress(*Progress.get_default_columns(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  console=Console(stderr=True), transient=True)
             self._bar.start()
-        self._tasks: Dict[str, int] = {}
+        self._tasks: Dict[str, TaskID] = {}
         return self._update
 
     def _update(self, stage: str, done: int, total: int) -> None:
@@ -241,7 +244,7 @@ class _progress:
             self._bar.stop()
 
 
-def _print(report) -> None:  # type: ignore[no-untyped-def]
+def _print(report) -> None:
     from ._errors import report_console
     from rich.markup import escape
     from rich.table import Table

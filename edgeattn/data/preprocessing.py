@@ -127,9 +127,10 @@ def _opened(image: Any) -> Iterator[Any]:
             opened.load()
             yield opened
     except Image.DecompressionBombError as exc:
+        limit = Image.MAX_IMAGE_PIXELS or 0  # set: Pillow raises this error only under a limit
         raise InputError(
             f"cannot read {what}: {exc}".split(" could be decompression")[0]
-            + f" (more than {Image.MAX_IMAGE_PIXELS * 2} pixels); expected an image of a sane size",
+            + f" (more than {limit * 2} pixels); expected an image of a sane size",
             hint="a decompression bomb or a huge scan: resize it first",
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -47,7 +47,8 @@ class ReferenceSet:
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         arrays = {"inputs": self.inputs, **{_OUTPUT + k: v for k, v in self.outputs.items()}}
-        np.savez_compressed(buffer, meta=np.array(json.dumps(self.meta)), **arrays)
+        # numpy's stub matches **arrays against the allow_pickle: bool keyword too
+        np.savez_compressed(buffer, meta=np.array(json.dumps(self.meta)), **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @property

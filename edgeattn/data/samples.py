@@ -217,7 +217,9 @@ def _load_npz(src: Path, size: tuple[int, ...] | None, input_name: str | None) -
         raise InputError(f"cannot read {src}: {_first_line(exc)}") from None
 
 
-def _read_npz(archive, src: Path, size: tuple[int, ...] | None, input_name: str | None) -> tuple[np.ndarray, np.ndarray | None]:  # type: ignore[no-untyped-def]
+def _read_npz(
+    archive: np.lib.npyio.NpzFile, src: Path, size: tuple[int, ...] | None, input_name: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     keys = list(archive.files)
     label_key = next((k for k in LABEL_KEYS if k in keys), None)
     data_keys = [k for k in keys if k != label_key]

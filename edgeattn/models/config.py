@@ -46,7 +46,9 @@ def input_config(model: Any) -> Preprocessing:
     from .sources import LoadedModel
 
     if isinstance(model, LoadedModel):
-        return model.input
+        if model.input is not None:
+            return model.input
+        model = model.module  # no recipe of its own (one built by the caller): the module's
     for attr in ("pretrained_cfg", "default_cfg"):
         found = _from_timm_cfg(getattr(model, attr, None))
         if found is not None:

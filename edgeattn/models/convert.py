@@ -159,7 +159,7 @@ def se_width_options(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
 
 
 # Layouts recognised but not converted: the hint names the model that loads them as they are.
-_LEGACY_SENET_DEPTHS = {
+_LEGACY_SENET_DEPTHS: dict[tuple[str, tuple[int, ...]], str] = {
     ("basic", (2, 2, 2, 2)): "legacy_seresnet18",
     ("basic", (3, 4, 6, 3)): "legacy_seresnet34",
     ("bottleneck", (3, 4, 6, 3)): "legacy_seresnet50",

@@ -57,6 +57,8 @@ class InvertedResidual(nn.Module):
     ) -> None:
         super().__init__()
         self.has_residual = stride == 1 and in_chs == out_chs
+        self.conv_pw: nn.Module
+        self.bn1: nn.Module
         if exp_chs != in_chs:
             self.conv_pw = nn.Conv2d(in_chs, exp_chs, 1, bias=False)
             self.bn1 = nn.BatchNorm2d(exp_chs)
@@ -79,6 +81,12 @@ class InvertedResidual(nn.Module):
 
 class MobileNetSmall(nn.Module):
     """Stem (3x3/2, 16), four stages ``layer1``..``layer4``, 1x1 head to 576, pooled 1024-wide classifier."""
+
+    # The stages are added with add_module (named by index); declared here for type checkers.
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(
         self, num_classes: int = 1000, attention: AttentionKind = "se", reduction: int = 4,

@@ -90,6 +90,13 @@ def _site_dirs() -> list[str]:
     return [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
 
 
+def _soname_version(path: str) -> tuple[int, ...]:
+    """libcudart.so.12.1 -> (12, 1); the unversioned libcudart.so -> (-1,), which sorts last."""
+    match = _SONAME_VERSION.search(path)
+    version = tuple(int(x) for x in match.group(1).split(".")[1:]) if match is not None else ()
+    return version or (-1,)
+
+
 def candidate_paths(environ: dict[str, str] | None = None, site_dirs: list[str] | None = None) -> list[str]:
     """Where libcudart is looked for, in order (files found on disk, then bare sonames)."""
     env = os.environ if environ is None else environ
@@ -100,7 +107,7 @@ def candidate_paths(environ: dict[str, str] | None = None, site_dirs: list[str] 
     for folder in folders:
         files = [f for f in glob.glob(os.path.join(folder, "libcudart.so*")) if _SONAME_VERSION.search(f)]
         # Newest first: libcudart.so.13 before .12; the unversioned dev symlink last.
-        files.sort(key=lambda f: tuple(int(x) for x in _SONAME_VERSION.search(f).group(1).split(".")[1:]) or (-1,), reverse=True)
+        files.sort(key=_soname_version, reverse=True)
         found += [f for f in files if f not in found]
     return found + [s for s in SONAMES if s not in found]
 

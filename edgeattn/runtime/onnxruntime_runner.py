@@ -57,7 +57,9 @@ def _ort_distributions() -> tuple[str, ...]:
 
     found = set()
     for dist in metadata.distributions():
-        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
+        # An email.message.Message at runtime; the PackageMetadata protocol has no .get, and
+        # Distribution.name needs Python 3.10 (the runtime side runs on 3.8).
+        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")  # type: ignore[attr-defined]
         if name == "onnxruntime" or name.startswith("onnxruntime-") and name not in ("onnxruntime-extensions", "onnxruntime-tools", "onnxruntime-genai"):
             found.add(name)
     return tuple(sorted(found))

@@ -34,6 +34,43 @@ def _flag(value: bool) -> str:
     return "True" if value else "False"
 
 
+def _cache_options(
+    cache: Path, engine_cache: bool, engine_cache_prefix: str | None, timing_cache: bool, engine_hw_compatible: bool
+) -> dict[str, Any]:
+    """The engine and timing cache options, both kept in ``cache`` (created here)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    opts: dict[str, Any] = {}
+    if engine_cache:
+        opts["trt_engine_cache_enable"] = True
+        opts["trt_engine_cache_path"] = str(cache)
+        if engine_cache_prefix:
+            opts["trt_engine_cache_prefix"] = engine_cache_prefix
+        if engine_hw_compatible:
+            opts["trt_engine_hw_compatible"] = True
+    if timing_cache:
+        opts["trt_timing_cache_enable"] = True
+        opts["trt_timing_cache_path"] = str(cache)
+    return opts
+
+
+def _profile_options(
+    min_shapes: Mapping[str, Sequence[int]] | None,
+    opt_shapes: Mapping[str, Sequence[int]] | None,
+    max_shapes: Mapping[str, Sequence[int]] | None,
+) -> dict[str, Any]:
+    """The optimization profile options: all three shape sets or none."""
+    given = [s for s in (min_shapes, opt_shapes, max_shapes) if s]
+    if not given:
+        return {}
+    if len(given) != 3:
+        raise InputError("TensorRT EP profile shapes need all three of min_shapes, opt_shapes and max_shapes")
+    return {
+        "trt_profile_min_shapes": _shape_string(min_shapes or {}),
+        "trt_profile_opt_shapes": _shape_string(opt_shapes or {}),
+        "trt_profile_max_shapes": _shape_string(max_shapes or {}),
+    }
+
+
 def tensorrt_provider_options(
     *,
     device_id: int = 0,
@@ -70,25 +107,8 @@ def tensorrt_provider_options(
         if int8_calibration_table:
             opts["trt_int8_calibration_table_name"] = int8_calibration_table
     if cache_dir is not None and (engine_cache or timing_cache):
-        cache = Path(cache_dir)
-        cache.mkdir(parents=True, exist_ok=True)
-        if engine_cache:
-            opts["trt_engine_cache_enable"] = True
-            opts["trt_engine_cache_path"] = str(cache)
-            if engine_cache_prefix:
-                opts["trt_engine_cache_prefix"] = engine_cache_prefix
-            if engine_hw_compatible:
-                opts["trt_engine_hw_compatible"] = True
-        if timing_cache:
-            opts["trt_timing_cache_enable"] = True
-            opts["trt_timing_cache_path"] = str(cache)
-    given = [s for s in (min_shapes, opt_shapes, max_shapes) if s]
-    if given and len(given) != 3:
-        raise InputError("TensorRT EP profile shapes need all three of min_shapes, opt_shapes and max_shapes")
-    if given:
-        opts["trt_profile_min_shapes"] = _shape_string(min_shapes or {})
-        opts["trt_profile_opt_shapes"] = _shape_string(opt_shapes or {})
-        opts["trt_profile_max_shapes"] = _shape_string(max_shapes or {})
+        opts.update(_cache_options(Path(cache_dir), engine_cache, engine_cache_prefix, timing_cache, engine_hw_compatible))
+    opts.update(_profile_options(min_shapes, opt_shapes, max_shapes))
     if builder_optimization_level is not None:
         if not 0 <= builder_optimization_level <= 5:
             raise InputError(f"builder optimization level must be 0..5, received {builder_optimization_level}")

@@ -51,7 +51,8 @@ class TorchRunner(Runner):
         self.model: Any = None
         self._recipe: Any = None  # the recipe the model's weights expect, once loaded
         self.default_input_size: tuple[int, ...] = (3, 224, 224)
-        self._outputs: list[TensorSpec] | None = None
+        # Unknown until the first run (the base class's _outputs is known once loaded).
+        self._seen_outputs: list[TensorSpec] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _load_impl(self) -> None:
@@ -97,13 +98,13 @@ class TorchRunner(Runner):
     def outputs(self) -> list[TensorSpec]:
         if not self._loaded:
             self.load()
-        if self._outputs is None:
+        if self._seen_outputs is None:
             # Not knowable without running: one dry run on a single sample fills it in.
             shape = [d if isinstance(d, int) else 1 for d in (self._input_shape or ())]
             if len(shape) == 4 and not all(isinstance(d, int) for d in (self._input_shape or ())[2:]):
                 shape[1:] = self.default_input_size
             self.run(np.zeros(shape, dtype=np.float32))
-        return list(self._outputs or [])
+        return list(self._seen_outputs or [])
 
     def info(self) -> RunnerInfo:
         import torch
@@ -126,8 +127,8 @@ class TorchRunner(Runner):
         with torch.inference_mode():
             result = self.model(tensor)
         names, arrays = _flatten_outputs(result, self._output_names)
-        if self._outputs is None:
-            self._outputs = [
+        if self._seen_outputs is None:
+            self._seen_outputs = [
                 TensorSpec(n, a.dtype, ("batch", *a.shape[1:]) if a.ndim else ()) for n, a in zip(names, arrays)
             ]
         return dict(zip(names, arrays))

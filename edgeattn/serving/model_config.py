@@ -186,7 +186,8 @@ def config_problems(config: Any, info: ArtifactInfo | None = None) -> list[str]:
     if info is None:
         return problems
     if batched and not info.dynamic_batch:
-        problems.append(f"max_batch_size {config.max_batch_size} but {info.path.name} has a fixed batch")
+        artifact = info.path.name if info.path is not None else "the artifact"
+        problems.append(f"max_batch_size {config.max_batch_size} but {artifact} has a fixed batch")
     if config.max_batch_size > max(info.max_batch, 0) and info.dynamic_batch:
         problems.append(f"max_batch_size {config.max_batch_size} exceeds the artifact's {info.max_batch}")
     for label, declared, tensors in (("input", config.input, info.inputs), ("output", config.output, info.outputs)):

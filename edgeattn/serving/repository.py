@@ -155,6 +155,13 @@ def write_repository(
 
 
 # -- planning ---------------------------------------------------------------------------------
+def _file(info: ArtifactInfo) -> Path:
+    """The artifact's file; describe_artifact reads every artifact from one."""
+    if info.path is None:
+        raise InputError("received an artifact description without its file, expected one read by describe_artifact")
+    return info.path
+
+
 def _check_options(options: RepositoryOptions) -> None:
     if options.backend not in BACKENDS:
         raise InputError(f"--triton-backend: received {options.backend!r}, expected one of {list(BACKENDS)}")
@@ -198,8 +205,8 @@ def _plan_models(name: str, info: ArtifactInfo, options: RepositoryOptions) -> l
     else:
         artifact_file = "model.plan"  # the file name the tensorrt backend loads by default
         platform, backend = "tensorrt_plan", None
-    files[artifact_file] = info.path
-    sidecar = sidecar_path(info.path)
+    files[artifact_file] = _file(info)
+    sidecar = sidecar_path(_file(info))
     if sidecar.is_file():
         files[sidecar_path(artifact_file).name] = sidecar  # provenance travels with the artifact
     config = build_config(
@@ -224,13 +231,13 @@ def _batching(info: ArtifactInfo, options: RepositoryOptions) -> Batching:
     if not info.dynamic_batch:
         if options.max_batch not in (None, 0):
             raise InputError(
-                f"--max-batch {options.max_batch}: {info.path.name} has a fixed batch of {info.max_batch}",
+                f"--max-batch {options.max_batch}: {_file(info).name} has a fixed batch of {info.max_batch}",
                 hint="re-export with a dynamic batch axis (edgeattn export's default)",
             )
         return Batching(max_batch=0, dynamic=False)
     max_batch = options.max_batch if options.max_batch is not None else info.max_batch
     if not 1 <= max_batch <= info.max_batch:
-        raise InputError(f"--max-batch: received {max_batch}, expected 1..{info.max_batch} ({info.path.name}'s maximum)")
+        raise InputError(f"--max-batch: received {max_batch}, expected 1..{info.max_batch} ({_file(info).name}'s maximum)")
     preferred = tuple(sorted(set(options.preferred_batch)))
     bad = [b for b in preferred if not 1 <= b <= max_batch]
     if bad:
@@ -240,9 +247,9 @@ def _batching(info: ArtifactInfo, options: RepositoryOptions) -> Batching:
 
 def _plan_preprocessing(name: str, info: ArtifactInfo, batching: Batching, options: RepositoryOptions) -> list[_Planned]:
     if info.preprocessing is None:
-        raise InputError(f"{info.path.name} records no preprocessing, expected one for --with-preprocessing")
+        raise InputError(f"{_file(info).name} records no preprocessing, expected one for --with-preprocessing")
     if len(info.inputs) != 1:
-        raise InputError(f"--with-preprocessing: {info.path.name} has {len(info.inputs)} inputs, expected one image input")
+        raise InputError(f"--with-preprocessing: {_file(info).name} has {len(info.inputs)} inputs, expected one image input")
     model_input = info.inputs[0]
     pre = info.preprocessing
     max_batch = batching.max_batch
@@ -364,7 +371,7 @@ def _commit(repo: Path, planned: Sequence[_Planned], version: int, existing: dic
             else:
                 os.rename(folder, repo / plan.name)
             result.models.append(
-                WrittenModel(plan.name, version, texts[plan.name], plan.role, os.fspath(plan.info.path) if plan.info else None)
+                WrittenModel(plan.name, version, texts[plan.name], plan.role, os.fspath(_file(plan.info)) if plan.info else None)
             )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

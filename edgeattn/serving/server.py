@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import BackendUnavailableError, EdgeattnError, InputError
 
@@ -123,7 +124,7 @@ class TritonServer:
         self.extra_args = extra_args
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     @property
     def http_url(self) -> str:

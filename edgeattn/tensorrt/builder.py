@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._io import atomic_outputs, check_outputs, sha256_file, sidecar_path, write_bytes_atomic
+from .._io import atomic_outputs, check_outputs, sha256_file, sidecar_path
 from ..errors import BackendUnavailableError, CalibrationError, ExportError, InputError
 from ..platform import cuda
 from . import sidecar as sidecar_mod

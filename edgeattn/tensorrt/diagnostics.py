@@ -26,9 +26,11 @@ def make_logger(trt: ModuleType, *, verbose: bool = False) -> Any:
     """An ``ILogger`` subclass instance that keeps the latest messages and forwards them to ``logging``."""
     severity = trt.ILogger.Severity
 
-    class CapturingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
+    logger_base: Any = trt.ILogger  # a class of the TensorRT module loaded at runtime
+
+    class CapturingLogger(logger_base):
         def __init__(self) -> None:
-            trt.ILogger.__init__(self)
+            logger_base.__init__(self)
             self.messages: deque[tuple[str, str]] = deque(maxlen=MAX_MESSAGES)
             self._errors: deque[str] = deque(maxlen=MAX_ERRORS)
             self._lock = threading.Lock()

@@ -104,42 +104,41 @@ class BuildOptions:
 
 def rebuild_command(onnx_path: str, engine_path: str, options: BuildOptions) -> str:
     """The ``edgeattn build`` command line that rebuilds this engine with the same options."""
-    args = ["edgeattn", "build", str(onnx_path), "-o", str(engine_path)]
     o = options
-    if o.precision:
-        args += ["--precision", o.precision]
-    if o.classic_fp16:
-        args.append("--classic-fp16")
-    if isinstance(o.classic_int8_calibration, (str, Path)):
-        args += ["--classic-int8-calibration", str(o.classic_int8_calibration)]
-    if o.calibration_cache:
-        args += ["--calibration-cache", o.calibration_cache]
-    for flag, value in (("--min-batch", o.min_batch), ("--opt-batch", o.opt_batch), ("--max-batch", o.max_batch)):
-        if value is not None:
+    cal = o.classic_int8_calibration
+
+    def shapes(s: dict[str, Shape]) -> str | None:
+        return ",".join(f"{k}:{format_shape(v)}" for k, v in s.items()) or None
+
+    # In command-line order. None or False: the flag is left out (the build's default);
+    # True: a switch; anything else: the flag and its value.
+    flags: list[tuple[str, Any]] = [
+        ("--precision", o.precision or None),
+        ("--classic-fp16", o.classic_fp16),
+        ("--classic-int8-calibration", str(cal) if isinstance(cal, (str, Path)) else None),
+        ("--calibration-cache", o.calibration_cache or None),
+        ("--min-batch", o.min_batch),
+        ("--opt-batch", o.opt_batch),
+        ("--max-batch", o.max_batch),
+        ("--min-shapes", shapes(o.min_shapes)),
+        ("--opt-shapes", shapes(o.opt_shapes)),
+        ("--max-shapes", shapes(o.max_shapes)),
+        ("--workspace", o.workspace or None),
+        ("--opt-level", o.builder_optimization_level),
+        ("--timing-cache", o.timing_cache or None),
+        ("--dla-core", o.dla_core),
+        ("--no-gpu-fallback", o.dla_core is not None and not o.gpu_fallback),
+        ("--hardware-compatibility", None if o.hardware_compatibility == "none" else o.hardware_compatibility),
+        ("--version-compatible", o.version_compatible),
+        ("--exclude-lean-runtime", o.exclude_lean_runtime),
+        ("--no-strongly-typed", not o.strongly_typed),
+        ("--contexts", None if o.contexts == 1 else o.contexts),
+        ("--tf32", o.tf32),
+    ]
+    args = ["edgeattn", "build", str(onnx_path), "-o", str(engine_path)]
+    for flag, value in flags:
+        if value is True:
+            args.append(flag)
+        elif value is not None and value is not False:
             args += [flag, str(value)]
-    for flag, shapes in (("--min-shapes", o.min_shapes), ("--opt-shapes", o.opt_shapes), ("--max-shapes", o.max_shapes)):
-        if shapes:
-            args += [flag, ",".join(f"{k}:{format_shape(v)}" for k, v in shapes.items())]
-    if o.workspace:
-        args += ["--workspace", str(o.workspace)]
-    if o.builder_optimization_level is not None:
-        args += ["--opt-level", str(o.builder_optimization_level)]
-    if o.timing_cache:
-        args += ["--timing-cache", o.timing_cache]
-    if o.dla_core is not None:
-        args += ["--dla-core", str(o.dla_core)]
-        if not o.gpu_fallback:
-            args.append("--no-gpu-fallback")
-    if o.hardware_compatibility != "none":
-        args += ["--hardware-compatibility", o.hardware_compatibility]
-    if o.version_compatible:
-        args.append("--version-compatible")
-    if o.exclude_lean_runtime:
-        args.append("--exclude-lean-runtime")
-    if not o.strongly_typed:
-        args.append("--no-strongly-typed")
-    if o.contexts != 1:
-        args += ["--contexts", str(o.contexts)]
-    if o.tf32:
-        args.append("--tf32")
     return shlex.join(args)

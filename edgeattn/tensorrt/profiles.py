@@ -107,8 +107,8 @@ def compute_profiles(
     for inp in inputs:
         if inp.name in min_shapes or inp.name in opt_shapes or inp.name in max_shapes:
             # Any one of the three given: the missing ones default to the given ones.
-            given = [s for s in (min_shapes.get(inp.name), opt_shapes.get(inp.name), max_shapes.get(inp.name)) if s]
-            lo = min_shapes.get(inp.name) or given[0]
+            present = [s for s in (min_shapes.get(inp.name), opt_shapes.get(inp.name), max_shapes.get(inp.name)) if s]
+            lo = min_shapes.get(inp.name) or present[0]
             opt = opt_shapes.get(inp.name) or lo
             hi = max_shapes.get(inp.name) or opt
             profile = Profile(inp.name, tuple(lo), tuple(opt), tuple(hi))
@@ -117,9 +117,14 @@ def compute_profiles(
             lo_l, opt_l, hi_l = [], [], []
             for axis, d in enumerate(inp.shape):
                 if not _is_dynamic(d):
-                    lo_l.append(int(d)), opt_l.append(int(d)), hi_l.append(int(d))  # type: ignore[arg-type]
+                    fixed_dim = int(d)  # type: ignore[arg-type]  # not dynamic: a number
+                    lo_l.append(fixed_dim)
+                    opt_l.append(fixed_dim)
+                    hi_l.append(fixed_dim)
                 elif axis == 0:
-                    lo_l.append(lo_b), opt_l.append(opt_b), hi_l.append(hi_b)
+                    lo_l.append(lo_b)
+                    opt_l.append(opt_b)
+                    hi_l.append(hi_b)
                 else:
                     raise InputError(
                         f"input {inp.name!r} has a dynamic axis {axis} ({d!r}) besides the batch; "

@@ -29,7 +29,7 @@ import queue
 import re
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -322,9 +322,11 @@ class TensorRTRunner(Runner):
         assert trt is not None
         runner = self
 
-        class LayerProfiler(trt.IProfiler):  # type: ignore[misc, name-defined]
+        profiler_base: Any = trt.IProfiler  # a class of the TensorRT module loaded at runtime
+
+        class LayerProfiler(profiler_base):
             def __init__(self) -> None:
-                trt.IProfiler.__init__(self)
+                profiler_base.__init__(self)
 
             def report_layer_time(self, layer_name: str, ms: float) -> None:
                 with runner._layer_lock:

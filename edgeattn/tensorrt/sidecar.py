@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._io import sidecar_path  # re-exported: edgeattn.tensorrt.sidecar_path
+from .._io import sidecar_path as sidecar_path  # re-exported: edgeattn.tensorrt.sidecar_path
 from ..artifact import ENGINE_SIDECAR_FORMAT as SIDECAR_FORMAT
 from ..artifact import ArtifactInfo, read_engine_sidecar
 from ..errors import EngineCompatibilityError

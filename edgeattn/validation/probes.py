@@ -32,8 +32,11 @@ def read_probes(model: str | os.PathLike[str] | Any) -> list[Probe]:
     """Blocks and stage probes from the metadata, sorted by where the graph computes them."""
     import onnx
 
-    path = Path(model) if isinstance(model, (str, os.PathLike)) else None
-    proto = onnx.load(os.fspath(path), load_external_data=False) if path is not None else model
+    if isinstance(model, (str, os.PathLike)):
+        path: Path | None = Path(model)
+        proto = onnx.load(os.fspath(model), load_external_data=False)
+    else:
+        path, proto = None, model
     record = ArtifactInfo.from_proto(proto, path)
     producers: dict[str, int] = {}
     for index, node in enumerate(proto.graph.node):

@@ -87,8 +87,9 @@ def _trusted_source(spec: SourceSpec, provenance: Mapping[str, Any], artifact: s
                 hint=_NAME_MODEL,
             )
         return spec.text
-    record = provenance.get("source_file")
-    recorded_sha = record.get("sha256") if isinstance(record, Mapping) else None
+    raw_record = provenance.get("source_file")
+    record: Mapping[str, Any] = raw_record if isinstance(raw_record, Mapping) else {}
+    recorded_sha = record.get("sha256")
     if not isinstance(recorded_sha, str) or not recorded_sha:
         raise UntrustedSourceError(
             f"{artifact} names its model as {spec.text!r} but records no sha256 of that file; expected one to "

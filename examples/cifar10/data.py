@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_slices:
         print(f"wrote {make_slices(args.make_slices)}")
     else:
-        for name, folder in write_slices(args.write).items():
+        for folder in write_slices(args.write).values():
             print(f"wrote {folder}")
     return 0
 

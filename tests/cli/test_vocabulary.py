@@ -59,7 +59,7 @@ def test_each_flag_name_has_one_meaning_across_commands() -> None:
     validate, iterations in bench and the model name in triton)."""
     meanings = defaultdict(set)
     shorts = defaultdict(set)
-    for name, command in _commands().items():
+    for command in _commands().values():
         for p in _options(command):
             longs = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
             for flag in longs:

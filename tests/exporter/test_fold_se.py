@@ -315,7 +315,7 @@ def test_full_gate_layout_is_equivalent(text, shapes) -> None:
     """gate_layout='full' (gate repeated to X's shape by a nearest Resize) computes the same Y."""
     import onnx_ir as ir
 
-    from edgeattn.exporter.fold import BodyOptions, fold_attention
+    from edgeattn.exporter.fold import fold_attention
     from foldkit import run
 
     model = make_model(text, rng_weights(8, **shapes))

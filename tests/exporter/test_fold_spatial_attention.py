@@ -119,7 +119,7 @@ def test_full_gate_layout_is_equivalent(text, shapes) -> None:
     """gate_layout='full': the [N, 1, H, W] gate repeated over C by a 1x1 Conv of ones."""
     import onnx_ir as ir
 
-    from edgeattn.exporter.fold import BodyOptions, fold_attention
+    from edgeattn.exporter.fold import fold_attention
     from foldkit import run
 
     weights = rng_weights(10, **shapes)

@@ -17,7 +17,7 @@ def _randomized(name: str, seed: int = 0, **kw) -> nn.Module:
     torch.manual_seed(seed)
     model = create_model(name, num_classes=10, **kw)
     with torch.no_grad():
-        for n, p in model.named_parameters():
+        for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.1)
         for n, b in model.named_buffers():
             if n.endswith("running_mean"):

@@ -7,7 +7,9 @@ import torch
 from torch import nn
 
 from edgeattn.errors import InputError, ModelSourceError
+from edgeattn.artifact import Preprocessing
 from edgeattn.models import create_model, input_config, list_models, model_entry, register_model
+from edgeattn.models.sources import LoadedModel
 from edgeattn.models.attention_scan import attention_type, find_attention_blocks
 
 EXPECTED = {
@@ -63,6 +65,15 @@ def test_input_config(name: str) -> None:
 def test_input_config_fallback_for_plain_module() -> None:
     config = input_config(nn.Conv2d(3, 4, 3))
     assert config.input_size == (3, 224, 224) and config.source == "default"
+
+
+def test_input_config_of_a_loaded_model_without_a_recipe_reads_its_module() -> None:
+    module = nn.Conv2d(3, 4, 3)
+    module.pretrained_cfg = {"input_size": (3, 160, 160), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+    config = input_config(LoadedModel(module))
+    assert config.input_size == (3, 160, 160) and config.mean == pytest.approx((0.5, 0.5, 0.5))
+    own = input_config(LoadedModel(module, input=Preprocessing(input_size=(3, 96, 96))))
+    assert own.input_size == (3, 96, 96)
 
 
 def test_tiny_resnet_has_every_stage_with_attention() -> None:

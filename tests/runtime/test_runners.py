@@ -132,7 +132,7 @@ def test_concurrent_runs_equal_sequential(small_onnx):
         results: list = [None] * len(batches)
         barrier = threading.Barrier(8)
 
-        def work(worker: int) -> None:
+        def work(worker: int, runner=runner, name: str = name, results: list = results, barrier=barrier) -> None:
             barrier.wait()  # start together so the calls really overlap
             for i in range(worker, len(batches), 8):
                 results[i] = runner.run(batches[i])[name]

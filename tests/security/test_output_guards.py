@@ -178,7 +178,7 @@ def test_output_set_reuses_one_temporary_per_destination_and_forgets_discarded_f
 
     outputs.write_text(tmp_path / "b.txt", "größe ✓")
     outputs.commit()
-    assert (tmp_path / "b.txt").read_bytes() == "größe ✓".encode("utf-8")
+    assert (tmp_path / "b.txt").read_bytes() == "größe ✓".encode()
     assert outputs.path(tmp_path / "b.txt") != first and _no_temp_files(tmp_path) is False
     outputs.discard()
     assert _no_temp_files(tmp_path)

@@ -105,7 +105,9 @@ class AttentionRule(pattern.RewriteRuleClassBase):
     def analyze(self, x: ir.Value, gate: Gate, gate_nodes: list[ir.Node], anchor: ir.Node) -> BlockMatch:
         raise NotImplementedError
 
-    def check(self, context: Any, a: ir.Value, b: ir.Value, **_: Any) -> MatchResult:
+    # onnxscript calls check(context, *the pattern's values); its base class declares it with
+    # (op, *args, **kwargs), which a rule's named values narrow.
+    def check(self, context: Any, a: ir.Value, b: ir.Value, **_: Any) -> MatchResult:  # type: ignore[override]
         result = MatchResult()
         anchor = context.root
         if FOLDED_TAG in anchor.metadata_props:

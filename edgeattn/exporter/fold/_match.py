@@ -241,38 +241,53 @@ def match_fc(value: ir.Value) -> FC:
     if node is None:
         raise Refusal(f"excitation FC is not Conv/Gemm/MatMul (found {_op(value)})")
     if node.op_type == "Conv":
-        w = const_array(node.inputs[1])
-        if w is None or w.ndim != 4 or w.shape[2:] != (1, 1):
-            raise Refusal("excitation Conv is not a 1x1 conv with constant weights")
-        if attr_int(node, "group", 1) != 1 or any(p != 0 for p in attr_ints(node, "pads", [0]) or [0]):
-            raise Refusal("excitation Conv is grouped or padded")
-        b = const_array(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] is not None else None
-        if len(node.inputs) > 2 and node.inputs[2] is not None and b is None:
-            raise Refusal("excitation Conv bias is not constant")
-        return FC(
-            node.inputs[0],  # type: ignore[arg-type]
-            w.reshape(w.shape[0], w.shape[1]),
-            b,
-            const_source(node.inputs[1]),  # type: ignore[arg-type]
-            const_source(node.inputs[2]) if b is not None else None,  # type: ignore[arg-type]
-            [*nodes, node],
-        )
+        return _match_conv_fc(node, nodes)
     if node.op_type == "Gemm":
-        w = const_array(node.inputs[1])
-        if w is None or w.ndim != 2:
-            raise Refusal("excitation Gemm has non-constant weights")
-        if attr_int(node, "transA", 0):
-            raise Refusal("excitation Gemm has transA=1")
-        alpha, beta = attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0)
-        w = w if attr_int(node, "transB", 0) else w.T
-        w = w * alpha
-        b = None
-        if len(node.inputs) > 2 and node.inputs[2] is not None:
-            b = const_array(node.inputs[2])
-            if b is None:
-                raise Refusal("excitation Gemm bias is not constant")
-            b = np.broadcast_to(b * beta, (w.shape[0],)).astype(w.dtype)
-        return FC(node.inputs[0], np.ascontiguousarray(w), b, None, None, [*nodes, node])  # type: ignore[arg-type]
+        return _match_gemm_fc(node, nodes)
+    return _match_matmul_fc(node, nodes)
+
+
+def _match_conv_fc(node: ir.Node, nodes: list[ir.Node]) -> FC:
+    """A 1x1, ungrouped, unpadded Conv with constant weights (and bias)."""
+    w = const_array(node.inputs[1])
+    if w is None or w.ndim != 4 or w.shape[2:] != (1, 1):
+        raise Refusal("excitation Conv is not a 1x1 conv with constant weights")
+    if attr_int(node, "group", 1) != 1 or any(p != 0 for p in attr_ints(node, "pads", [0]) or [0]):
+        raise Refusal("excitation Conv is grouped or padded")
+    b = const_array(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] is not None else None
+    if len(node.inputs) > 2 and node.inputs[2] is not None and b is None:
+        raise Refusal("excitation Conv bias is not constant")
+    return FC(
+        node.inputs[0],  # type: ignore[arg-type]
+        w.reshape(w.shape[0], w.shape[1]),
+        b,
+        const_source(node.inputs[1]),  # type: ignore[arg-type]
+        const_source(node.inputs[2]) if b is not None else None,  # type: ignore[arg-type]
+        [*nodes, node],
+    )
+
+
+def _match_gemm_fc(node: ir.Node, nodes: list[ir.Node]) -> FC:
+    """A Gemm with constant weights; alpha, beta and transB folded into the weights and bias."""
+    w = const_array(node.inputs[1])
+    if w is None or w.ndim != 2:
+        raise Refusal("excitation Gemm has non-constant weights")
+    if attr_int(node, "transA", 0):
+        raise Refusal("excitation Gemm has transA=1")
+    alpha, beta = attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0)
+    w = w if attr_int(node, "transB", 0) else w.T
+    w = w * alpha
+    b = None
+    if len(node.inputs) > 2 and node.inputs[2] is not None:
+        b = const_array(node.inputs[2])
+        if b is None:
+            raise Refusal("excitation Gemm bias is not constant")
+        b = np.broadcast_to(b * beta, (w.shape[0],)).astype(w.dtype)
+    return FC(node.inputs[0], np.ascontiguousarray(w), b, None, None, [*nodes, node])  # type: ignore[arg-type]
+
+
+def _match_matmul_fc(node: ir.Node, nodes: list[ir.Node]) -> FC:
+    """MatMul with constant weights, or Add(MatMul, constant bias) in either input order."""
     bias = None
     if node.op_type == "Add":
         # MatMul + Add (Linear with bias, as the legacy exporter writes it for >2-D inputs)

@@ -59,5 +59,7 @@ def _same(a: FC, b: FC) -> bool:
         return False
     if (a.bias is None) != (b.bias is None):
         return False
-    return a.bias is None or np.array_equal(a.bias, b.bias)
+    if a.bias is None or b.bias is None:
+        return True  # both None (checked above)
+    return np.array_equal(a.bias, b.bias)
 

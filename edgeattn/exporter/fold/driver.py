@@ -82,14 +82,13 @@ def fold_attention(
     return report
 
 
-def _name_blocks(
-    folded: list[Folded],
-    expected: Sequence[AttentionBlock] | None,
-    report: FoldReport,
-    existing: set[str],
-) -> None:
-    remaining = {k: [b.path for b in (expected or []) if b.kind == k] for k in OP_TYPES}
-    # First pass: exact scope matches claim their module; then prefix matches; then graph order.
+def _claim_modules(
+    folded: list[Folded], expected: Sequence[AttentionBlock] | None, remaining: dict[str, list[str]]
+) -> list[tuple[str | None, str]]:
+    """(module path or None, how it was found) per folded block; a claimed path leaves ``remaining``.
+
+    First pass: exact scope matches claim their module; then prefix matches; then graph order.
+    """
     names: list[tuple[str | None, str]] = [(None, "none")] * len(folded)
     for i, f in enumerate(folded):
         if f.scope_name is not None and f.scope_name in remaining[f.op_type]:
@@ -116,6 +115,17 @@ def _name_blocks(
             names[i] = (f.anchor.strip("/").rsplit("/", 1)[0], "anchor")
         if hit is not None:
             pool.remove(hit)
+    return names
+
+
+def _name_blocks(
+    folded: list[Folded],
+    expected: Sequence[AttentionBlock] | None,
+    report: FoldReport,
+    existing: set[str],
+) -> None:
+    remaining = {k: [b.path for b in (expected or []) if b.kind == k] for k in OP_TYPES}
+    names = _claim_modules(folded, expected, remaining)
     used: set[str] = set()
     for i, (f, (name, source)) in enumerate(zip(folded, names)):
         base = name or f"{f.op_type}_{i}"

@@ -36,7 +36,7 @@ MobileNetV3, ``silu_sigmoid`` for EfficientNet). The two forms ``export --optimi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnx_ir as ir
@@ -185,7 +185,7 @@ def spatial_body(op: Any, x: ir.Value, w: ir.Value, b: ir.Value, variant: str, o
     return _apply(op, x, _gate(op, z, variant), options, opset, spatial=True)
 
 
-_BODIES = {"SqueezeExcite": se_body, "ChannelAttention": channel_body, "SpatialAttention": spatial_body}
+_BODIES: dict[str, Callable[..., ir.Value]] = {"SqueezeExcite": se_body, "ChannelAttention": channel_body, "SpatialAttention": spatial_body}
 _INPUTS = {
     "SqueezeExcite": ("X", "W1", "B1", "W2", "B2"),
     "ChannelAttention": ("X", "W1", "B1", "W2", "B2"),

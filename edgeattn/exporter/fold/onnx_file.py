@@ -163,7 +163,9 @@ def fold_onnx(
         raise ExportError(f"the folded graph of {name} fails the ONNX checker: {first}",
                           hint="retry with --fold none to see the report, and report the model") from None
 
-    max_abs_diff, shapes, skipped = None, {}, None
+    max_abs_diff: float | None = None
+    shapes: dict[str, list[int]] = {}
+    skipped: str | None = None
     if check:
         max_abs_diff, shapes, skipped = _compare_on_ort(original, folded, name, rtol, atol, seed, report.mode)
         if skipped:

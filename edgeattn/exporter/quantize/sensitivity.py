@@ -207,7 +207,7 @@ def sensitivity(
         arrays = arrays[: max(fixed, arrays.shape[0] // fixed * fixed)]
     reference = _logits(src, arrays)
     report = SensitivityReport(os.fspath(src), int(arrays.shape[0]), calibration_method)
-    common = {"calibration_method": calibration_method, "num_calibration": None, "target": target,
+    common: dict[str, Any] = {"calibration_method": calibration_method, "num_calibration": None, "target": target,
               "reduce_range": reduce_range, "use_cache": False, "progress": False}
     with tempfile.TemporaryDirectory(prefix="edgeattn-sensitivity-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # per-unit runs repeat the same notes (e.g. no VNNI)

@@ -60,7 +60,6 @@ def _written_out_gates_model():  # type: ignore[no-untyped-def]
     """An SE block gated by relu6(z + 3) * (1/6) written as Min(Max(.)) (Keras' MobileNetV3 via
     tf2onnx), and a hard-swish x * relu6(x + 3) / 6 written out, which is not a gate."""
     import numpy as np
-    import onnx
     from onnx import TensorProto
     from onnx import helper as h
     from onnx import numpy_helper as nh

@@ -118,7 +118,7 @@ def build_module(world: World, generation: str) -> types.ModuleType:
     @behaviour("Builder.create_network")
     def _create_network(self: Any, flags: int = 0) -> Any:
         rec("Builder.create_network", flags)
-        ncf = getattr(trt, "NetworkDefinitionCreationFlag")
+        ncf = trt.NetworkDefinitionCreationFlag
         known = 0
         for m in ncf:
             known |= 1 << int(m)
