@@ -73,13 +73,18 @@ def _units_to_keep(report: dict[str, Any], attention_quantized: bool) -> list[tu
     return [u for u in units if u[1] >= SHARE_OF_WORST * worst][:MAX_UNITS]
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` when the sidecar holds an object there, else empty (an absent or odd entry)."""
+    return value if isinstance(value, dict) else {}
+
+
 def keep_fp32_advice(artifact: str | os.PathLike[str]) -> str:
     """One paragraph for a failed INT8 ONNX artifact: the ``--keep-fp32`` units, or how to find them."""
     path = Path(artifact)
     sidecar = _read_json(sidecar_path(path)) or {}
-    quantization = sidecar.get("quantization") if isinstance(sidecar.get("quantization"), dict) else {}
-    policy = quantization.get("policy") if isinstance(quantization.get("policy"), dict) else {}
-    settings = quantization.get("settings") if isinstance(quantization.get("settings"), dict) else {}
+    quantization = _dict(sidecar.get("quantization"))
+    policy = _dict(quantization.get("policy"))
+    settings = _dict(quantization.get("settings"))
     attention_quantized = policy.get("quantize_attention") is True
     parts = []
     ranking_file = sensitivity_path(path)

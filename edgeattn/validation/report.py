@@ -160,28 +160,34 @@ class ValidationReport:
                 if art.accuracy:
                     lines.append(f"| `{art.artifact}` ({art.precision}) | {_pct(art.accuracy.get('top1'))} | {_pct(art.accuracy.get('top5'))} |")
         for art in self.artifacts:
-            if art.unjudged:
-                lines += ["", f"## `{art.artifact}`: not judged", "", f"- {art.unjudged}"]
-                continue
-            failing = [o for o in art.outputs if not o.passed]
-            if failing:
-                lines += ["", f"## Why `{art.artifact}` failed", ""]
-                lines += [f"- {o.name}: {r}" for o in failing for r in o.reasons]
-            if art.advice:
-                lines += ["", f"Advice: {art.advice}"]
-            if art.notes:
-                lines += ["", f"## Notes on `{art.artifact}`", ""] + [f"- {n}" for n in art.notes]
-            loc = art.localization
-            if loc is not None:
-                lines += ["", f"### Block-by-block comparison (sample {loc.sample})", "", loc.message, "", f"> {loc.caveat}", ""]
-                if loc.probes:
-                    lines += ["| module | kind | tensor | max abs | max rel | cosine | result |", "|---|---|---|---|---|---|---|"]
-                    for p in loc.probes:
-                        mark = "pass" if p.passed else "DIVERGES"
-                        if p.module == loc.first_divergence:
-                            mark = "**first divergence**"
-                        lines.append(f"| {p.module} | {p.kind} | `{p.tensor}` | {p.max_abs:.3g} | {p.max_rel:.3g} | {p.cosine:.6f} | {mark} |")
+            lines += _artifact_markdown(art)
         return "\n".join(lines) + "\n"
+
+
+def _artifact_markdown(art: ArtifactResult) -> list[str]:
+    """The sections on one artifact below the table: why it failed, advice, notes, localization."""
+    if art.unjudged:
+        return ["", f"## `{art.artifact}`: not judged", "", f"- {art.unjudged}"]
+    lines: list[str] = []
+    failing = [o for o in art.outputs if not o.passed]
+    if failing:
+        lines += ["", f"## Why `{art.artifact}` failed", ""]
+        lines += [f"- {o.name}: {r}" for o in failing for r in o.reasons]
+    if art.advice:
+        lines += ["", f"Advice: {art.advice}"]
+    if art.notes:
+        lines += ["", f"## Notes on `{art.artifact}`", ""] + [f"- {n}" for n in art.notes]
+    loc = art.localization
+    if loc is not None:
+        lines += ["", f"### Block-by-block comparison (sample {loc.sample})", "", loc.message, "", f"> {loc.caveat}", ""]
+        if loc.probes:
+            lines += ["| module | kind | tensor | max abs | max rel | cosine | result |", "|---|---|---|---|---|---|---|"]
+            for p in loc.probes:
+                mark = "pass" if p.passed else "DIVERGES"
+                if p.module == loc.first_divergence:
+                    mark = "**first divergence**"
+                lines.append(f"| {p.module} | {p.kind} | `{p.tensor}` | {p.max_abs:.3g} | {p.max_rel:.3g} | {p.cosine:.6f} | {mark} |")
+    return lines
 
 
 def _pct(value: float | None) -> str:
