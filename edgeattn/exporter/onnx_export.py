@@ -135,26 +135,13 @@ def export(
         on_stage: called as ``on_stage(stage, detail)`` when each stage starts.
     """
     import onnx_ir as ir
-    import torch
 
-    from .._io import atomic_outputs, check_outputs, sidecar_path
+    from .._io import check_outputs, sidecar_path
     from ..models.source_spec import parse_source
-    from .fold import fold_attention
-    from ..artifact import ArtifactInfo, InputSpec, provenance_record
     from .metadata import find_probes
-    from .simplify import check as run_check
-    from .simplify import simplify as run_simplify
 
-    _validate_options(fold, opset, max_batch, input_shape)
-    from .fold.functions import OPTIMIZE_FOR
-
-    if optimize_for not in OPTIMIZE_FOR:
-        raise InputError(f"optimize for: received {optimize_for!r}, expected one of {', '.join(OPTIMIZE_FOR)}")
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise InputError(f"output {os.fspath(output)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
-    if output.is_dir():
-        raise InputError(f"output {os.fspath(output)!r} is a directory; expected a file path", hint="use e.g. -o model.onnx")
+    _validate_options(fold, opset, max_batch, input_shape, optimize_for)
+    output = _check_output(output)
     source_text = os.fspath(model_or_source) if isinstance(model_or_source, (str, os.PathLike)) else getattr(model_or_source, "source", None)
     source_file = parse_source(source_text).path if source_text else None
     check_outputs([checkpoint, source_file], {"--output": output, "the output's sidecar": sidecar_path(output)})
@@ -164,7 +151,96 @@ def export(
     with _timed(timings, "load"):
         notify("load", source_text or type(model_or_source).__name__)
         loaded = _resolve_model(model_or_source, checkpoint, unsafe_pickle, strict, prefer_ema, num_classes)
-    model, source, config = loaded.module, loaded.source, loaded.input
+    traced = _trace(loaded.module, loaded.input, input_shape, dynamic_batch, max_batch, input_names, output_names)
+    exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "legacy"
+    with _timed(timings, "export"):
+        notify("export", f"{exporter} exporter, opset {opset}")
+        ir_model = _export_graph(loaded.module, traced, exporter, opset, dynamic_batch, max_batch)
+    probes = find_probes(ir_model)
+    with _timed(timings, "fold"):
+        notify("fold", fold)
+        report = _fold(ir_model, fold, traced.expected_blocks, optimize_for, dynamic_batch)
+    _strip_bulky_metadata(ir_model)
+    proto = ir.to_proto(ir_model)
+    simplified = False
+    if simplify:
+        with _timed(timings, "simplify"):
+            notify("simplify", "onnxsim")
+            proto, simplified = _simplify(proto, report)
+    blocks, probes = _surviving_records(proto, report, probes, fold)
+    max_abs_diff = None
+    if check:
+        with _timed(timings, "check"):
+            notify("check", "onnx.checker + ONNX Runtime vs PyTorch")
+            max_abs_diff = _check(proto, traced, rtol, atol, report)
+    shape = traced.shape
+    provenance, record = _record(proto, loaded, checkpoint, traced, dynamic_batch, max_batch, exporter, opset, fold,
+                                 optimize_for, output, blocks, probes)
+    with _timed(timings, "write"):
+        notify("write", os.fspath(output))
+        serialized, sidecar = _write(proto, record, report, output)
+    return ExportResult(
+        path=output,
+        sidecar=sidecar,
+        exporter=exporter,
+        opset=opset,
+        ir_version=proto.ir_version,
+        input_names=traced.input_names,
+        output_names=traced.output_names,
+        input_shape=list(shape),
+        dynamic_batch=dynamic_batch,
+        max_batch=max_batch if dynamic_batch else shape[0],
+        fold=report,
+        simplified=simplified,
+        provenance=provenance,
+        blocks=blocks,
+        probes=probes,
+        max_abs_diff=max_abs_diff,
+        sha256=hashlib.sha256(serialized).hexdigest(),
+        size_bytes=len(serialized),
+        stage_seconds=timings,
+        warnings=list(report.warnings),
+    )
+
+
+@dataclass(frozen=True)
+class _Traced:
+    """The model run once in PyTorch: the example input, its outputs and the I/O names."""
+
+    shape: list[int]  # the exported N, C, H, W
+    example: Any  # torch.Tensor (batch 2 where a dynamic batch of 1 was asked for)
+    reference: list[Any]  # PyTorch's outputs, flattened
+    input_names: list[str]
+    output_names: list[str]
+    expected_blocks: Any  # what find_attention_blocks saw in the module
+
+
+# -- stage: check the request --------------------------------------------------------------------
+
+
+def _check_output(output: str | os.PathLike[str]) -> Path:
+    path = Path(output)
+    if path.suffix.lower() != ".onnx":
+        raise InputError(f"output {os.fspath(path)!r} does not end in .onnx", hint="use e.g. -o model.onnx")
+    if path.is_dir():
+        raise InputError(f"output {os.fspath(path)!r} is a directory; expected a file path", hint="use e.g. -o model.onnx")
+    return path
+
+
+# -- stage: trace --------------------------------------------------------------------------------
+
+
+def _trace(
+    model: nn.Module,
+    config: Any,
+    input_shape: Sequence[int] | None,
+    dynamic_batch: bool,
+    max_batch: int,
+    input_names: Sequence[str] | None,
+    output_names: Sequence[str] | None,
+) -> _Traced:
+    """Run the model once on a seeded example: the reference outputs and the I/O names."""
+    import torch
 
     from ..models.attention_scan import find_attention_blocks
     from ..models.footprint import check_forward
@@ -194,47 +270,65 @@ def export(
     out_names = list(output_names or ([DEFAULT_OUTPUT_NAME] if len(ref_outputs) == 1 else [f"output_{i}" for i in range(len(ref_outputs))]))
     if len(out_names) != len(ref_outputs):
         raise InputError(f"{len(out_names)} output names given but the model returns {len(ref_outputs)} tensors")
+    return _Traced(shape, example, ref_outputs, in_names, out_names, expected_blocks)
 
-    exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "legacy"
-    with _timed(timings, "export"):
-        notify("export", f"{exporter} exporter, opset {opset}")
-        try:
-            ir_model = _torch_export(model, example, exporter, opset, in_names, out_names, dynamic_batch, max_batch)
-        except ExportError as exc:
-            raise _explain_legacy_dynamic_failure(exc, model, example, opset, in_names, out_names, dynamic_batch) from exc
+
+# -- stage: export -------------------------------------------------------------------------------
+
+
+def _export_graph(
+    model: nn.Module, traced: _Traced, exporter: str, opset: int, dynamic_batch: bool, max_batch: int
+) -> ir.Model:
+    """torch.onnx.export, then the checks that it wrote the opset asked for and one input."""
+    in_names, out_names = traced.input_names, traced.output_names
+    try:
+        ir_model = _torch_export(model, traced.example, exporter, opset, in_names, out_names, dynamic_batch, max_batch)
+    except ExportError as exc:
+        raise _explain_legacy_dynamic_failure(exc, model, traced.example, opset, in_names, out_names, dynamic_batch) from exc
     written = ir_model.opset_imports.get("", ir_model.opset_imports.get("ai.onnx"))
     if written != opset:
         raise ExportError(
             f"asked for opset {opset} but the {exporter} exporter wrote opset {written}",
             hint="use --opset 17 (legacy exporter) or --opset 18 (dynamo exporter)",
         )
-
     if len(ir_model.graph.inputs) != 1:
         raise ExportError(
             f"the exported graph has {len(ir_model.graph.inputs)} inputs, expected 1",
             hint="the output must depend on the image tensor through torch ops (no .numpy() or Python-side math)",
         )
-    probes = find_probes(ir_model)
-    with _timed(timings, "fold"):
-        notify("fold", fold)
-        report = fold_attention(ir_model, fold, expected_blocks, OPTIMIZE_FOR[optimize_for])
+    return ir_model
+
+
+# -- stages: fold, simplify, check ---------------------------------------------------------------
+
+
+def _fold(ir_model: ir.Model, fold: str, expected_blocks: Any, optimize_for: str, dynamic_batch: bool) -> FoldReport:
+    from .fold import fold_attention
+    from .fold.functions import OPTIMIZE_FOR
+
+    report = fold_attention(ir_model, fold, expected_blocks, OPTIMIZE_FOR[optimize_for])
     if optimize_for == "ort-cpu" and dynamic_batch and report.counts:
         # ORT folds the gate's Resize scales (Shape(x, start=2)) only when the whole shape is static.
         report.warnings.append(
             "--optimize-for ort-cpu keeps ONNX Runtime's blocked layout only with a static input shape "
             "(--static-batch); with a dynamic batch its attention blocks run slower than the default bodies"
         )
-    _strip_bulky_metadata(ir_model)
-    proto = ir.to_proto(ir_model)
+    return report
 
-    simplified = False
-    if simplify:
-        with _timed(timings, "simplify"):
-            notify("simplify", "onnxsim")
-            proto, simplified = run_simplify(proto)
-            if not simplified:
-                report.warnings.append("onnxsim could not simplify the graph; the unsimplified graph was kept")
 
+def _simplify(proto: Any, report: FoldReport) -> tuple[Any, bool]:
+    from .simplify import simplify as run_simplify
+
+    proto, simplified = run_simplify(proto)
+    if not simplified:
+        report.warnings.append("onnxsim could not simplify the graph; the unsimplified graph was kept")
+    return proto, simplified
+
+
+def _surviving_records(
+    proto: Any, report: FoldReport, probes: list[dict[str, str]], fold: str
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The block and probe records whose tensors are still in the graph (simplification renames some)."""
     tensor_names = {o for n in proto.graph.node for o in n.output} | {i.name for i in proto.graph.input}
     blocks = [b.metadata_entry() for b in report.blocks]
     if fold != "none":
@@ -242,26 +336,50 @@ def export(
         if lost:
             report.warnings.append(f"block tensors renamed by simplification, not recorded: {lost}")
             blocks = [b for b in blocks if b["name"] not in lost]
-    probes = [p for p in probes if p["tensor"] in tensor_names]
+    return blocks, [p for p in probes if p["tensor"] in tensor_names]
 
-    max_abs_diff = None
-    if check:
-        with _timed(timings, "check"):
-            notify("check", "onnx.checker + ONNX Runtime vs PyTorch")
-            feeds = {in_names[0]: example.numpy()}
-            got = run_check(proto, feeds)
-            if got:
-                max_abs_diff = _compare(ref_outputs, [got[n] for n in out_names], rtol, atol, report)
 
-    spec = InputSpec(in_names[0], *shape[1:], dynamic_batch=dynamic_batch,
+def _check(proto: Any, traced: _Traced, rtol: float, atol: float, report: FoldReport) -> float | None:
+    """onnx.checker and ONNX Runtime on the example; the largest difference from PyTorch."""
+    from .simplify import check as run_check
+
+    got = run_check(proto, {traced.input_names[0]: traced.example.numpy()})
+    if not got:
+        return None
+    return _compare(traced.reference, [got[n] for n in traced.output_names], rtol, atol, report)
+
+
+# -- stage: record and write ---------------------------------------------------------------------
+
+
+def _record(
+    proto: Any,
+    loaded: LoadedModel,
+    checkpoint: Any,
+    traced: _Traced,
+    dynamic_batch: bool,
+    max_batch: int,
+    exporter: str,
+    opset: int,
+    fold: str,
+    optimize_for: str,
+    output: Path,
+    blocks: list[dict[str, str]],
+    probes: list[dict[str, str]],
+) -> tuple[dict[str, Any], Any]:
+    """Provenance and the artifact record, written into the model's metadata."""
+    from ..artifact import ArtifactInfo, InputSpec, provenance_record
+
+    shape = traced.shape
+    spec = InputSpec(traced.input_names[0], *shape[1:], dynamic_batch=dynamic_batch,
                      max_batch=max_batch if dynamic_batch else shape[0], batch=shape[0])
     # The recorded preprocessing is sized to the exported input, never to the model's default size.
     provenance = provenance_record(
-        source=source,
+        source=loaded.source,
         checkpoint=checkpoint,
         input=spec,
-        output_names=out_names,
-        preprocessing=config,
+        output_names=traced.output_names,
+        preprocessing=loaded.input,
         exporter=exporter,
         opset=opset,
         fold=fold,
@@ -271,43 +389,25 @@ def export(
     record = ArtifactInfo(provenance=provenance, blocks=blocks, probes=probes)
     record.write_metadata(proto)
     proto.producer_name = "edgeattn"
+    return provenance, record
 
-    with _timed(timings, "write"):
-        notify("write", os.fspath(output))
-        serialized = proto.SerializeToString()  # what onnx.save_model writes; hashed below without re-reading
-        # The model and its sidecar land together or not at all.
-        with atomic_outputs() as outputs:
-            outputs.write_bytes(output, serialized)
-            sidecar = outputs.write_json(
-                sidecar_path(output), {**record.sidecar(), "fold": report.to_dict()},
-            )
-    return ExportResult(
-        path=output,
-        sidecar=sidecar,
-        exporter=exporter,
-        opset=opset,
-        ir_version=proto.ir_version,
-        input_names=in_names,
-        output_names=out_names,
-        input_shape=list(shape),
-        dynamic_batch=dynamic_batch,
-        max_batch=max_batch if dynamic_batch else shape[0],
-        fold=report,
-        simplified=simplified,
-        provenance=provenance,
-        blocks=blocks,
-        probes=probes,
-        max_abs_diff=max_abs_diff,
-        sha256=hashlib.sha256(serialized).hexdigest(),
-        size_bytes=len(serialized),
-        stage_seconds=timings,
-        warnings=list(report.warnings),
-    )
+
+def _write(proto: Any, record: Any, report: FoldReport, output: Path) -> tuple[bytes, Path]:
+    """The model and its sidecar land together or not at all; returns the bytes written and the sidecar."""
+    from .._io import atomic_outputs, sidecar_path
+
+    serialized = proto.SerializeToString()  # what onnx.save_model writes; hashed without re-reading
+    with atomic_outputs() as outputs:
+        outputs.write_bytes(output, serialized)
+        sidecar = outputs.write_json(sidecar_path(output), {**record.sidecar(), "fold": report.to_dict()})
+    return serialized, sidecar
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _validate_options(fold: str, opset: int, max_batch: int, input_shape: Sequence[int] | None) -> None:
+def _validate_options(fold: str, opset: int, max_batch: int, input_shape: Sequence[int] | None, optimize_for: str) -> None:
     import onnx
+
+    from .fold.functions import OPTIMIZE_FOR
 
     if fold not in FOLD_MODES:
         raise InputError(f"--fold {fold!r} is not one of {', '.join(FOLD_MODES)}")
@@ -321,6 +421,8 @@ def _validate_options(fold: str, opset: int, max_batch: int, input_shape: Sequen
         raise InputError(f"--max-batch must be >= 1, got {max_batch}")
     if input_shape is not None and (len(input_shape) != 4 or any(int(d) < 1 for d in input_shape)):
         raise InputError(f"input shape must be 4 positive ints N,C,H,W, got {list(input_shape)}")
+    if optimize_for not in OPTIMIZE_FOR:
+        raise InputError(f"optimize for: received {optimize_for!r}, expected one of {', '.join(OPTIMIZE_FOR)}")
 
 
 def _resolve_model(
