@@ -14,6 +14,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -189,8 +190,100 @@ def validate(
     a class-per-folder image folder (names or a file, one per line); default sorted folder names.
     Returns a :class:`ValidationReport` that is truthy when every artifact passed.
     """
-    from ..runtime import load
+    paths = _check_request(artifacts, precision, batch_size, num_samples, reference, model, checkpoint)
+    recorded, reference = _recorded_set(paths[0], reference, inputs, model)
+    info = ArtifactInfo.read(paths[0])
+    provenance = info.provenance
+    runner_opts = dict(runner_options or {})
+    if threads is not None:
+        runner_opts.setdefault("threads", threads)
+    ref = _reference(recorded, reference, model, checkpoint, backend, runner_opts, provenance, paths[0],
+                     trust_provenance, use_recorded_checkpoint, threads, model_options)
+    candidates, first_runner = _load_candidates(paths, backend, runner_opts)
+    # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
+    identities = {path: check_weights(path, ref.runner.model) for path, runner, _ in candidates if runner is not None}
+    _check_tolerances(first_runner, {"atol": atol, "rtol": rtol, "min_cosine": min_cosine})
+    input_size = _input_size(first_runner, info, ref.runner)
+    if not isinstance(ref.runner, (ArtifactReference, RecordedReference)):
+        # The reference takes the artifact's input size, in case the model defaults to another one.
+        ref.runner._input_shape = ("batch", *input_size)
+    if recorded is not None:
+        samples = _recorded_samples(recorded, num_samples, input_size)
+    else:
+        samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], ref.runner, first_runner, class_names)
+    run = _run_pass(samples, candidates, ref.runner, recorded, batch_size, progress)
+    report = ValidationReport(
+        reference=_describe_reference(ref),
+        inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
+                "shape": [len(samples), *input_size], "labelled": samples.labels is not None,
+                **_class_order(samples, class_names)},
+        environment=_environment(ref.runner),
+    )
+    ref_names = list(run.reference)
+    if samples.labels is not None and ref_names and is_classifier_output(run.reference[ref_names[0]].shape):
+        report.reference_accuracy = _accuracy(run.reference[ref_names[0]], samples.labels)
+    judging = _Judging(precision, atol, rtol, min_cosine, localize, runner_opts,
+                       synthetic=inputs is None and recorded is None)
+    for path, runner, error in candidates:
+        result = ArtifactResult(artifact=path, backend=runner.backend if runner else backend,
+                                precision=precision or infer_precision(path))
+        report.artifacts.append(result)
+        identity = identities.get(path)
+        if identity is not None:
+            result.weights = identity.to_dict()
+        note = _weights_note(identity, path, ref.checkpoint, use_recorded_checkpoint, provenance)
+        if note is not None:
+            result.notes.append(note)
+            warnings.warn(note, EdgeattnWarning, stacklevel=2)
+        if runner is None:
+            result.error = error
+            continue
+        _judge(result, runner, run, judging)
+    ref.runner.close()
+    return report
 
+
+@dataclass
+class _Reference:
+    """The reference side: its runner, and the PyTorch model and checkpoint it was made from (if any)."""
+
+    runner: Any  # TorchRunner | ArtifactReference | RecordedReference
+    model: Any = None
+    checkpoint: Any = None
+
+
+@dataclass
+class _Run:
+    """One streamed pass: the reference's outputs, each artifact's outputs and run errors."""
+
+    samples: SampleStream
+    reference_runner: Any
+    reference: dict[str, np.ndarray]
+    outputs: dict[str, dict[str, np.ndarray]]
+    errors: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Judging:
+    """How each artifact is judged: tolerances (or the precision defaults) and what to do on failure."""
+
+    precision: str | None
+    atol: Any
+    rtol: Any
+    min_cosine: Any
+    localize: bool
+    runner_options: Mapping[str, Any]
+    synthetic: bool  # seeded random inputs (no --inputs, no recorded set)
+
+
+# -- stage: check the request --------------------------------------------------------------------
+
+
+def _check_request(
+    artifacts: Any, precision: str | None, batch_size: int, num_samples: int | None, reference: Any, model: Any,
+    checkpoint: Any,
+) -> list[Any]:
+    """The artifact paths (existing files); the options that cannot go together refused."""
     paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
     if not paths:
         raise InputError("no artifact given: expected at least one .onnx / .engine file")
@@ -203,49 +296,77 @@ def validate(
         raise InputError(f"precision: received {precision!r}, expected one of {list(PRECISIONS)}")
     if batch_size < 1 or (num_samples is not None and num_samples < 1):
         raise InputError(f"batch size and number of samples must be >= 1 (received {batch_size}, {num_samples})")
-
     if reference is not None and (model is not None or checkpoint is not None):
         raise InputError("received both a reference artifact and a PyTorch model/checkpoint; expected one reference",
                          hint="drop --model/--checkpoint to compare against --reference, or drop --reference")
     if reference is not None and not Path(reference).is_file():
         raise InputError(f"reference artifact not found: {os.fspath(reference)}", hint="pass an .onnx, an engine or a .reference.npz")
-    recorded, reference = _recorded_set(paths[0], reference, inputs, model)
+    return paths
 
-    info = ArtifactInfo.read(paths[0])
-    provenance = info.provenance
-    runner_opts = dict(runner_options or {})
-    if threads is not None:
-        runner_opts.setdefault("threads", threads)
+
+# -- stage: load the reference and the artifacts -------------------------------------------------
+
+
+def _reference(
+    recorded: ReferenceSet | None,
+    reference: Any,
+    model: Any,
+    checkpoint: Any,
+    backend: str,
+    runner_opts: dict[str, Any],
+    provenance: Any,
+    artifact: Any,
+    trust_provenance: bool,
+    use_recorded_checkpoint: bool,
+    threads: int | None,
+    model_options: Mapping[str, Any] | None,
+) -> _Reference:
+    """Recorded outputs, another artifact, or the PyTorch model (given, or from the provenance)."""
     if recorded is not None and reference is not None and Path(reference).suffix.lower() == ".npz":
-        reference_runner: Any = RecordedReference(recorded, reference)
-    elif reference is not None:
-        reference_runner = ArtifactReference(reference, backend, runner_opts)
-    else:
-        if model is None:
-            from .reference import refuse_unexported
+        return _Reference(RecordedReference(recorded, reference), model, checkpoint)
+    if reference is not None:
+        return _Reference(ArtifactReference(reference, backend, runner_opts), model, checkpoint)
+    if model is None:
+        from .reference import refuse_unexported
 
-            refuse_unexported(provenance, paths[0])  # before asking for PyTorch it could not use
-        from ..runtime.spinning import passive_openmp
+        refuse_unexported(provenance, artifact)  # before asking for PyTorch it could not use
+    from ..runtime.spinning import passive_openmp
 
-        # Before torch loads OpenMP: PyTorch and the artifacts take turns on every batch, and
-        # spinning OpenMP threads would keep the cores busy while ONNX Runtime runs (ORT's own
-        # spinning is off in its runner). No effect when torch was imported earlier.
-        passive_openmp()
-        _require_torch()
-        from ..runtime.torch_runner import TorchRunner
-        from .reference import recorded_checkpoint, reference_pins, resolve_reference
+    # Before torch loads OpenMP: PyTorch and the artifacts take turns on every batch, and
+    # spinning OpenMP threads would keep the cores busy while ONNX Runtime runs (ORT's own
+    # spinning is off in its runner). No effect when torch was imported earlier.
+    passive_openmp()
+    _require_torch()
+    from ..runtime.torch_runner import TorchRunner
+    from .reference import recorded_checkpoint, reference_pins, resolve_reference
 
-        pins: Any = contextlib.nullcontext()
-        if model is None:
-            model = resolve_reference(provenance, paths[0], trust_provenance=trust_provenance)
-            pins = reference_pins(provenance, model)  # the recorded bytes only, siblings included
-        if checkpoint is None and use_recorded_checkpoint and isinstance(model, (str, os.PathLike)):
-            # A model named by its source gets the recorded weights (--model names the architecture,
-            # e.g. the same file from its new place); a module given by the caller keeps its own.
-            checkpoint = recorded_checkpoint(provenance or {}, paths[0])
-        with pins:
-            reference_runner = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
-    reference = reference_runner
+    pins: Any = contextlib.nullcontext()
+    if model is None:
+        model = resolve_reference(provenance, artifact, trust_provenance=trust_provenance)
+        pins = reference_pins(provenance, model)  # the recorded bytes only, siblings included
+    if checkpoint is None and use_recorded_checkpoint and isinstance(model, (str, os.PathLike)):
+        # A model named by its source gets the recorded weights (--model names the architecture,
+        # e.g. the same file from its new place); a module given by the caller keeps its own.
+        checkpoint = recorded_checkpoint(provenance or {}, artifact)
+    with pins:
+        runner = TorchRunner(model, checkpoint=checkpoint, threads=threads, load_kwargs=dict(model_options or {})).load()
+    return _Reference(runner, model, checkpoint)
+
+
+def _describe_reference(ref: _Reference) -> dict[str, Any]:
+    if isinstance(ref.runner, (ArtifactReference, RecordedReference)):
+        return ref.runner.describe()
+    model = ref.model
+    name = model if isinstance(model, str) else getattr(model, "source", None) or type(getattr(model, "module", model)).__name__
+    return {"model": name, "checkpoint": os.fspath(ref.checkpoint) if ref.checkpoint else None}
+
+
+def _load_candidates(
+    paths: list[Any], backend: str, runner_opts: Mapping[str, Any]
+) -> tuple[list[tuple[str, Any, str | None]], Any]:
+    """A runner per artifact (or the reason it did not load, when there are several); the first runner."""
+    from ..runtime import load
+
     candidates: list[tuple[str, Any, str | None]] = []
     for p in paths:
         try:
@@ -257,24 +378,31 @@ def validate(
     first_runner = next((r for _, r, _ in candidates if r is not None), None)
     if first_runner is None:
         raise ParityError("no artifact could be loaded: " + "; ".join(f"{p}: {e}" for p, _, e in candidates))
-    # Advisory only: exporters rewrite tensors (BatchNorm folding), so the numbers decide below.
-    identities = {path: check_weights(path, reference.model) for path, runner, _ in candidates if runner is not None}
-    _check_tolerances(first_runner, {"atol": atol, "rtol": rtol, "min_cosine": min_cosine})
-    input_size = _input_size(first_runner, info, reference)
-    if not isinstance(reference, (ArtifactReference, RecordedReference)):
-        # The reference takes the artifact's input size, in case the model defaults to another one.
-        reference._input_shape = ("batch", *input_size)
+    return candidates, first_runner
 
-    if recorded is not None:
-        count = min(len(recorded.inputs), num_samples or len(recorded.inputs))
-        held = Samples(arrays=recorded.inputs[:count], source=f"recorded {recorded.meta.get('file', 'reference set')} ({recorded.meta.get('inputs', 'real inputs')})")
-        if tuple(held.arrays.shape[1:]) != tuple(input_size):
-            raise InputError(f"{recorded.meta.get('file')}: received inputs {list(held.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]",
-                             hint="the reference set belongs to another model")
-        samples = SampleStream.from_samples(held)
-    else:
-        samples = _resolve_samples(inputs, input_size, num_samples, seed, paths[0], reference, first_runner, class_names)
-    # One streamed pass: each batch goes through the reference and every artifact in turn.
+
+# -- stage: inputs and the streamed run ----------------------------------------------------------
+
+
+def _recorded_samples(recorded: ReferenceSet, num_samples: int | None, input_size: tuple[int, int, int]) -> SampleStream:
+    """The inputs of a recorded reference set (at most ``num_samples``), checked against the input size."""
+    count = min(len(recorded.inputs), num_samples or len(recorded.inputs))
+    held = Samples(arrays=recorded.inputs[:count], source=f"recorded {recorded.meta.get('file', 'reference set')} ({recorded.meta.get('inputs', 'real inputs')})")
+    if tuple(held.arrays.shape[1:]) != tuple(input_size):
+        raise InputError(f"{recorded.meta.get('file')}: received inputs {list(held.arrays.shape)}, expected [N, {', '.join(map(str, input_size))}]",
+                         hint="the reference set belongs to another model")
+    return SampleStream.from_samples(held)
+
+
+def _run_pass(
+    samples: SampleStream,
+    candidates: list[tuple[str, Any, str | None]],
+    reference: Any,
+    recorded: ReferenceSet | None,
+    batch_size: int,
+    progress: Progress | None,
+) -> _Run:
+    """One streamed pass: each batch goes through the reference and every artifact in turn."""
     live = [(os.fspath(p), r) for p, r, _ in candidates if r is not None]
     if not isinstance(reference, RecordedReference):
         live.insert(0, ("", reference))
@@ -283,76 +411,71 @@ def validate(
         ref_outputs = {k: v[: len(samples)] for k, v in recorded.outputs.items()}  # type: ignore[union-attr]
     else:
         ref_outputs = all_outputs[""]
-    synthetic = inputs is None and recorded is None
-    ref_names = list(ref_outputs)
+    return _Run(samples, reference, ref_outputs, all_outputs, run_errors)
 
-    report = ValidationReport(
-        reference=reference.describe() if isinstance(reference, (ArtifactReference, RecordedReference)) else
-        {"model": model if isinstance(model, str) else getattr(model, "source", None) or type(getattr(model, "module", model)).__name__, "checkpoint": os.fspath(checkpoint) if checkpoint else None},
-        inputs={"source": samples.source, "count": len(samples), "batch_size": batch_size, "seed": seed if inputs is None else None,
-                "shape": [len(samples), *input_size], "labelled": samples.labels is not None,
-                **_class_order(samples, class_names)},
-        environment=_environment(reference),
+
+# -- stage: judge each artifact ------------------------------------------------------------------
+
+
+def _weights_note(identity: Any, path: str, checkpoint: Any, use_recorded_checkpoint: bool, provenance: Any) -> str | None:
+    """A note when the PyTorch model's weights do not look like the artifact's (advisory)."""
+    if identity is None or identity.verdict != "different":
+        return None
+    return (
+        f"the PyTorch model's weights do not look like the ones in {Path(path).name} ({identity.summary()}): "
+        "pass --checkpoint with the weights the artifact was exported from"
+        + ("" if checkpoint else " (the recorded checkpoint was not loaded, as asked)"
+           if not use_recorded_checkpoint and (provenance or {}).get("checkpoint") else
+           " (it was exported without one: random weights cannot be re-created)")
     )
-    if samples.labels is not None and ref_names and is_classifier_output(ref_outputs[ref_names[0]].shape):
-        report.reference_accuracy = _accuracy(ref_outputs[ref_names[0]], samples.labels)
 
-    for path, runner, error in candidates:
-        art_precision = precision or infer_precision(path)
-        result = ArtifactResult(artifact=path, backend=runner.backend if runner else backend, precision=art_precision)
-        report.artifacts.append(result)
-        identity = identities.get(path)
-        if identity is not None:
-            result.weights = identity.to_dict()
-            if identity.verdict == "different":
-                note = (
-                    f"the PyTorch model's weights do not look like the ones in {Path(path).name} ({identity.summary()}): "
-                    "pass --checkpoint with the weights the artifact was exported from"
-                    + ("" if checkpoint else " (the recorded checkpoint was not loaded, as asked)"
-                       if not use_recorded_checkpoint and (provenance or {}).get("checkpoint") else
-                       " (it was exported without one: random weights cannot be re-created)")
-                )
-                result.notes.append(note)
-                warnings.warn(note, EdgeattnWarning, stacklevel=2)
-        if runner is None:
-            result.error = error
-            continue
-        info = runner.info()
-        result.runner = {"backend": info.backend, "device": info.device, **info.details}
-        if path in run_errors:
-            result.error = run_errors[path]
-            runner.close()
-            continue
-        outputs = all_outputs[path]
-        names = list(outputs)
-        if len(names) != len(ref_names):
-            result.error = f"the artifact has {len(names)} output(s) {names}, the {getattr(reference, 'label', 'PyTorch model')} returns {len(ref_names)}"
-            runner.close()
-            continue
-        # Outputs pair up by position (export keeps the order); report them by the artifact's names.
-        for ref_name, name in zip(ref_names, names):
-            tol = tolerance_for(name, art_precision, atol, rtol, min_cosine)
-            result.outputs.append(compare_output(name, ref_outputs[ref_name], outputs[name], tol))
-        if samples.labels is not None and is_classifier_output(outputs[names[0]].shape):
-            result.accuracy = _accuracy(outputs[names[0]].astype(np.float64), samples.labels)
+
+def _judge(result: ArtifactResult, runner: Any, run: _Run, judging: _Judging) -> None:
+    """Compare one artifact's outputs with the reference's; on failure, advice and localisation."""
+    path, art_precision = result.artifact, result.precision
+    info = runner.info()
+    result.runner = {"backend": info.backend, "device": info.device, **info.details}
+    if path in run.errors:
+        result.error = run.errors[path]
         runner.close()
-        if synthetic and art_precision == "int8" and atol is None and rtol is None and min_cosine is None:
-            result.unjudged = (
-                "INT8 on random inputs: they fall outside the calibrated ranges, so even a correct model "
-                "diverges on them; only NaN/Inf is judged (pass --inputs with real data, or keep the "
-                ".reference.npz that quantize writes beside the model)"
-            )
-        if art_precision == "int8" and not result.passed and not result.unjudged and Path(path).suffix.lower() == ".onnx":
-            from .int8_advice import keep_fp32_advice
+        return
+    outputs = run.outputs[path]
+    names, ref_names = list(outputs), list(run.reference)
+    if len(names) != len(ref_names):
+        result.error = f"the artifact has {len(names)} output(s) {names}, the {getattr(run.reference_runner, 'label', 'PyTorch model')} returns {len(ref_names)}"
+        runner.close()
+        return
+    # Outputs pair up by position (export keeps the order); report them by the artifact's names.
+    for ref_name, name in zip(ref_names, names):
+        tol = tolerance_for(name, art_precision, judging.atol, judging.rtol, judging.min_cosine)
+        result.outputs.append(compare_output(name, run.reference[ref_name], outputs[name], tol))
+    labels = run.samples.labels
+    if labels is not None and is_classifier_output(outputs[names[0]].shape):
+        result.accuracy = _accuracy(outputs[names[0]].astype(np.float64), labels)
+    runner.close()
+    _diagnose(result, run, judging)
 
-            result.advice = keep_fp32_advice(path)
-        if not result.passed and localize:
-            worst = max(result.outputs, key=lambda o: (not o.passed, o.max_abs)).worst_sample
-            result.localization = localize_divergence(
-                path, reference, samples.sample(worst), art_precision, atol, rtol, min_cosine, worst, runner_opts
-            )
-    reference.close()
-    return report
+
+def _diagnose(result: ArtifactResult, run: _Run, judging: _Judging) -> None:
+    """INT8 on random inputs is left unjudged; a failed INT8 ONNX gets keep-FP32 advice; localise."""
+    path, art_precision = result.artifact, result.precision
+    defaults = judging.atol is None and judging.rtol is None and judging.min_cosine is None
+    if judging.synthetic and art_precision == "int8" and defaults:
+        result.unjudged = (
+            "INT8 on random inputs: they fall outside the calibrated ranges, so even a correct model "
+            "diverges on them; only NaN/Inf is judged (pass --inputs with real data, or keep the "
+            ".reference.npz that quantize writes beside the model)"
+        )
+    if art_precision == "int8" and not result.passed and not result.unjudged and Path(path).suffix.lower() == ".onnx":
+        from .int8_advice import keep_fp32_advice
+
+        result.advice = keep_fp32_advice(path)
+    if not result.passed and judging.localize:
+        worst = max(result.outputs, key=lambda o: (not o.passed, o.max_abs)).worst_sample
+        result.localization = localize_divergence(
+            path, run.reference_runner, run.samples.sample(worst), art_precision, judging.atol, judging.rtol,
+            judging.min_cosine, worst, judging.runner_options,
+        )
 
 
 def _recorded_set(
