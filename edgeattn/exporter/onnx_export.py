@@ -371,8 +371,8 @@ def _record(
     from ..artifact import ArtifactInfo, InputSpec, provenance_record
 
     shape = traced.shape
-    spec = InputSpec(traced.input_names[0], *shape[1:], dynamic_batch=dynamic_batch,
-                     max_batch=max_batch if dynamic_batch else shape[0], batch=shape[0])
+    spec = InputSpec(traced.input_names[0], channels=shape[1], height=shape[2], width=shape[3],
+                     dynamic_batch=dynamic_batch, max_batch=max_batch if dynamic_batch else shape[0], batch=shape[0])
     # The recorded preprocessing is sized to the exported input, never to the model's default size.
     provenance = provenance_record(
         source=loaded.source,
@@ -509,13 +509,15 @@ def _torch_export(
                     verbose=False,
                     **kwargs,
                 )
+                if program is None:  # typed Optional: None only when it writes a file, not asked for here
+                    raise ExportError("torch.onnx.export (dynamo) returned no program")
                 return program.model
             buffer = io.BytesIO()
             axes = {name: {0: "batch"} for name in [*input_names, *output_names]} if dynamic_batch else None
             torch.onnx.export(
                 model,
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the legacy exporter writes to a file object too
                 dynamo=False,
                 opset_version=opset,
                 input_names=input_names,
