@@ -520,14 +520,8 @@ def _resolve_samples(
             raise InputError(f"inputs: received dtype {inputs.dtype}, expected real-valued numbers")
         samples = Samples(arrays=inputs.astype(np.float32)[None] if inputs.ndim == 3 else inputs.astype(np.float32), source="array")
     else:
-        pre = Preprocessing.from_onnx(artifact, input_size=input_size) if Path(artifact).suffix == ".onnx" else None
-        if pre is None and isinstance(reference, ArtifactReference) and reference.path.suffix == ".onnx":
-            pre = Preprocessing.from_onnx(reference.path, input_size=input_size)
-        if pre is None and getattr(reference, "preprocessing", None) is not None:
-            pre = reference.preprocessing.with_input_size(input_size)  # the PyTorch model's recipe
-        if pre is None:
-            pre = Preprocessing(input_size=input_size)  # no recipe anywhere: the ImageNet one
         # Streamed: shapes are checked on opening, NaN/Inf in the batch that holds them.
+        pre = _preprocessing_for(artifact, reference, input_size)
         return stream_samples(inputs, input_size=input_size, preprocessing=pre, limit=num_samples,
                               input_name=runner.inputs[0].name, class_names=class_names)
     if tuple(samples.arrays.shape[1:]) != tuple(input_size):
@@ -537,6 +531,19 @@ def _resolve_samples(
         # Caught here, not blamed on the first attention block by the localisation afterwards.
         raise InputError(f"inputs: received {nonfinite} NaN or Inf value(s), expected finite inputs")
     return SampleStream.from_samples(samples)
+
+
+def _preprocessing_for(artifact: Any, reference: Any, input_size: tuple[int, int, int]) -> Preprocessing:
+    """The recipe for image inputs: the artifact's, else an ONNX reference's, else the PyTorch
+    model's, else ImageNet's; always at the artifact's input size."""
+    pre = Preprocessing.from_onnx(artifact, input_size=input_size) if Path(artifact).suffix == ".onnx" else None
+    if pre is None and isinstance(reference, ArtifactReference) and reference.path.suffix == ".onnx":
+        pre = Preprocessing.from_onnx(reference.path, input_size=input_size)
+    if pre is None and getattr(reference, "preprocessing", None) is not None:
+        pre = reference.preprocessing.with_input_size(input_size)  # the PyTorch model's recipe
+    if pre is None:
+        pre = Preprocessing(input_size=input_size)  # no recipe anywhere: the ImageNet one
+    return pre
 
 
 def _check_tolerances(runner: Any, tolerances: Mapping[str, Any]) -> None:
@@ -570,64 +577,84 @@ def localize_divergence(
 ) -> Localization:
     """Compare every attention block and stage output on one sample; name the first divergence."""
     loc = Localization(sample=sample_index)
-    if Path(artifact).suffix.lower() != ".onnx":
-        loc.message = "block-by-block comparison needs the ONNX file; run validate on the .onnx the engine was built from"
+    probes = read_probes(artifact) if Path(artifact).suffix.lower() == ".onnx" else None
+    refusal = _localization_refusal(artifact, probes, reference)
+    if refusal is not None:
+        loc.message = refusal
         return loc
-    probes = read_probes(artifact)
-    if not probes:
-        loc.message = "the artifact records no attention blocks or stage probes: nothing to compare block by block"
-        return loc
+    usable, skipped = _usable_probes(probes or [], reference)
     opts = {k: v for k, v in runner_options.items() if k in ("threads", "providers", "provider_options")}
-    if isinstance(reference, RecordedReference):
-        loc.message = "recorded outputs hold no intermediate tensors: pass --reference MODEL_FP32.onnx to compare block by block"
-        return loc
-    if isinstance(reference, ArtifactReference):
-        if reference.path.suffix.lower() != ".onnx":
-            loc.message = "block-by-block comparison needs an ONNX reference; pass the .onnx the engine was built from"
-            return loc
-        # Quantizers keep the FP32 tensor names (Q/DQ and Cast nodes are added beside them).
-        have = reference.tensor_names()
-        usable = [p for p in probes if p.tensor in have]
-        skipped = [p.module for p in probes if p.tensor not in have]
-    else:
-        modules = dict(reference.model.named_modules())
-        usable = [p for p in probes if p.module in modules]
-        skipped = [p.module for p in probes if p.module not in modules]
     try:
-        onnx_out = _run_with_probes(artifact, [p.tensor for p in usable], sample, opts)
-        if isinstance(reference, ArtifactReference):
-            by_tensor = _run_with_probes(reference.path, [p.tensor for p in usable], sample, opts)
-            ref_out = {p.module: np.asarray(by_tensor[p.tensor])[: sample.shape[0]] for p in usable if p.tensor in by_tensor}
+        onnx_out, ref_out = _probe_outputs(artifact, reference, usable, sample, opts)
     except EdgeattnError as exc:
         loc.message = f"could not run the ONNX model with extra outputs: {exc.message}"
         return loc
-    if not isinstance(reference, ArtifactReference):
-        _, ref_out = reference.run_with_hooks(sample, [p.module for p in usable])
+    # Per-output tolerances name the model's outputs, not the probed tensors: only scalars apply.
+    scalar = [None if isinstance(v, Mapping) else v for v in (atol, rtol, min_cosine)]
     for probe in usable:
         ref = ref_out.get(probe.module)
         got = onnx_out.get(probe.tensor)
         if ref is None or got is None:
             continue
         got = np.asarray(got)[: ref.shape[0]]
-        tol = tolerance_for(probe.tensor, precision, atol if not isinstance(atol, Mapping) else None,
-                            rtol if not isinstance(rtol, Mapping) else None, min_cosine if not isinstance(min_cosine, Mapping) else None)
-        cmp = compare_output(probe.tensor, ref, got, tol)
+        cmp = compare_output(probe.tensor, ref, got, tolerance_for(probe.tensor, precision, *scalar))
         note = "; ".join(cmp.reasons)
         loc.probes.append(ProbeComparison(probe.module, probe.tensor, probe.kind, cmp.max_abs, cmp.max_rel, cmp.cosine, cmp.passed, note))
+    _conclude(loc, skipped)
+    return loc
+
+
+def _localization_refusal(artifact: str, probes: Any, reference: Any) -> str | None:
+    """Why a block-by-block comparison cannot run here (None when it can)."""
+    if probes is None:
+        return "block-by-block comparison needs the ONNX file; run validate on the .onnx the engine was built from"
+    if not probes:
+        return "the artifact records no attention blocks or stage probes: nothing to compare block by block"
+    if isinstance(reference, RecordedReference):
+        return "recorded outputs hold no intermediate tensors: pass --reference MODEL_FP32.onnx to compare block by block"
+    if isinstance(reference, ArtifactReference) and reference.path.suffix.lower() != ".onnx":
+        return "block-by-block comparison needs an ONNX reference; pass the .onnx the engine was built from"
+    return None
+
+
+def _usable_probes(probes: list[Any], reference: Any) -> tuple[list[Any], list[str]]:
+    """The probes the reference can also show (by tensor name in an ONNX reference, by module in PyTorch)."""
+    if isinstance(reference, ArtifactReference):
+        # Quantizers keep the FP32 tensor names (Q/DQ and Cast nodes are added beside them).
+        have = reference.tensor_names()
+        return [p for p in probes if p.tensor in have], [p.module for p in probes if p.tensor not in have]
+    modules = dict(reference.model.named_modules())
+    return [p for p in probes if p.module in modules], [p.module for p in probes if p.module not in modules]
+
+
+def _probe_outputs(
+    artifact: str, reference: Any, usable: list[Any], sample: np.ndarray, opts: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the artifact's probed tensors by tensor name, the reference's by module name) for one sample."""
+    onnx_out = _run_with_probes(artifact, [p.tensor for p in usable], sample, opts)
+    if isinstance(reference, ArtifactReference):
+        by_tensor = _run_with_probes(reference.path, [p.tensor for p in usable], sample, opts)
+        return onnx_out, {p.module: np.asarray(by_tensor[p.tensor])[: sample.shape[0]] for p in usable if p.tensor in by_tensor}
+    _, ref_out = reference.run_with_hooks(sample, [p.module for p in usable])
+    return onnx_out, ref_out
+
+
+def _conclude(loc: Localization, skipped: list[str]) -> None:
+    """The first diverging probe, and the message that names it (or says why none does)."""
     first = next((p for p in loc.probes if not p.passed), None)
     if first is not None:
         loc.first_divergence = first.module
-        loc.message = (
+        message = (
             f"first divergence at {first.module} ({first.kind}, tensor {first.tensor}): max abs {first.max_abs:.3g}, "
             f"cosine {first.cosine:.6f}; every earlier block matches"
         )
     elif loc.probes:
-        loc.message = "every probed block matches: the divergence arises after the last probe (head) or only without extra outputs"
+        message = "every probed block matches: the divergence arises after the last probe (head) or only without extra outputs"
     else:
-        loc.message = "no probe could be compared"
+        message = "no probe could be compared"
     if skipped:
-        loc.message += f" (not in the PyTorch model, skipped: {', '.join(skipped[:5])})"
-    return loc
+        message += f" (not in the PyTorch model, skipped: {', '.join(skipped[:5])})"
+    loc.message = message
 
 
 def _run_with_probes(model: str | os.PathLike[str], tensors: list[str], sample: np.ndarray, opts: Mapping[str, Any]) -> dict[str, Any]:
