@@ -64,6 +64,7 @@ ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 IMAGENET_MEAN: Tuple[float, ...] = (0.485, 0.456, 0.406)
 IMAGENET_STD: Tuple[float, ...] = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+LAYOUTS = ("nchw", "nhwc")  # of a uint8 image input when the preprocessing is in the graph
 
 
 def short_key(key: str) -> str:
@@ -93,6 +94,9 @@ class Preprocessing:
     channel_order: str = "RGB"
     scale: float = 1.0 / 255.0  # applied to the 8-bit pixel values before mean/std
     source: str = field(default="default", compare=False)
+    # ``nchw`` / ``nhwc``: the artifact does the scaling and normalisation itself and takes uint8
+    # pixels in that layout (``export --bake-preprocessing``); the recipe then only resizes and crops.
+    in_graph: Optional[str] = None
 
     def __post_init__(self) -> None:
         size = tuple(int(d) for d in self.input_size)
@@ -118,6 +122,11 @@ class Preprocessing:
             raise InputError(f"preprocessing channel_order: received {self.channel_order!r}, expected 'RGB' or 'BGR'")
         object.__setattr__(self, "channel_order", order)
         object.__setattr__(self, "source", str(self.source))
+        if self.in_graph is not None:
+            layout = str(self.in_graph).lower()
+            if layout not in LAYOUTS:
+                raise InputError(f"preprocessing in_graph: received {self.in_graph!r}, expected one of {list(LAYOUTS)} or none")
+            object.__setattr__(self, "in_graph", layout)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +138,7 @@ class Preprocessing:
             "channel_order": self.channel_order,
             "scale": self.scale,
             "source": self.source,
+            **({"in_graph": self.in_graph} if self.in_graph else {}),
         }
 
     @classmethod
@@ -156,7 +166,7 @@ class Preprocessing:
         kwargs: dict[str, Any] = {"input_size": size}
         kwargs["mean"] = tuple(data.get("mean") or (IMAGENET_MEAN if channels == 3 else (0.5,) * channels))
         kwargs["std"] = tuple(data.get("std") or (IMAGENET_STD if channels == 3 else (0.5,) * channels))
-        for key in ("interpolation", "crop_pct", "channel_order", "scale", "source"):
+        for key in ("interpolation", "crop_pct", "channel_order", "scale", "source", "in_graph"):
             if data.get(key) is not None:
                 kwargs[key] = data[key]
         return cls(**kwargs)
@@ -182,6 +192,15 @@ class Preprocessing:
         size = tuple(int(d) for d in input_size)
         return Preprocessing.from_dict(self.to_dict(), input_size=size)
 
+    def pixel_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(multiplier, offset)``, float32 ``[1, C, 1, 1]``: the model input is
+        ``pixels * multiplier + offset`` (``(p * scale - mean) / std``, per channel)."""
+        std = np.asarray(self.std, dtype=np.float64)
+        mean = np.asarray(self.mean, dtype=np.float64)
+        multiplier = (self.scale / std).reshape(1, -1, 1, 1).astype(np.float32)
+        offset = (-mean / std).reshape(1, -1, 1, 1).astype(np.float32)
+        return multiplier, offset
+
     def resize_size(self) -> int | tuple[int, int]:
         """The pre-crop resize: an int = shorter side (square target), a pair = exact (H, W)."""
         _, height, width = self.input_size
@@ -189,7 +208,8 @@ class Preprocessing:
         return scaled[0] if scaled[0] == scaled[1] else scaled
 
     def __call__(self, image: Any) -> np.ndarray:
-        """A PIL image -> ``float32 [C, H, W]``."""
+        """An image -> ``float32 [C, H, W]`` (or, for a recipe baked into the graph, ``uint8`` pixels in
+        :attr:`in_graph`'s layout); see :func:`edgeattn.data.preprocessing.apply`."""
         from .data.preprocessing import apply
 
         return apply(self, image)
@@ -264,6 +284,17 @@ class InputSpec:
             "max_batch": self.max_batch if self.dynamic_batch else self.batch,
             "dtype": self.dtype,
         }
+
+
+def refuse_baked(info: "ArtifactInfo", path: Any, command: str) -> None:
+    """``command`` does not handle an artifact whose preprocessing is in the graph (uint8 input) yet."""
+    pre = info.preprocessing
+    if pre is not None and pre.in_graph:
+        raise InputError(
+            f"{os.fspath(path)} takes uint8 pixels (exported with --bake-preprocessing); {command} expects the "
+            "float-input export",
+            hint=f"{command} the model exported without --bake-preprocessing",
+        )
 
 
 # -- provenance (written by export) ---------------------------------------------------------------
@@ -475,6 +506,8 @@ class ArtifactInfo:
         names = recorded.get("names") if isinstance(recorded.get("names"), list) else []
         name = first.name if first is not None else (str(names[0]) if names else None)
         graph_dims = list(first.shape) if first is not None else []
+        if len(graph_dims) == 4 and pre_record is not None and str(pre_record.get("in_graph") or "").lower() == "nhwc":
+            graph_dims = [graph_dims[0], graph_dims[3], graph_dims[1], graph_dims[2]]  # N, H, W, C -> N, C, H, W
         size = _fixed_dims(graph_dims[1:]) if len(graph_dims) == 4 else None
         recorded_shape = recorded.get("shape")
         size = size or (_fixed_dims(list(recorded_shape)[-3:]) if isinstance(recorded_shape, list) and len(recorded_shape) == 4 else None)

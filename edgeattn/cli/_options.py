@@ -54,6 +54,11 @@ class OptimizeFor(str, Enum):
     ort_cpu = "ort-cpu"
 
 
+class InputLayout(str, Enum):
+    nchw = "nchw"
+    nhwc = "nhwc"
+
+
 class QuantizeTarget(str, Enum):
     ort_cpu = "ort-cpu"
     tensorrt = "tensorrt"

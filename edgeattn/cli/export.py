@@ -24,6 +24,7 @@ from ._options import (
     CheckpointOpt,
     Fold,
     FoldOpt,
+    InputLayout,
     InputSize,
     InputSizeOpt,
     JsonOpt,
@@ -56,6 +57,17 @@ def command(
     optimize_for: OptimizeForOpt = OptimizeFor.any,
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
     no_check: NoCheckOpt = False,
+    bake_preprocessing: Annotated[
+        bool,
+        typer.Option(
+            "--bake-preprocessing",
+            help="The ONNX takes uint8 pixels and scales and normalises them itself (the recorded recipe then only resizes and crops).",
+        ),
+    ] = False,
+    input_layout: Annotated[
+        InputLayout,
+        typer.Option("--input-layout", help="Layout of the uint8 input with --bake-preprocessing: nchw or nhwc (channels last, as images are stored)."),
+    ] = InputLayout.nchw,
     unsafe_pickle: UnsafePickleOpt = False,
     non_strict: NonStrictOpt = False,
     json_output: JsonOpt = False,
@@ -94,6 +106,8 @@ def command(
             unsafe_pickle=unsafe_pickle,
             strict=not non_strict,
             check=not no_check,
+            bake_preprocessing=bake_preprocessing,
+            input_layout=value(input_layout),
             on_stage=on_stage,
         )
 

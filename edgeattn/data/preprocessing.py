@@ -38,7 +38,8 @@ def _pil_resample(name: str) -> int:
 
 
 def apply(pre: Preprocessing, image: Any) -> np.ndarray:
-    """An image -> ``float32 [C, H, W]`` by the recipe ``pre``.
+    """An image -> ``float32 [C, H, W]`` by the recipe ``pre``; for a recipe baked into the artifact
+    (``pre.in_graph``), the resized and cropped ``uint8`` pixels in that layout.
 
     ``image``: a PIL image, encoded bytes (an upload's body), a binary file object, a path, or a
     ``uint8`` array ``[H, W]`` / ``[H, W, C]`` (C = 1, 3 or 4, RGB order, as Pillow and OpenCV
@@ -82,9 +83,13 @@ def apply(pre: Preprocessing, image: Any) -> np.ndarray:
         array = array[:, :, None]
     if array.shape[2] == 1 and channels == 3:
         array = np.repeat(array, 3, axis=2)
-    array = array.transpose(2, 0, 1)
     if pre.channel_order == "BGR":
-        array = array[::-1]
+        array = array[:, :, ::-1]
+    if pre.in_graph is not None:
+        # The artifact scales and normalises in its graph: it takes the uint8 pixels themselves.
+        pixels = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(pixels if pre.in_graph == "nhwc" else pixels.transpose(2, 0, 1))
+    array = array.transpose(2, 0, 1)
     array = array * np.float32(pre.scale)
     mean = np.asarray(pre.mean, dtype=np.float32).reshape(-1, 1, 1)
     std = np.asarray(pre.std, dtype=np.float32).reshape(-1, 1, 1)

@@ -113,6 +113,8 @@ def export(
     check: bool = True,
     rtol: float = 1e-3,
     atol: float = 1e-4,
+    bake_preprocessing: bool = False,
+    input_layout: str = "nchw",
     on_stage: StageCallback | None = None,
 ) -> ExportResult:
     """Export a model to ONNX with SE/CBAM blocks folded into ``edgeattn::`` function nodes.
@@ -132,6 +134,9 @@ def export(
             when the model returns several tensors).
         check: run the result on ONNX Runtime CPU and compare with PyTorch (``rtol``/``atol``
             scaled by the output's magnitude); a mismatch is an :class:`ExportError`.
+        bake_preprocessing: the artifact takes uint8 pixels (``input_layout`` ``nchw`` or
+            ``nhwc``) and scales and normalises them itself (:mod:`edgeattn.exporter.bake`);
+            the recorded recipe says so, and then only resizes and crops.
         on_stage: called as ``on_stage(stage, detail)`` when each stage starts.
     """
     import onnx_ir as ir
@@ -152,6 +157,7 @@ def export(
         notify("load", source_text or type(model_or_source).__name__)
         loaded = _resolve_model(model_or_source, checkpoint, unsafe_pickle, strict, prefer_ema, num_classes)
     traced = _trace(loaded.module, loaded.input, input_shape, dynamic_batch, max_batch, input_names, output_names)
+    baked = _recipe_to_bake(loaded.input, traced.shape, input_layout) if bake_preprocessing else None
     exporter = "dynamo" if opset >= DYNAMO_MIN_OPSET else "legacy"
     with _timed(timings, "export"):
         notify("export", f"{exporter} exporter, opset {opset}")
@@ -168,6 +174,8 @@ def export(
             notify("simplify", "onnxsim")
             proto, simplified = _simplify(proto, report)
     blocks, probes = _surviving_records(proto, report, probes, fold)
+    if baked is not None:
+        proto, traced = _bake(proto, loaded.module, traced, baked, input_layout)
     max_abs_diff = None
     if check:
         with _timed(timings, "check"):
@@ -175,7 +183,7 @@ def export(
             max_abs_diff = _check(proto, traced, rtol, atol, report)
     shape = traced.shape
     provenance, record = _record(proto, loaded, checkpoint, traced, dynamic_batch, max_batch, exporter, opset, fold,
-                                 optimize_for, output, blocks, probes)
+                                 optimize_for, output, blocks, probes, baked)
     with _timed(timings, "write"):
         notify("write", os.fspath(output))
         serialized, sidecar = _write(proto, record, report, output)
@@ -213,6 +221,7 @@ class _Traced:
     input_names: list[str]
     output_names: list[str]
     expected_blocks: Any  # what find_attention_blocks saw in the module
+    feed: Any = None  # what the check feeds ONNX Runtime when not the example (baked: uint8 pixels)
 
 
 # -- stage: check the request --------------------------------------------------------------------
@@ -339,11 +348,33 @@ def _surviving_records(
     return blocks, [p for p in probes if p["tensor"] in tensor_names]
 
 
+# -- stage: bake (optional) ----------------------------------------------------------------------
+
+
+def _bake(proto: Any, model: nn.Module, traced: _Traced, recipe: Any, layout: str) -> tuple[Any, _Traced]:
+    """The graph with the recipe's normalisation in front (:mod:`.bake`); the check then feeds
+    random pixels, and PyTorch's reference is its output on those pixels normalised."""
+    from dataclasses import replace
+
+    import numpy
+    import torch
+
+    from .bake import bake_preprocessing, normalise_pixels
+
+    baked = bake_preprocessing(proto, recipe, layout)
+    pixels = numpy.random.default_rng(0).integers(0, 256, size=tuple(traced.example.shape), dtype=numpy.uint8)
+    with torch.no_grad():
+        reference = _flatten_outputs(model(torch.from_numpy(normalise_pixels(pixels, recipe))))
+    feed = pixels.transpose(0, 2, 3, 1).copy() if layout == "nhwc" else pixels
+    return baked, replace(traced, reference=reference, feed=feed)
+
+
 def _check(proto: Any, traced: _Traced, rtol: float, atol: float, report: FoldReport) -> float | None:
     """onnx.checker and ONNX Runtime on the example; the largest difference from PyTorch."""
     from .simplify import check as run_check
 
-    got = run_check(proto, {traced.input_names[0]: traced.example.numpy()})
+    feed = traced.feed if traced.feed is not None else traced.example.numpy()
+    got = run_check(proto, {traced.input_names[0]: feed})
     if not got:
         return None
     return _compare(traced.reference, [got[n] for n in traced.output_names], rtol, atol, report)
@@ -366,20 +397,22 @@ def _record(
     output: Path,
     blocks: list[dict[str, str]],
     probes: list[dict[str, str]],
+    baked: Any = None,
 ) -> tuple[dict[str, Any], Any]:
     """Provenance and the artifact record, written into the model's metadata."""
     from ..artifact import ArtifactInfo, InputSpec, provenance_record
 
     shape = traced.shape
     spec = InputSpec(traced.input_names[0], channels=shape[1], height=shape[2], width=shape[3],
-                     dynamic_batch=dynamic_batch, max_batch=max_batch if dynamic_batch else shape[0], batch=shape[0])
+                     dynamic_batch=dynamic_batch, max_batch=max_batch if dynamic_batch else shape[0], batch=shape[0],
+                     dtype="uint8" if baked is not None else "float32")
     # The recorded preprocessing is sized to the exported input, never to the model's default size.
     provenance = provenance_record(
         source=loaded.source,
         checkpoint=checkpoint,
         input=spec,
         output_names=traced.output_names,
-        preprocessing=loaded.input,
+        preprocessing=baked if baked is not None else loaded.input,
         exporter=exporter,
         opset=opset,
         fold=fold,
@@ -404,6 +437,22 @@ def _write(proto: Any, record: Any, report: FoldReport, output: Path) -> tuple[b
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _recipe_to_bake(config: Any, shape: Sequence[int], layout: str) -> Any:
+    """The model's recipe, sized to the export and marked as done in the graph (``in_graph``)."""
+    from dataclasses import replace
+
+    from ..artifact import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise InputError(f"--input-layout: received {layout!r}, expected one of {', '.join(LAYOUTS)}")
+    if config is None:
+        raise InputError(
+            "--bake-preprocessing: the model records no preprocessing (mean, std, scale) to put in the graph",
+            hint="give the model a pretrained_cfg / input config, or export without --bake-preprocessing",
+        )
+    return replace(config.with_input_size(shape[1:]), in_graph=layout)
+
+
 def _validate_options(fold: str, opset: int, max_batch: int, input_shape: Sequence[int] | None, optimize_for: str) -> None:
     import onnx
 

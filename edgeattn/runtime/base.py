@@ -228,6 +228,11 @@ def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:
             )
     want_dtype = np.dtype(spec.dtype)
     if value.dtype != want_dtype:
+        if want_dtype == np.uint8 and value.dtype.kind == "f":
+            raise InputError(
+                f"input {spec.name!r}: received dtype {value.dtype.name}, expected uint8 (this artifact takes "
+                "pixels and normalises them in its graph: pass the resized uint8 image, runner.preprocessing does that)"
+            )
         if want_dtype.kind == "f" and value.dtype.kind in "biu":
             # uint8 casts to float32 "safely", but an image batch that is not scaled and normalised
             # gives wrong answers without any error: refuse it and say what to do.
@@ -249,11 +254,17 @@ def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:
     return np.ascontiguousarray(value)
 
 
+_CHANNELS = (1, 3, 4)  # what an image input's channel axis holds; tells NCHW from NHWC specs
+
+
 def _layout_hint(spec: TensorSpec, shape: tuple[int, ...]) -> str:
-    """'; it looks like NHWC ...' when a rank-4 batch has the expected channels last instead of at axis 1."""
+    """A hint when a rank-4 batch has its channels on the other side from the model's input:
+    NHWC given to an NCHW input, or NCHW given to an NHWC input (``export --input-layout nhwc``)."""
     if len(shape) != 4 or len(spec.shape) != 4:
         return ""
-    channels = spec.shape[1]
-    if isinstance(channels, int) and channels > 0 and shape[3] == channels and shape[1] != channels:
+    first, last = spec.shape[1], spec.shape[3]
+    if first in _CHANNELS and last not in _CHANNELS and shape[3] == first and shape[1] != first:
         return "; the batch looks like NHWC (channels last): transpose it with x.transpose(0, 3, 1, 2)"
+    if last in _CHANNELS and first not in _CHANNELS and shape[1] == last and shape[3] != last:
+        return "; the batch looks like NCHW (channels first) but this input is NHWC: transpose it with x.transpose(0, 2, 3, 1)"
     return ""

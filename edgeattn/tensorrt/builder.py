@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from .._io import atomic_outputs, check_outputs, sha256_file, sidecar_path
+from ..artifact import refuse_baked
 from ..errors import BackendUnavailableError, CalibrationError, ExportError, InputError
 from ..platform import cuda
 from . import sidecar as sidecar_mod
@@ -328,6 +329,7 @@ def _check_paths(onnx_path: str, output: Path, options: BuildOptions) -> Path:
 def _plan_profiles(info: Any, options: BuildOptions, warnings: list[str]) -> list[Profile]:
     """The optimization profile(s) from the ONNX inputs and the batch/shape options (static on DLA)."""
     artifact = info.artifact
+    refuse_baked(artifact, info.path, "build")
     profiles = compute_profiles(
         info.inputs,
         min_batch=options.min_batch,

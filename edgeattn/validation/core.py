@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -126,6 +126,47 @@ def _run_stream(
     outputs = {key: {name: np.concatenate(parts, axis=0) for name, parts in by_name.items()}
                for key, by_name in collected.items() if key not in errors}
     return outputs, errors
+
+
+def _on_pixel_grid(runners: list[tuple[str, Any]], recipes: Mapping[str, Optional[Preprocessing]]) -> list[tuple[str, Any]]:
+    """When an artifact bakes its preprocessing (``export --bake-preprocessing``: uint8 input), every
+    runner must see the same images: each batch is rounded to 8-bit pixels through the recipe's
+    inverse; artifacts that bake get those pixels, the others and the reference their normalised
+    values (what the baked graph computes). Without such an artifact the runners are unchanged."""
+    baked = {key: r for key, r in recipes.items() if r is not None and r.in_graph}
+    if not baked:
+        return runners
+    grid = next(iter(baked.values()))
+    return [(key, _PixelGridRunner(runner, grid, baked.get(key))) for key, runner in runners]
+
+
+class _PixelGridRunner:
+    """A runner fed normalised float batches, on the 8-bit pixel grid of ``grid`` (see :func:`_on_pixel_grid`)."""
+
+    def __init__(self, runner: Any, grid: Preprocessing, baked: Optional[Preprocessing]) -> None:
+        self._runner = runner
+        self._baked = baked
+        self._multiplier, self._offset = grid.pixel_affine()
+
+    @property
+    def inputs(self) -> Any:
+        spec = self._runner.inputs[0]
+        if self._baked is None:
+            return self._runner.inputs
+        from ..runtime.base import TensorSpec
+
+        return [TensorSpec(spec.name, np.dtype(np.float32), (spec.shape[0], *self._baked.input_size))]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ((name, x),) = feeds.items()
+        pixels = np.clip(np.rint((x - self._offset) / self._multiplier), 0, 255)
+        if self._baked is None:
+            return self._runner.run({name: (pixels * self._multiplier + self._offset).astype(np.float32)})
+        planar = pixels.astype(np.uint8)
+        return self._runner.run({name: planar.transpose(0, 2, 3, 1).copy() if self._baked.in_graph == "nhwc" else planar})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runner, name)
 
 
 def _class_order(samples: SampleStream, class_names: Any) -> dict[str, Any]:
@@ -406,6 +447,7 @@ def _run_pass(
     live = [(os.fspath(p), r) for p, r, _ in candidates if r is not None]
     if not isinstance(reference, RecordedReference):
         live.insert(0, ("", reference))
+    live = _on_pixel_grid(live, {key: ArtifactInfo.read(key).preprocessing for key, _ in live if key})
     all_outputs, run_errors = _run_stream(samples, live, batch_size, progress, f"{len(samples)} sample(s)")
     if isinstance(reference, RecordedReference):
         ref_outputs = {k: v[: len(samples)] for k, v in recorded.outputs.items()}  # type: ignore[union-attr]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..._io import OutputSet, atomic_outputs, check_outputs, sha256_file, sidecar_path
 from ...errors import CalibrationError, InputError, QuantizationError
-from ...artifact import ArtifactInfo, InputSpec
+from ...artifact import ArtifactInfo, InputSpec, refuse_baked
 from ...data.reference_set import MAX_SAMPLES, record_outputs, reference_set_path
 from ...graph import PRECISIONS as GRAPH_PRECISIONS
 from ._graph import load_onnx
@@ -194,6 +194,7 @@ def _load_fp32(src: Path) -> tuple[Any, ArtifactInfo]:
         )
     if not model.graph.input:
         raise InputError(f"{src} has no graph inputs; expected an image model with one input")
+    refuse_baked(info, src, "quantize")
     return model, info
 
 
