@@ -286,7 +286,7 @@ class InputSpec:
         }
 
 
-def refuse_baked(info: "ArtifactInfo", path: Any, command: str) -> None:
+def refuse_baked(info: ArtifactInfo, path: Any, command: str) -> None:
     """``command`` does not handle an artifact whose preprocessing is in the graph (uint8 input) yet."""
     pre = info.preprocessing
     if pre is not None and pre.in_graph:
