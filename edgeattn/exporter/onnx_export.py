@@ -536,48 +536,14 @@ def _torch_export(
     dynamic_batch: bool,
     max_batch: int,
 ) -> ir.Model:
-    import onnx
-    import onnx_ir as ir
     import torch
 
     log = io.StringIO()
     try:
         with _quiet(log), torch.no_grad():
             if exporter == "dynamo":
-                kwargs: dict[str, Any] = {}
-                if dynamic_batch:
-                    kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
-                program = torch.onnx.export(
-                    model,
-                    (example,),
-                    dynamo=True,
-                    opset_version=opset,
-                    input_names=input_names,
-                    output_names=output_names,
-                    optimize=True,
-                    verbose=False,
-                    **kwargs,
-                )
-                if program is None:  # typed Optional: None only when it writes a file, not asked for here
-                    raise ExportError("torch.onnx.export (dynamo) returned no program")
-                return program.model
-            buffer = io.BytesIO()
-            axes = {name: {0: "batch"} for name in [*input_names, *output_names]} if dynamic_batch else None
-            torch.onnx.export(
-                model,
-                (example,),
-                buffer,  # type: ignore[arg-type]  # the legacy exporter writes to a file object too
-                dynamo=False,
-                opset_version=opset,
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=axes,
-                do_constant_folding=True,
-            )
-            # The legacy exporter writes no value shapes; the folding rules need the static
-            # H x W of a feature map to recognise a whole-map AveragePool/MaxPool as global pooling.
-            proto = onnx.shape_inference.infer_shapes(onnx.load_model_from_string(buffer.getvalue()))
-            return ir.from_proto(proto)
+                return _dynamo_export(model, example, opset, input_names, output_names, dynamic_batch, max_batch)
+            return _legacy_export(model, example, opset, input_names, output_names, dynamic_batch)
     except Exception as exc:  # noqa: BLE001 - the exporters raise anything
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         other = "--opset 17 (legacy exporter)" if exporter == "dynamo" else "--opset 18 (dynamo exporter)"
@@ -588,6 +554,57 @@ def _torch_export(
             hint=f"try {other}, or --static-batch if the error is about the batch dimension "
             "(EDGEATTN_DEBUG=1 prints the exporter's log)",
         ) from exc
+
+
+def _dynamo_export(
+    model: nn.Module, example: Any, opset: int, input_names: list[str], output_names: list[str], dynamic_batch: bool,
+    max_batch: int,
+) -> ir.Model:
+    import torch
+
+    kwargs: dict[str, Any] = {}
+    if dynamic_batch:
+        kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
+    program = torch.onnx.export(
+        model,
+        (example,),
+        dynamo=True,
+        opset_version=opset,
+        input_names=input_names,
+        output_names=output_names,
+        optimize=True,
+        verbose=False,
+        **kwargs,
+    )
+    if program is None:  # typed Optional: None only when it writes a file, not asked for here
+        raise ExportError("torch.onnx.export (dynamo) returned no program")
+    return program.model
+
+
+def _legacy_export(
+    model: nn.Module, example: Any, opset: int, input_names: list[str], output_names: list[str], dynamic_batch: bool
+) -> ir.Model:
+    import onnx
+    import onnx_ir as ir
+    import torch
+
+    buffer = io.BytesIO()
+    axes = {name: {0: "batch"} for name in [*input_names, *output_names]} if dynamic_batch else None
+    torch.onnx.export(
+        model,
+        (example,),
+        buffer,  # type: ignore[arg-type]  # the legacy exporter writes to a file object too
+        dynamo=False,
+        opset_version=opset,
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_axes=axes,
+        do_constant_folding=True,
+    )
+    # The legacy exporter writes no value shapes; the folding rules need the static
+    # H x W of a feature map to recognise a whole-map AveragePool/MaxPool as global pooling.
+    proto = onnx.shape_inference.infer_shapes(onnx.load_model_from_string(buffer.getvalue()))
+    return ir.from_proto(proto)
 
 
 def _explain_legacy_dynamic_failure(
