@@ -115,8 +115,7 @@ class SampleStream:
                      for start in range(0, self._count, batch_size)]
         if len(positions) <= 1:  # nothing to overlap with: no thread
             for pos in positions:
-                with self._lock:
-                    yield self._read(pos)
+                yield self._locked_read(pos)  # not yielded under the lock: sample() may be called meanwhile
             return
         yield from _prefetched(positions, self._locked_read, prefetch)
 

@@ -152,6 +152,11 @@ def test_in_memory_samples_as_a_stream():
     arrays = np.arange(5 * 2, dtype=np.float32).reshape(5, 2)
     stream = SampleStream.from_samples(Samples(arrays=arrays, labels=np.arange(5), source="mem"))
     np.testing.assert_array_equal(_all(stream, 2), arrays)
+    for batch in (2, 5):  # one sample read again mid-pass (threaded and single-batch passes)
+        batches = stream.batches(batch)
+        next(batches)
+        np.testing.assert_array_equal(stream.sample(4), arrays[4:5])
+        batches.close()
     assert stream.labels.tolist() == [0, 1, 2, 3, 4] and stream.source == "mem"
 
 
