@@ -1,8 +1,12 @@
-"""``edgeattn inspect model.onnx``: what an exported artifact holds, read without PyTorch.
+"""``edgeattn inspect model.onnx`` / ``model.engine``: what an artifact holds, read without PyTorch.
 
-Inputs and outputs, opset, folded attention blocks (``edgeattn::`` function nodes and the
+ONNX: inputs and outputs, opset, folded attention blocks (``edgeattn::`` function nodes and the
 recorded blocks), the precision of each op kind (ops fed by Q/DQ pairs run in INT8; FP16
 tensors), the recorded preprocessing and provenance (read by :class:`edgeattn.artifact.ArtifactInfo`).
+Engine: its sidecar (a plan cannot be read without TensorRT and a GPU): precision, I/O and
+profiles, where it may run (TensorRT version, GPU compute capability, platform, compatibility
+options), the attention blocks, preprocessing, provenance, and whether the engine file is the
+one the sidecar describes (sha256).
 """
 
 import os
@@ -13,12 +17,14 @@ from typing import Any, Counter as CounterType, Dict, List, Union
 from ..errors import InputError
 from ..graph import DOMAIN, PRECISIONS
 
-ARTIFACT_SUFFIXES = (".onnx",)
+ONNX_SUFFIXES = (".onnx",)
 
 
 def is_artifact(source: str) -> bool:
-    """An existing ``.onnx`` file (not a model source to build in PyTorch)."""
-    return Path(source).suffix.lower() in ARTIFACT_SUFFIXES and Path(source).is_file()
+    """An existing ``.onnx`` file or engine (not a model source to build in PyTorch)."""
+    from ..artifact import ENGINE_SUFFIXES
+
+    return Path(source).suffix.lower() in (*ONNX_SUFFIXES, *ENGINE_SUFFIXES) and Path(source).is_file()
 
 
 def _dims(value_info: Any) -> List[Any]:
@@ -56,12 +62,14 @@ def _precision_by_op(proto: Any) -> Dict[str, Dict[str, int]]:
 
 
 def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
-    """Everything ``edgeattn inspect ARTIFACT.onnx`` prints, as a JSON-ready dict."""
+    """Everything ``edgeattn inspect ARTIFACT`` prints, as a JSON-ready dict."""
     import onnx
 
-    from ..artifact import ArtifactInfo
+    from ..artifact import ENGINE_SUFFIXES, ArtifactInfo
 
     src = Path(path)
+    if src.suffix.lower() in ENGINE_SUFFIXES:
+        return inspect_engine(src)
     try:
         proto = onnx.load(os.fspath(src), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and others for a file that is not ONNX
@@ -89,7 +97,81 @@ def inspect_artifact(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     }
 
 
+def inspect_engine(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
+    """An engine's record, from its sidecar ``<engine>.json`` (no TensorRT needed)."""
+    from .._io import sha256_file, sidecar_path
+    from ..artifact import ArtifactInfo, read_engine_sidecar
+
+    src = Path(path)
+    data = read_engine_sidecar(src)
+    if data is None:
+        raise InputError(
+            f"{src} has no sidecar {sidecar_path(src).name}; an engine's record is its sidecar (a plan "
+            "is opaque without TensorRT)",
+            hint="keep the .json that edgeattn build writes beside the engine",
+        )
+    info = ArtifactInfo.from_engine_sidecar(data, src)
+    recorded_sha = (data.get("engine") or {}).get("sha256")
+    return {
+        "artifact": os.fspath(src),
+        "format": "tensorrt-engine",
+        "precision": info.precision,
+        "precision_plan": data.get("precision_plan"),
+        "engine_matches_sidecar": sha256_file(src) == recorded_sha if recorded_sha else None,
+        "built_for": {
+            "tensorrt": (data.get("tensorrt") or {}).get("version"),
+            "gpu": data.get("gpu"),
+            "platform": data.get("platform"),
+            "cuda": data.get("cuda"),
+            "compatibility": data.get("compatibility"),
+        },
+        "io": data.get("io") or [],
+        "profiles": data.get("profiles") or [],
+        "blocks": info.blocks,
+        "source_onnx": data.get("source_onnx"),
+        "rebuild_command": data.get("rebuild_command"),
+        "preprocessing": info.preprocessing.to_dict() if info.preprocessing is not None else None,
+        "provenance": {k: v for k, v in (info.provenance or {}).items() if k != "preprocessing"} or None,
+    }
+
+
+def print_engine(data: Dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from ._errors import report_console
+
+    console = report_console()
+    built = data["built_for"]
+    gpu = built.get("gpu") or {}
+    platform = built.get("platform") or {}
+    match = {True: "matches its sidecar", False: "DIFFERS from its sidecar's sha256", None: "no sha256 recorded"}
+    console.print(f"[bold]{escape(data['artifact'])}[/]  (TensorRT engine, {data['precision']}, "
+                  f"{match[data['engine_matches_sidecar']]})")
+    console.print(f"  built for  TensorRT {escape(str(built.get('tensorrt')))}, {escape(str(gpu.get('name')))} "
+                  f"(compute capability {escape(str(gpu.get('compute_capability')))}), "
+                  f"{escape(str(platform.get('system')))} {escape(str(platform.get('machine')))}")
+    compat = built.get("compatibility") or {}
+    console.print(f"  compatibility  hardware {escape(str(compat.get('hardware')))}, "
+                  f"version-compatible {compat.get('version_compatible')}")
+    for tensor in data["io"]:
+        console.print(f"  {escape(str(tensor.get('mode', 'tensor'))).lower():<7} {escape(str(tensor.get('name')))} "
+                      f"{escape(str(tensor.get('dtype')))}{escape(str(tensor.get('shape')))}")
+    for profile in data["profiles"]:
+        console.print(f"  profile  {escape(str(profile))}")
+    console.print(f"  blocks  {len(data['blocks'] or [])} attention block(s) recorded")
+    pre = data["preprocessing"]
+    if pre:
+        console.print(f"  preprocessing  {escape(str({k: pre.get(k) for k in ('input_size', 'mean', 'std', 'interpolation', 'crop_pct', 'in_graph') if k in pre}))}")
+    source = data.get("source_onnx") or {}
+    console.print(f"  built from  {escape(str(source.get('path')))}")
+    if data.get("rebuild_command"):
+        console.print(f"  rebuild  {escape(data['rebuild_command'])}")
+
+
 def print_artifact(data: Dict[str, Any]) -> None:
+    if data.get("format") == "tensorrt-engine":
+        print_engine(data)
+        return
     from rich.markup import escape
     from rich.table import Table
 
