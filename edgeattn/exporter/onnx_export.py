@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 MIN_OPSET = 14  # HardSwish / the canonical bodies need 14
 DYNAMO_MIN_OPSET = 18
+EXPORT_REFERENCE_SAMPLES = 8  # inputs in the reference set written beside the artifact
 DEFAULT_INPUT_NAMES = ("input",)
 DEFAULT_OUTPUT_NAME = "logits"
 
@@ -142,6 +143,7 @@ def export(
     import onnx_ir as ir
 
     from .._io import check_outputs, sidecar_path
+    from ..data.reference_set import reference_set_path
     from ..models.source_spec import parse_source
     from .metadata import find_probes
 
@@ -149,7 +151,8 @@ def export(
     output = _check_output(output)
     source_text = os.fspath(model_or_source) if isinstance(model_or_source, (str, os.PathLike)) else getattr(model_or_source, "source", None)
     source_file = parse_source(source_text).path if source_text else None
-    check_outputs([checkpoint, source_file], {"--output": output, "the output's sidecar": sidecar_path(output)})
+    check_outputs([checkpoint, source_file], {"--output": output, "the output's sidecar": sidecar_path(output),
+                                              "the output's reference set": reference_set_path(output)})
     notify = on_stage or (lambda stage, detail: None)
     timings: dict[str, float] = {}
 
@@ -184,9 +187,10 @@ def export(
     shape = traced.shape
     provenance, record = _record(proto, loaded, checkpoint, traced, dynamic_batch, max_batch, exporter, opset, fold,
                                  optimize_for, output, blocks, probes, baked)
+    reference = _reference_set(loaded.module, loaded.input, traced, loaded.source)
     with _timed(timings, "write"):
         notify("write", os.fspath(output))
-        serialized, sidecar = _write(proto, record, report, output)
+        serialized, sidecar = _write(proto, record, report, output, reference)
     return ExportResult(
         path=output,
         sidecar=sidecar,
@@ -425,14 +429,48 @@ def _record(
     return provenance, record
 
 
-def _write(proto: Any, record: Any, report: FoldReport, output: Path) -> tuple[bytes, Path]:
-    """The model and its sidecar land together or not at all; returns the bytes written and the sidecar."""
+def _reference_set(model: nn.Module, recipe: Any, traced: _Traced, source: str | None) -> Any:
+    """A few inputs and PyTorch's outputs for them, written beside the artifact: ``validate`` (of
+    this ONNX, or of an engine built from it, which takes the set along) compares with PyTorch
+    where PyTorch is not installed. The inputs are synthetic images, uniform random pixels through
+    the model's recipe (random normal values when it has none): no dataset is at hand here."""
+    import numpy
+    import torch
+
+    from ..data.reference_set import ReferenceSet
+
+    count = EXPORT_REFERENCE_SAMPLES
+    rng = numpy.random.default_rng(0)
+    size = tuple(traced.shape[1:])
+    if recipe is not None:
+        multiplier, offset = recipe.with_input_size(size).pixel_affine()
+        pixels = rng.integers(0, 256, size=(count, *size)).astype(numpy.float32)
+        inputs = (pixels * multiplier + offset).astype(numpy.float32)
+        described = "synthetic images: uniform random pixels through the model's preprocessing"
+    else:
+        inputs = rng.standard_normal((count, *size), dtype=numpy.float32)
+        described = "synthetic inputs: standard normal values (the model records no preprocessing)"
+    with torch.no_grad():
+        outputs = _flatten_outputs(model(torch.from_numpy(inputs)))
+    return ReferenceSet(
+        inputs=inputs,
+        outputs={name: out.detach().cpu().numpy() for name, out in zip(traced.output_names, outputs)},
+        meta={"producer": f"PyTorch ({source or type(model).__name__}) at export", "inputs": described},
+    )
+
+
+def _write(proto: Any, record: Any, report: FoldReport, output: Path, reference: Any = None) -> tuple[bytes, Path]:
+    """The model, its sidecar and its reference set land together or not at all; returns the bytes
+    written and the sidecar."""
     from .._io import atomic_outputs, sidecar_path
+    from ..data.reference_set import reference_set_path
 
     serialized = proto.SerializeToString()  # what onnx.save_model writes; hashed without re-reading
     with atomic_outputs() as outputs:
         outputs.write_bytes(output, serialized)
         sidecar = outputs.write_json(sidecar_path(output), {**record.sidecar(), "fold": report.to_dict()})
+        if reference is not None:
+            outputs.write_bytes(reference_set_path(output), reference.to_bytes())
     return serialized, sidecar
 
 

@@ -277,7 +277,7 @@ def build(
     engine_io, layers = _inspect_plan(net.trt, net.logger, plan_bytes, profiles, info, net.features, options)
     build_seconds = time.perf_counter() - started
     data = _sidecar(net, configured, info, profiles, options, source, target, plan_bytes, rt, engine_io, layers, warnings)
-    side = _write(target, plan_bytes, data)
+    side = _write(target, plan_bytes, data, source)
     for w in warnings:  # also in BuildResult.warnings (the CLI prints those)
         _log.info(w)
     return BuildResult(
@@ -310,6 +310,8 @@ def _resolve_options(options: BuildOptions | None, kwargs: dict[str, Any]) -> Bu
 
 def _check_paths(onnx_path: str, output: Path, options: BuildOptions) -> Path:
     """Refuse an output that would overwrite an input (or a ``.json`` engine path)."""
+    from ..data.reference_set import reference_set_path
+
     if output.suffix == ".json":
         raise InputError(f"output {output} ends in .json; the engine needs its own file (e.g. model.engine)")
     # The caches are read and rewritten across builds, but never in place of the model or the engine.
@@ -319,6 +321,7 @@ def _check_paths(onnx_path: str, output: Path, options: BuildOptions) -> Path:
         {
             "--output": output,
             "the engine's sidecar": sidecar_path(output),
+            "the engine's reference set": reference_set_path(output),
             "--timing-cache": options.timing_cache,
             "--calibration-cache": options.calibration_cache,
         },
@@ -604,10 +607,17 @@ def _sidecar(
     )
 
 
-def _write(output: Path, plan_bytes: bytes, data: dict[str, Any]) -> Path:
-    """The engine and its sidecar land together or not at all; returns the sidecar's path."""
+def _write(output: Path, plan_bytes: bytes, data: dict[str, Any], onnx_path: str | None = None) -> Path:
+    """The engine, its sidecar and the ONNX's reference set (:mod:`edgeattn.data.reference_set`:
+    validate checks the engine on it without PyTorch) land together or not at all; returns the
+    sidecar's path."""
+    from ..data.reference_set import reference_set_path
+
+    recorded = reference_set_path(onnx_path) if onnx_path is not None else None
     with atomic_outputs() as outputs:
         outputs.write_bytes(output, plan_bytes)
+        if recorded is not None and recorded.is_file():
+            outputs.write_bytes(reference_set_path(output), recorded.read_bytes())
         return outputs.write_json(sidecar_path(output), data)
 
 

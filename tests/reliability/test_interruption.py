@@ -200,7 +200,7 @@ def test_sigterm_during_int8_calibration_leaves_nothing(tmp_path: Path) -> None:
         proc = _cli(["quantize", "m.onnx", "-p", "int8", "--calibration", "cal.npy", "-o", "m.int8.onnx"], tmp, work)
         # The INT8 pass's scratch folder inside the per-run folder appears as calibration starts
         # (the signal handlers are long installed by then; a signal during Python's start-up kills).
-        started = _wait_until(lambda: any(run.glob("edgeattn-int8-*/*") for run in tmp.glob("edgeattn-run-*")), proc)
+        started = _wait_until(lambda tmp=tmp: any(run.glob("edgeattn-int8-*/*") for run in tmp.glob("edgeattn-run-*")), proc)
         if not started:
             proc.communicate(timeout=120)
             continue

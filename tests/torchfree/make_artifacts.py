@@ -2,7 +2,8 @@
 
     python tests/torchfree/make_artifacts.py OUT_DIR
 
-OUT_DIR gets digits.onnx (FP32, exported from examples/digits with its trained checkpoint),
+OUT_DIR gets digits.onnx (FP32, exported from examples/digits with its trained checkpoint, with
+the reference set export writes beside it), bare/digits.onnx (the same without that set),
 digits_int8.onnx (calibrated on the training images), heldout.npz (held-out images preprocessed
 with the artifact's recorded recipe, with labels) and heldout/ (the same images as PNG files).
 The torch-free side then needs no PyTorch or scikit-learn: ``scripts/test.sh`` runs this with the
@@ -36,6 +37,10 @@ def main(out: Path) -> None:
     fp32 = out / "digits.onnx"
     if not fp32.exists():
         edgeattn.export(f"{EXAMPLE / 'model.py'}:create", fp32, checkpoint=EXAMPLE / "digits_cbam.safetensors")
+    bare = out / "bare" / "digits.onnx"  # the same model without the reference set export writes
+    if not bare.exists():
+        bare.parent.mkdir(exist_ok=True)
+        bare.write_bytes(fp32.read_bytes())
     int8 = out / "digits_int8.onnx"
     if not int8.exists():
         edgeattn.quantize(fp32, int8, "int8", calibration=data / "train", num_calibration=128, progress=False)

@@ -39,7 +39,7 @@ def _one_error_line(result, extra: str) -> str:
         (["inspect", "se_resnet_tiny"], "export"),
         (["quantize", "{art}/digits.onnx", "-p", "fp16", "-o", "{tmp}/m16.onnx"], "quantize"),
         (["quantize", "{art}/digits.onnx", "-p", "int8", "-o", "{tmp}/m8.onnx", "--calibration", "{art}/data/train"], "images"),
-        (["validate", "{art}/digits.onnx"], "export"),
+        (["validate", "{art}/bare/digits.onnx"], "export"),
         (["validate", "{art}/digits_int8.onnx", "--reference", "{art}/digits.onnx", "--inputs", "{art}/data/heldout"], "images"),
         (["bench", "{art}/digits.onnx", "--chart", "{tmp}/c.png"], "bench"),
     ],
@@ -54,9 +54,18 @@ def test_a_missing_extra_is_one_error_line_before_any_work(cli, artifacts, tmp_p
 
 
 def test_validate_names_the_torch_free_alternative(cli, artifacts):
-    result = cli("validate", artifacts / "digits.onnx")  # no recorded set beside it, no --reference
+    result = cli("validate", artifacts / "bare" / "digits.onnx")  # no recorded set beside it, no --reference
     _one_error_line(result, "export")
     assert "--reference" in result.stderr
+
+
+def test_fp32_export_validates_against_what_pytorch_recorded_at_export(cli, artifacts, tmp_path):
+    report = tmp_path / "r.json"
+    result = cli("validate", artifacts / "digits.onnx", "--report-json", report)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    data = json.loads(report.read_text())
+    assert data["reference"]["recorded"].endswith("digits.onnx.reference.npz")
+    assert data["artifacts"][0]["passed"] is True and data["inputs"]["count"] == 8
 
 
 def test_int8_against_its_fp32_parent_passes_on_held_out_data(cli, artifacts, tmp_path):

@@ -300,3 +300,17 @@ def test_default_max_batch_is_the_exports_and_the_engine_reads_back_as_an_artifa
     assert (info.kind, info.precision, info.max_batch, info.input_size) == ("engine", "fp32", 4, (3, 8, 8))
     assert info.provenance["source"] == "tiny" and info.blocks[0]["name"] == "layer1.0.se.channel"
     assert build(tiny_onnx, tmp_path / "n.engine", max_batch=16).profiles[0].max == (16, 3, 8, 8)
+
+
+def test_the_onnx_reference_set_travels_with_the_engine(make_world, tiny_onnx, tmp_path):
+    from edgeattn.data.reference_set import reference_set_path
+
+    make_world("10.16", "13")
+    recorded = reference_set_path(tiny_onnx)
+    recorded.write_bytes(b"recorded inputs and outputs")  # copied as bytes, not interpreted here
+    out = tmp_path / "m.engine"
+    build(tiny_onnx, out, max_batch=8)
+    assert reference_set_path(out).read_bytes() == b"recorded inputs and outputs"
+    recorded.unlink()
+    build(tiny_onnx, tmp_path / "plain.engine", max_batch=8)
+    assert not reference_set_path(tmp_path / "plain.engine").exists()
