@@ -105,6 +105,7 @@ def prepare_for_int8(model: onnx.ModelProto, policy: PrecisionPolicy, workdir: P
     source = workdir / "prepared_in.onnx"
     target = workdir / "prepared.onnx"
     onnx.save(model, source)
+    dump_before = _stat_ns(Path(ORT_SHAPE_DUMP))
     try:
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -118,8 +119,50 @@ def prepare_for_int8(model: onnx.ModelProto, policy: PrecisionPolicy, workdir: P
     except Exception as exc:  # pre-processing is an optimisation: fall back to plain shape inference
         logging.getLogger(__name__).info("quant_pre_process failed (%s); using ONNX shape inference only", exc)
         prepared = onnx.shape_inference.infer_shapes(model)
+    finally:
+        remove_ort_shape_dump(dump_before)
     ensure_node_names(prepared.graph)
     return prepared
+
+
+# onnxruntime/tools/symbolic_shape_infer.py: when symbolic shape inference is incomplete (graphs
+# with nothing folded: timm hrnet_w18_small, measured) it saves the model to this name in the
+# *current directory*, with its weights in a uuid-named external data file beside it, and raises.
+# quant_pre_process's failure is handled (plain shape inference), but the two files (tens of MB)
+# would be left in the user's folder.
+ORT_SHAPE_DUMP = "sym_shape_infer_temp.onnx"
+
+
+def _stat_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def remove_ort_shape_dump(before: int | None, folder: Path | None = None) -> bool:
+    """Delete ORT's shape-inference dump (and its external data) if this call wrote it.
+
+    ``before`` is the dump's modification time before the call (``None``: absent); a file that
+    was already there and is unchanged belongs to someone else and stays. Returns whether a dump
+    was removed.
+    """
+    dump = (folder or Path.cwd()) / ORT_SHAPE_DUMP
+    after = _stat_ns(dump)
+    if after is None or after == before:
+        return False
+    try:
+        proto = onnx.load(os.fspath(dump), load_external_data=False)
+        locations = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    except Exception:  # a damaged dump: remove the model file at least
+        locations = set()
+    for name in locations:
+        if name and Path(name).name == name:  # a bare file name beside the dump, nothing else
+            with contextlib.suppress(OSError):
+                (dump.parent / name).unlink()
+    with contextlib.suppress(OSError):
+        dump.unlink()
+    return True
 
 
 def quantize_int8(

@@ -136,3 +136,50 @@ def test_reduce_range_default_per_target(folded_onnx, calib_npy, cache_dir, tmp_
                    progress=False)
     assert cpu.settings["reduce_range"] is True and weight_extremes(tmp_path / "cpu.onnx") <= 64
     assert trt.settings["reduce_range"] is False and weight_extremes(tmp_path / "trt.onnx") == 127
+
+
+# --- ORT's symbolic shape inference dumps its model into the current directory when it gives up ---
+def _fake_pre_process(write_dump: bool):
+    def fake(source, target, **_kw):
+        if write_dump:
+            # What onnxruntime/tools/symbolic_shape_infer.py does on incomplete inference.
+            onnx.save_model(onnx.load(source), "sym_shape_infer_temp.onnx", save_as_external_data=True,
+                            size_threshold=0)
+        raise Exception("Incomplete symbolic shape inference")
+
+    return fake
+
+
+def test_ort_shape_inference_dump_is_not_left_in_the_working_directory(tmp_path, monkeypatch):
+    import onnxruntime.quantization.shape_inference as ort_shape_inference
+
+    from edgeattn.exporter.quantize.int8 import prepare_for_int8
+    from edgeattn.exporter.quantize.policy import PrecisionPolicy
+    from tests.tiny_onnx import tiny_classifier
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "mine.txt").write_text("kept")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(ort_shape_inference, "quant_pre_process", _fake_pre_process(True))
+    prepared = prepare_for_int8(tiny_classifier(), PrecisionPolicy(), work)
+    assert prepared.graph.node  # the fallback (ONNX shape inference) still prepared the model
+    assert sorted(p.name for p in cwd.iterdir()) == ["mine.txt"]
+
+
+def test_a_dump_that_was_already_there_is_left_alone(tmp_path, monkeypatch):
+    import onnxruntime.quantization.shape_inference as ort_shape_inference
+
+    from edgeattn.exporter.quantize.int8 import prepare_for_int8
+    from edgeattn.exporter.quantize.policy import PrecisionPolicy
+    from tests.tiny_onnx import tiny_classifier
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sym_shape_infer_temp.onnx").write_bytes(b"someone else's file")
+    monkeypatch.setattr(ort_shape_inference, "quant_pre_process", _fake_pre_process(False))
+    work = tmp_path / "work"
+    work.mkdir()
+    prepare_for_int8(tiny_classifier(), PrecisionPolicy(), work)
+    assert (tmp_path / "sym_shape_infer_temp.onnx").read_bytes() == b"someone else's file"
