@@ -217,22 +217,26 @@ def _load_npz(src: Path, size: tuple[int, ...] | None, input_name: str | None) -
         raise InputError(f"cannot read {src}: {_first_line(exc)}") from None
 
 
-def _read_npz(
-    archive: np.lib.npyio.NpzFile, src: Path, size: tuple[int, ...] | None, input_name: str | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    keys = list(archive.files)
+def npz_keys(keys: Sequence[str], src: Path, input_name: str | None) -> tuple[str, str | None]:
+    """(the input array's key, the labels' key or None) among an ``.npz``'s arrays: the one named
+    ``input_name``, else the only array that is not labels."""
     label_key = next((k for k in LABEL_KEYS if k in keys), None)
     data_keys = [k for k in keys if k != label_key]
     if input_name is not None and input_name in keys:
-        key = input_name
-    elif len(data_keys) == 1:
-        key = data_keys[0]
-    else:
-        raise InputError(
-            f"{src}: received arrays {keys}, expected one input array"
-            + (f" or one named {input_name!r}" if input_name else "")
-            + f" (plus optional {LABEL_KEYS[0]!r})"
-        )
+        return input_name, label_key
+    if len(data_keys) == 1:
+        return data_keys[0], label_key
+    raise InputError(
+        f"{src}: received arrays {list(keys)}, expected one input array"
+        + (f" or one named {input_name!r}" if input_name else "")
+        + f" (plus optional {LABEL_KEYS[0]!r})"
+    )
+
+
+def _read_npz(
+    archive: np.lib.npyio.NpzFile, src: Path, size: tuple[int, ...] | None, input_name: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    key, label_key = npz_keys(list(archive.files), src, input_name)
     arrays = _check_array(archive[key], size, f"{src}[{key}]")
     labels = None
     if label_key is not None:

@@ -33,7 +33,6 @@ from ..errors import InputError
 from .preprocessing import Preprocessing
 from .samples import (
     IMAGE_EXTENSIONS,
-    LABEL_KEYS,
     ClassNames,
     Samples,
     _check_array,
@@ -41,6 +40,7 @@ from .samples import (
     _first_line,
     _spread,
     list_image_folder,
+    npz_keys,
     read_class_names,
     reads_images,
 )
@@ -329,18 +329,7 @@ def _npz_stream(src: Path, size: tuple[int, ...] | None, limit: int | None, inpu
             keys = [n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"cannot read {src}: {_first_line(exc)}") from None
-    label_key = next((k for k in LABEL_KEYS if k in keys), None)
-    data_keys = [k for k in keys if k != label_key]
-    if input_name is not None and input_name in keys:
-        key = input_name
-    elif len(data_keys) == 1:
-        key = data_keys[0]
-    else:
-        raise InputError(
-            f"{src}: received arrays {keys}, expected one input array"
-            + (f" or one named {input_name!r}" if input_name else "")
-            + f" (plus optional {LABEL_KEYS[0]!r})"
-        )
+    key, label_key = npz_keys(keys, src, input_name)
     try:
         member = _NpzMember(src, key)
         if member.dtype.hasobject:
