@@ -338,8 +338,7 @@ def _prepare_batch(
     active: list[tuple[int, np.ndarray, str]] = []
     for index, (variant, runner) in enumerate(zip(variants, runners)):
         result = BenchResult(variant.name(), _target_str(variant.target), runner.backend, batch)
-        info = runner.info()
-        result.runner = {"backend": info.backend, "device": info.device, **info.details}
+        result.runner = runner.report_info()
         report.results.append(result)
         spec = runner.inputs[0]
         fixed = spec.fixed_batch

@@ -165,6 +165,7 @@ def _run_profiled(
     """ORT's profile events of ``warmup + iterations`` runs, and the graph ORT optimised (None if not saved)."""
     import onnx
 
+    from ..runtime.base import random_input
     from ..runtime.onnxruntime_runner import OnnxRuntimeRunner
 
     with tempfile.TemporaryDirectory(prefix="edgeattn-prof-") as tmp:
@@ -179,7 +180,7 @@ def _run_profiled(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runner.load()
-        name, x = _profile_input(runner, path, batch_size)
+        name, x = random_input(runner, path, batch_size)
         for _ in range(warmup + iterations):
             runner.run({name: x})
         trace = runner.end_profiling()
@@ -189,22 +190,6 @@ def _run_profiled(
         events = json.loads(Path(trace).read_text(encoding="utf-8"))
         graph = onnx.load(os.fspath(optimized), load_external_data=False).graph if optimized.exists() else None
     return events, graph
-
-
-def _profile_input(runner: Any, path: Path, batch_size: int) -> tuple[str, np.ndarray]:
-    """A random input at ``batch_size``; symbolic C/H/W from the artifact's recorded input size."""
-    spec = runner.inputs[0]
-    dims = [d if isinstance(d, int) and d > 0 else None for d in spec.shape]
-    batch = dims[0] if dims[0] is not None else batch_size
-    chw = [d for d in dims[1:] if d is not None]
-    if len(chw) < len(dims) - 1:
-        from ..artifact import ArtifactInfo
-
-        size = ArtifactInfo.read(path).input_size
-        if size is None:
-            raise InputError(f"cannot tell the input size of {spec.describe()} for profiling")
-        chw = list(size)
-    return spec.name, np.random.default_rng(0).standard_normal([batch, *chw]).astype(spec.dtype)
 
 
 def _kernel_times(events: list[dict[str, Any]], iterations: int) -> tuple[dict[str, float], dict[str, str]]:

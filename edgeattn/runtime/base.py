@@ -146,6 +146,19 @@ class Runner(abc.ABC):
     def info(self) -> RunnerInfo:
         return RunnerInfo(backend=self.backend)
 
+    # Set by ``load(backend="auto")`` for an ``.onnx`` path: why this backend was picked
+    # (:class:`edgeattn.runtime.auto_backend.BackendSelection`); None otherwise.
+    selection: Any = None
+
+    def report_info(self) -> dict[str, Any]:
+        """What reports record about the runner: :meth:`info` flattened, plus ``selection`` when
+        ``auto`` chose the backend (``bench`` and ``validate --json`` write this)."""
+        info = self.info()
+        record: dict[str, Any] = {"backend": info.backend, "device": info.device, **info.details}
+        if self.selection is not None:
+            record["selection"] = self.selection.to_dict()
+        return record
+
     # -- inference ---------------------------------------------------------------------------
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
         """Run one inference; ``inputs`` by name, positionally, or a single array.
@@ -207,6 +220,26 @@ class Runner(abc.ABC):
 
     def _close_impl(self) -> None:  # noqa: B027 - optional hook
         pass
+
+
+def random_input(runner: Runner, path: Any = None, batch_size: int = 1, seed: int = 0) -> tuple[str, np.ndarray]:
+    """A random batch for the runner's first input, for timing and profiling (values do not matter).
+
+    A fixed batch dimension is kept, a symbolic one becomes ``batch_size``; symbolic C/H/W come
+    from the artifact's recorded input size (:class:`edgeattn.artifact.ArtifactInfo` of ``path``).
+    """
+    spec = runner.inputs[0]
+    dims = [d if isinstance(d, int) and d > 0 else None for d in spec.shape]
+    batch = dims[0] if dims and dims[0] is not None else batch_size
+    rest = [d for d in dims[1:] if d is not None]
+    if len(rest) < len(dims) - 1:
+        from ..artifact import ArtifactInfo
+
+        size = ArtifactInfo.read(path).input_size if path is not None else None
+        if size is None:
+            raise InputError(f"cannot tell the input size of {spec.describe()}", hint="the artifact records no input size")
+        rest = list(size)
+    return spec.name, np.random.default_rng(seed).standard_normal([batch, *rest]).astype(spec.dtype)
 
 
 def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:

@@ -475,8 +475,7 @@ def _weights_note(identity: Any, path: str, checkpoint: Any, use_recorded_checkp
 def _judge(result: ArtifactResult, runner: Any, run: _Run, judging: _Judging) -> None:
     """Compare one artifact's outputs with the reference's; on failure, advice and localisation."""
     path, art_precision = result.artifact, result.precision
-    info = runner.info()
-    result.runner = {"backend": info.backend, "device": info.device, **info.details}
+    result.runner = runner.report_info()
     if path in run.errors:
         result.error = run.errors[path]
         runner.close()
