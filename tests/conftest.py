@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# backend="auto" for an .onnx times ONNX Runtime against OpenVINO where OpenVINO is installed
+# (edgeattn/runtime/auto_backend.py): seconds per artifact, a machine-dependent winner and a cache
+# in the home folder. The suite asks for the rule (ONNX Runtime) everywhere, subprocesses
+# included; tests/runtime/test_auto_backend.py clears it to test the measurement.
+os.environ["EDGEATTN_AUTO_BACKEND"] = "onnxruntime"
 
 
 @pytest.fixture(scope="session")

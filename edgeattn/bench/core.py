@@ -142,7 +142,10 @@ def _variants_for(target: Any, backends: list[str]) -> list[Variant]:
         raise InputError(f"no requested backend ({', '.join(backends)}) can run {target}")
     variants = []
     for b in chosen:
-        b = natural if b == "auto" else b
+        # auto alone over an .onnx path stays auto: load() may time both ONNX readers and pick one
+        # (runtime/auto_backend.py); the result names the backend it ran on.
+        if b != "auto" or natural != "onnxruntime" or len(chosen) > 1 or not isinstance(target, (str, os.PathLike)):
+            b = natural if b == "auto" else b
         label = _label(target)
         if len(chosen) > 1 or (explicit and explicit != natural):
             label = f"{label} [{b}]"
@@ -238,7 +241,7 @@ def benchmark(
         for runner in runners:
             runner.close()
     if per_block:
-        _profile_blocks(report, variants, plan, threads)
+        _profile_blocks(report, variants, [r.backend for r in runners], plan, threads)
     return report
 
 
@@ -293,9 +296,11 @@ def _load_runner(
     from ..runtime import load
 
     opts = {**dict(runner_options or {}), **variant.options}
-    if variant.backend == "onnxruntime":
+    if variant.backend == "onnxruntime" or (variant.backend == "auto" and spinning):
+        # For auto, spinning=False is the ONNX Runtime runner's default already; passing it would
+        # read as an ONNX-Runtime-only option and rule out OpenVINO.
         opts.setdefault("spinning", spinning)
-    if threads is not None and variant.backend in ("onnxruntime", "torch"):
+    if threads is not None and variant.backend in ("onnxruntime", "torch", "auto"):
         opts.setdefault("threads", threads)
     if input_size is not None and variant.backend == "torch":
         opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))
@@ -361,12 +366,15 @@ def _prepare_batch(
     return active
 
 
-def _profile_blocks(report: BenchmarkReport, variants: list[Variant], plan: _Plan, threads: int | None) -> None:
-    """The ORT-profiled attention-block breakdown of each .onnx timed on onnxruntime."""
+def _profile_blocks(
+    report: BenchmarkReport, variants: list[Variant], backends: list[str], plan: _Plan, threads: int | None
+) -> None:
+    """The ORT-profiled attention-block breakdown of each .onnx timed on onnxruntime (``backends``:
+    what each variant's runner ran on, ``auto`` resolved)."""
     from .profile import profile_blocks
 
-    for v in variants:
-        if isinstance(v.target, (str, os.PathLike)) and str(v.target).endswith(".onnx") and v.backend == "onnxruntime":
+    for v, backend in zip(variants, backends):
+        if isinstance(v.target, (str, os.PathLike)) and str(v.target).endswith(".onnx") and backend == "onnxruntime":
             try:
                 report.per_block.append(
                     profile_blocks(

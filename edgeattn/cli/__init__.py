@@ -5,6 +5,9 @@ name), and usage errors are Click's usage message with exit 2. Shell completion:
 ``edgeattn --install-completion`` (bash, zsh, fish, PowerShell).
 """
 
+import logging
+import sys
+
 import typer
 
 from . import bench, build, doctor, export, fold, inspect_model, models, quantize, triton, validate
@@ -35,10 +38,26 @@ for _name, _module in (
     app.command(_name, help=_module.__doc__, cls=Command)(handle_errors(_module.command))
 
 
+class _StderrNote(logging.Handler):
+    """Notes of the runtime (``auto`` timing the ONNX readers takes seconds) as plain stderr lines;
+    ``sys.stderr`` looked up at each note, so a replaced stream (a test's runner) is the one written."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
+def _show_runtime_notes() -> None:
+    logger = logging.getLogger("edgeattn.runtime")
+    if not any(isinstance(h, _StderrNote) for h in logger.handlers):
+        logger.addHandler(_StderrNote())
+        logger.setLevel(logging.INFO)
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: bool = typer.Option(False, "--version", help="Print the edgeattn version and exit."),
 ) -> None:
+    _show_runtime_notes()
     if version:
         from .. import __version__
 

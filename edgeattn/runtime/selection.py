@@ -1,8 +1,12 @@
 """Backend registry and selection: by name, or ``auto`` from what the artifact is.
 
-``auto``: ``.onnx`` -> onnxruntime; ``.engine`` / ``.plan`` -> tensorrt; an ``nn.Module`` or any
-other model source -> torch. ``openvino`` runs ``.onnx`` too, on request (``benchmarks/
-precision_cpu.py`` measures which of the two is faster on a machine; see docs/performance.md). A backend whose library is missing stays listed by
+``auto``: ``.onnx`` -> onnxruntime or openvino; ``.engine`` / ``.plan`` -> tensorrt; an
+``nn.Module`` or any other model source -> torch. For an ``.onnx`` path on an x86-64 CPU with
+OpenVINO installed, ``load`` times both ONNX readers on the artifact once and picks the faster
+(:mod:`.auto_backend`: cached per artifact, CPU, threads and library versions;
+``EDGEATTN_AUTO_BACKEND=onnxruntime`` switches it off); bytes, other CPUs, no OpenVINO, or an
+ONNX-Runtime-only option (``providers`` ...) mean onnxruntime, as before. The runner carries the
+decision in ``runner.selection``. A backend whose library is missing stays listed by
 :func:`available_backends` with the reason, as Polygraphy does, and is only imported when used.
 """
 
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailableError, InputError
+from . import auto_backend
+from .auto_backend import BackendSelection
 from .base import Runner
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
@@ -154,7 +160,8 @@ def available_backends() -> list[BackendStatus]:
 
 
 def backend_for(artifact: Any) -> str:
-    """The backend ``auto`` picks for ``artifact``."""
+    """The backend ``auto`` picks for ``artifact`` from what it is (``load`` may then measure an
+    ``.onnx`` path and pick openvino instead: :mod:`.auto_backend`)."""
     if isinstance(artifact, (bytes, bytearray)):
         return "onnxruntime"
     if isinstance(artifact, (str, os.PathLike)):
@@ -173,8 +180,16 @@ def load(artifact_or_model: Any, backend: str = "auto", **opts: Any) -> Runner:
     onnxruntime; ``checkpoint`` for torch).
     """
     name = ALIASES.get(backend.lower(), backend.lower())
+    selection: BackendSelection | None = None
     if name == "auto":
         name = backend_for(artifact_or_model)
+        if name == "onnxruntime":
+            selection, measured = _choose_onnx_reader(artifact_or_model, opts)
+            if measured is not None:
+                return measured
+            name = selection.backend
+            if name == "openvino":  # a cached choice; applies() let only shared options through
+                opts = {k: v for k, v in opts.items() if k in auto_backend.SHARED_OPTIONS}
     if name not in BACKENDS:
         raise InputError(f"backend: received {backend!r}, expected 'auto' or one of {sorted(BACKENDS)}")
     if name in ONNX_READERS and isinstance(artifact_or_model, (str, os.PathLike)):
@@ -193,4 +208,17 @@ def load(artifact_or_model: Any, backend: str = "auto", **opts: Any) -> Runner:
         opts.pop("threads", None)
     factory, _ = BACKENDS[name]
     runner = factory(artifact_or_model, **opts)
+    runner.selection = selection
     return runner.load()
+
+
+def _choose_onnx_reader(artifact: Any, opts: dict[str, Any]) -> tuple[BackendSelection, Runner | None]:
+    """``auto`` for an ``.onnx`` (or its bytes): ONNX Runtime by rule, or the faster of ONNX Runtime
+    and OpenVINO here (:mod:`.auto_backend`); a runner comes back when it was loaded to be measured."""
+    why_not = auto_backend.applies(artifact, opts, lambda: _installed("openvino"))
+    if why_not is not None:
+        return auto_backend.BackendSelection("onnxruntime", "rule", why_not), None
+    selection, runner = auto_backend.select(artifact, opts, {n: BACKENDS[n][0] for n in ONNX_READERS})
+    if runner is not None:
+        runner.selection = selection
+    return selection, runner
