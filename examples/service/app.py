@@ -33,7 +33,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def create_app(artifact: str, *, threads: int = 1, top_k: int = 5) -> FastAPI:
     """The app for ``artifact`` (an ONNX file or a TensorRT engine with its sidecar)."""
-    runner = edgeattn.load(artifact, threads=threads)
+    # Concurrent requests need ONNX Runtime's thread-safe run: auto could pick OpenVINO for an .onnx
+    # (faster per request on some CPUs), whose runner serialises calls (docs/runtime.md, "How auto
+    # picks an ONNX reader"). An engine stays auto (TensorRT).
+    backend = "onnxruntime" if str(artifact).lower().endswith(".onnx") else "auto"
+    runner = edgeattn.load(artifact, backend=backend, threads=threads)
     runner.load()  # fail at start-up, not on the first request
     preprocessing = runner.preprocessing
     if preprocessing is None:
