@@ -300,7 +300,7 @@ def _load_runner(
         # For auto, spinning=False is the ONNX Runtime runner's default already; passing it would
         # read as an ONNX-Runtime-only option and rule out OpenVINO.
         opts.setdefault("spinning", spinning)
-    if threads is not None and variant.backend in ("onnxruntime", "torch", "auto"):
+    if threads is not None and variant.backend in ("onnxruntime", "openvino", "torch", "auto"):
         opts.setdefault("threads", threads)
     if input_size is not None and variant.backend == "torch":
         opts.setdefault("input_shape", ("batch", *(int(d) for d in input_size)))

@@ -77,11 +77,14 @@ def test_missing_openvino_is_a_one_line_error_naming_the_extra(folded_se, monkey
 
 
 def test_bench_times_an_onnx_on_both_cpu_backends(folded_se):
-    report = benchmark([folded_se], backend=["onnxruntime", "openvino"], iterations=2, warmup=1, rounds=1)
+    report = benchmark([folded_se], backend=["onnxruntime", "openvino"], iterations=2, warmup=1, rounds=1, threads=1)
     assert [(r.variant, r.backend) for r in report.results] == [
         ("se_tiny.onnx [onnxruntime]", "onnxruntime"), ("se_tiny.onnx [openvino]", "openvino"),
     ]
     assert all(r.stats and r.stats.count == 2 for r in report.results)
+    # --threads reaches both backends (the report reads OpenVINO's compiled setting back).
+    assert report.results[0].runner["intra_op_threads"] == 1
+    assert report.results[1].runner["threads"] == 1 and report.results[1].runner["inference_threads"] == "1"
 
 
 def test_validate_runs_an_artifact_on_openvino(folded_se, tiny_se_model):
