@@ -2,6 +2,7 @@
 
     python examples/cifar10/train.py --data ROOT --model se_resnet20      # ROOT/{train,test}/<class>/*.jpg
     python examples/cifar10/train.py --data ROOT --model cbam_resnet20
+    python examples/cifar10/train.py --data ROOT --model mobilenetv3_cifar
 
 Recipe (chosen for a small CPU budget, not for the best accuracy): SGD with Nesterov momentum 0.9,
 batch 128, one-cycle learning rate (linear warm-up to 0.2 over the first 20 % of steps, linear
@@ -26,6 +27,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SEED = 0
+# Epochs of the committed checkpoints (their .log files): ``--epochs`` defaults to these, so the
+# command without it reproduces the checkpoint.
+EPOCHS = {"se_resnet20": 15, "cbam_resnet20": 12, "mobilenetv3_cifar": 12}
 
 
 def _local(name: str):  # type: ignore[no-untyped-def]
@@ -88,17 +92,13 @@ def decoded(root: Path, cache: Path | None = None) -> tuple[np.ndarray, np.ndarr
     return arrays  # type: ignore[return-value]
 
 
-def train(name: str, data_root: Path, epochs: int, threads: int, log, cache: Path | None = None) -> tuple[object, float]:  # type: ignore[no-untyped-def]
+def fit(name: str, x, y, epochs: int, threads: int, log):  # type: ignore[no-untyped-def]
+    """Train ``model.FACTORIES[name]`` from seed SEED on normalised inputs ``x`` and labels ``y``."""
     import torch
     from torch import nn
 
     torch.manual_seed(SEED)
     torch.set_num_threads(threads)
-    started = time.perf_counter()
-    train_x, train_y, test_x, test_y = decoded(data_root, cache)
-    x, y = to_tensor(train_x), torch.from_numpy(train_y)
-    log(f"decoded {len(x)} train / {len(test_x)} test images in {time.perf_counter() - started:.0f} s")
-
     model = _local("model").FACTORIES[name]().to(memory_format=torch.channels_last).train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -109,9 +109,9 @@ def train(name: str, data_root: Path, epochs: int, threads: int, log, cache: Pat
     )
     steps_per_epoch = len(x) // batch_size  # drop the last partial batch: BN on a few samples is noisy
     total = epochs * steps_per_epoch
-    warm = int(0.2 * total)
+    warm = max(1, int(0.2 * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / (total - warm))
+        optimizer, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
     generator = torch.Generator().manual_seed(SEED)
@@ -135,6 +135,17 @@ def train(name: str, data_root: Path, epochs: int, threads: int, log, cache: Pat
             f"epoch {epoch + 1}/{epochs}: train loss {loss_sum / seen:.4f}, train top-1 {correct / seen:.4f}, "
             f"lr {schedule.get_last_lr()[0]:.4f}, {time.perf_counter() - tick:.0f} s"
         )
+    return model
+
+
+def train(name: str, data_root: Path, epochs: int, threads: int, log, cache: Path | None = None) -> tuple[object, float]:  # type: ignore[no-untyped-def]
+    import torch
+
+    started = time.perf_counter()
+    train_x, train_y, test_x, test_y = decoded(data_root, cache)
+    x, y = to_tensor(train_x), torch.from_numpy(train_y)
+    log(f"decoded {len(x)} train / {len(test_x)} test images in {time.perf_counter() - started:.0f} s")
+    model = fit(name, x, y, epochs, threads, log)
     accuracy, _ = evaluate(model, to_tensor(test_x), test_y)
     log(f"test top-1 {accuracy:.4f} on {len(test_y)} images; {time.perf_counter() - started:.0f} s in all")
     return model, accuracy
@@ -144,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="CIFAR-10 folder with train/ and test/")
     parser.add_argument("--model", choices=sorted(_local("model").FACTORIES), required=True)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the committed checkpoint's (EPOCHS)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=None, help="npz of the decoded images (written if missing)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for <model>.safetensors and <model>.log")
     args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = EPOCHS[args.model]
 
     import torch
     from safetensors.torch import save_file
