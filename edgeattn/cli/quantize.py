@@ -11,6 +11,7 @@ Example:
   edgeattn quantize m.onnx -p int8 --calibration images/ -o m_int8.onnx
 """
 
+from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -60,7 +61,24 @@ TargetOpt = Annotated[
 
 QuantizeAttentionOpt = Annotated[
     bool,
-    typer.Option("--quantize-attention", help="Also put the SE/CBAM gate path into INT8 (gates into FP16)."),
+    typer.Option("--quantize-attention", help="Put the whole SE/CBAM gate path into INT8 (gates into FP16): --attention-policy int8."),
+]
+
+
+class AttentionMode(str, Enum):
+    fp32 = "fp32"
+    gate = "gate"
+    int8 = "int8"
+
+
+AttentionOpt = Annotated[
+    Optional[AttentionMode],
+    typer.Option(
+        "--attention-policy",
+        help="What of each SE/CBAM gate path stays FP32: fp32 (all of it), gate (the sigmoid and the scaling "
+        "multiply; the INT8 default), int8 (nothing). FP16: fp32 (default) or int8.",
+        show_default=False,
+    ),
 ]
 
 ExcludeNodesOpt = Annotated[
@@ -118,6 +136,7 @@ def command(
     num_calibration: NumCalibrationOpt = 256,
     target: TargetOpt = QuantizeTarget.ort_cpu,
     quantize_attention: QuantizeAttentionOpt = False,
+    attention: AttentionOpt = None,
     exclude_nodes: ExcludeNodesOpt = None,
     exclude_op_types: ExcludeOpTypesOpt = None,
     keep_io_types: KeepIoTypesOpt = True,
@@ -154,6 +173,7 @@ def command(
             num_calibration=num_calibration,
             target=target,
             quantize_attention=quantize_attention,
+            attention=value(attention),
             exclude_nodes=exclude_nodes or (),
             exclude_op_types=exclude_op_types or (),
             keep_io_types=keep_io_types,

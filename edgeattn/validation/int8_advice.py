@@ -85,7 +85,8 @@ def keep_fp32_advice(artifact: str | os.PathLike[str]) -> str:
     quantization = _dict(sidecar.get("quantization"))
     policy = _dict(quantization.get("policy"))
     settings = _dict(quantization.get("settings"))
-    attention_quantized = policy.get("quantize_attention") is True
+    # Artifacts before the "attention" field had only quantize_attention.
+    attention_quantized = policy.get("quantize_attention") is True or policy.get("attention") in ("gate", "int8")
     parts = []
     ranking_file = sensitivity_path(path)
     ranking = _read_json(ranking_file)

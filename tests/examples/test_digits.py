@@ -80,7 +80,8 @@ def test_int8_and_fp16_keep_accuracy(digits):
     rows = {}
     for name, kwargs in {
         "fp16": {"precision": "fp16"},
-        "int8": {"precision": "int8", "calibration": train_dir},
+        "int8": {"precision": "int8", "calibration": train_dir},  # --attention-policy gate
+        "int8 --attention-policy fp32": {"precision": "int8", "calibration": train_dir, "attention": "fp32"},
         "int8 --quantize-attention": {"precision": "int8", "calibration": train_dir, "quantize_attention": True},
     }.items():
         out = work / f"{name.replace(' ', '_')}.onnx"
@@ -90,7 +91,7 @@ def test_int8_and_fp16_keep_accuracy(digits):
     for name, row in rows.items():
         print(f"{name:28s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
     assert rows["int8"]["accuracy"] >= acc32 - 0.01
-    assert rows["int8"]["agreement"] >= 0.98
+    assert rows["int8"]["agreement"] >= 0.98 and rows["int8 --attention-policy fp32"]["agreement"] >= 0.98
     assert rows["fp16"]["agreement"] >= 0.99 and rows["fp16"]["mean_abs_err"] < 0.01
     assert rows["int8 --quantize-attention"]["agreement"] >= 0.9  # runs and stays a classifier
 
@@ -120,7 +121,7 @@ def test_plain_export_gate_paths_are_found(digits):
     plain = work / "digits_plain.onnx"
     export(f"{EXAMPLE / 'model.py'}:create", plain, checkpoint=EXAMPLE / "digits_cbam.safetensors", fold="none")
     result = quantize(plain, work / "digits_plain_int8.onnx", "int8", train_dir, num_calibration=128,
-                      cache_dir=work / "cache", progress=False)
+                      cache_dir=work / "cache", progress=False, attention="fp32")
     assert [p["kind"] for p in result.settings["gate_paths"]] == ["SqueezeExcite", "ChannelAttention", "SpatialAttention"]
     assert all(not p["folded"] for p in result.settings["gate_paths"])
     kept = [n for n in result.nodes if "attention-aware" in n.reason]

@@ -248,19 +248,20 @@ def test_legacy_exporter_opset13_linear_se_folds(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ quantize after fold
-def _int8(src: Path, out: Path) -> dict:
+def _int8(src: Path, out: Path, attention: str | None = None) -> dict:
     from edgeattn.exporter.quantize import quantize
 
     calibration = np.random.default_rng(7).standard_normal((16, 3, SIZE, SIZE)).astype(np.float32)
-    result = quantize(src, out, "int8", calibration, num_calibration=None, use_cache=False, progress=False)
+    result = quantize(src, out, "int8", calibration, num_calibration=None, use_cache=False, progress=False,
+                      attention=attention)
     return {"gates": result.settings["gate_paths"], "unprotected": result.settings["unprotected_gates"],
-            "warnings": result.warnings}
+            "warnings": result.warnings, "nodes": {n.name: n for n in result.nodes}}
 
 
 def test_quantize_keeps_the_folded_third_party_gates_in_fp32(mnv3: Path, tmp_path: Path) -> None:
     folded = tmp_path / "folded.onnx"
     fold_onnx(mnv3, folded)
-    got = _int8(folded, tmp_path / "folded_int8.onnx")
+    got = _int8(folded, tmp_path / "folded_int8.onnx", attention="fp32")
     assert {g["scale_node"] for g in got["gates"] if g["folded"]} == FOLDED
     assert not [g for g in got["gates"] if not g["folded"]]
     # se4 (its squeeze a ReduceSum / (H*W)) is neither: the warning names it.
@@ -268,6 +269,13 @@ def test_quantize_keeps_the_folded_third_party_gates_in_fp32(mnv3: Path, tmp_pat
     assert any("se4/Mul" in w and "--exclude-nodes" in w for w in got["warnings"])
     info = ArtifactInfo.read(tmp_path / "folded_int8.onnx")
     assert info.precision == "int8" and info.provenance["folded_from"]["tool"] == "edgeattn fold"
+    # The default (attention="gate") inlines the folded blocks: each keeps its HardSigmoid and
+    # scaling Mul in FP32, and se4 is still named as unprotected.
+    default = _int8(folded, tmp_path / "folded_gate.onnx")
+    kept = [n for n in default["nodes"].values() if "attention policy 'gate'" in n.reason]
+    assert {n.op_type for n in kept} == {"HardSigmoid", "Mul"}
+    assert {n.name.split("/", 1)[0] for n in kept} == {g["scale_node"] for g in got["gates"] if g["folded"]}
+    assert default["unprotected"] == ["se4/Mul"]
 
 
 def test_quantize_on_the_unfolded_third_party_model(mnv3: Path, tmp_path: Path) -> None:

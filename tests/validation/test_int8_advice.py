@@ -10,8 +10,9 @@ from edgeattn.validation import validate
 from edgeattn.validation.int8_advice import keep_fp32_advice, sensitivity_path
 
 
-def _sidecar(path, quantize_attention=False, reduce_range=True):
-    data = {"quantization": {"precision": "int8", "policy": {"quantize_attention": quantize_attention},
+def _sidecar(path, quantize_attention=False, reduce_range=True, attention=None):
+    policy = {"quantize_attention": quantize_attention, **({"attention": attention} if attention else {})}
+    data = {"quantization": {"precision": "int8", "policy": policy,
                              "settings": {"reduce_range": reduce_range}}}
     (path.parent / (path.name + ".json")).write_text(json.dumps(data))
 
@@ -36,20 +37,28 @@ def test_names_the_stages_within_half_of_the_worst(tmp_path):
     _sidecar(art)
     _ranking(art, ROWS)
     advice = keep_fp32_advice(art)
-    # Attention is FP32 under the default policy already: its row is not advice. blocks.1 (0.09)
-    # is below half of the worst (0.105), head far below.
+    # An artifact from before the attention field, blocks FP32: the attention row is not advice.
+    # blocks.1 (0.09) is below half of the worst (0.105), head far below.
     assert "--keep-fp32 blocks.3 --keep-fp32 blocks.2;" in advice
     assert "blocks.4.0.se" not in advice and "blocks.1 " not in advice and "head" not in advice
     assert "(whole model 0.25)" in advice and "--no-reduce-range" in advice
 
 
-def test_attention_units_count_when_the_artifact_quantized_them(tmp_path):
+@pytest.mark.parametrize("policy", [{"quantize_attention": True}, {"attention": "int8"}, {"attention": "gate"}])
+def test_attention_units_count_when_the_artifact_quantized_them(tmp_path, policy):
     art = tmp_path / "m.int8.onnx"
-    _sidecar(art, quantize_attention=True, reduce_range=False)
+    _sidecar(art, reduce_range=False, **policy)
     _ranking(art, ROWS)
     advice = keep_fp32_advice(art)
     assert "--keep-fp32 blocks.3 --keep-fp32 blocks.4.0.se --keep-fp32 blocks.2" in advice
     assert "reduce-range" not in advice
+
+
+def test_attention_policy_fp32_leaves_the_blocks_out_of_the_advice(tmp_path):
+    art = tmp_path / "m.int8.onnx"
+    _sidecar(art, attention="fp32")
+    _ranking(art, ROWS)
+    assert "blocks.4.0.se" not in keep_fp32_advice(art)
 
 
 @pytest.mark.parametrize("content", [None, "not json", json.dumps([1, 2]), json.dumps({"units": [{"unit": 3}]})])

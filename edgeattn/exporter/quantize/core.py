@@ -75,6 +75,7 @@ def quantize(
     num_calibration: int | None = 256,
     target: str = "ort-cpu",
     quantize_attention: bool = False,
+    attention: str | None = None,
     exclude_nodes: Sequence[str] = (),
     exclude_op_types: Sequence[str] = (),
     keep_io_types: bool = True,
@@ -99,7 +100,12 @@ def quantize(
         calibration_method: ``minmax``, ``entropy`` or ``percentile`` (see ``calibration``).
         num_calibration: samples used (spread over the set); ``None`` = all.
         target: ``ort-cpu`` (U8 activations) or ``tensorrt`` (S8 symmetric, zero-point 0).
-        quantize_attention: put the SE/CBAM gate path into INT8 / gates into FP16 too.
+        quantize_attention: put the SE/CBAM gate path into INT8 / gates into FP16 too
+            (the same as ``attention="int8"``).
+        attention: what of each SE/CBAM gate path stays FP32 (``policy.ATTENTION_MODES``):
+            ``"fp32"`` all of it, ``"gate"`` the gate and the scaling Mul only, ``"int8"``
+            nothing. Default: ``"gate"`` for INT8 (measured: docs/precision.md), ``"fp32"`` for
+            FP16 (the gates and reductions in FP32; FP16 takes ``"fp32"`` or ``"int8"``).
         exclude_nodes: regular expressions of node names kept in high precision.
         exclude_op_types: op types kept in high precision.
         keep_io_types: FP16 only: keep FP32 graph inputs and outputs.
@@ -118,7 +124,12 @@ def quantize(
     src, dest = Path(onnx_path), Path(output)
     _check_paths(src, dest, precision, calibration)
     model, info = _load_fp32(src)
-    policy = PrecisionPolicy(quantize_attention, exclude_nodes, exclude_op_types)
+    if attention is None and not quantize_attention:
+        attention = "gate" if precision == "int8" else "fp32"
+    if precision == "fp16" and attention == "gate":
+        raise InputError("--attention-policy gate: received it for FP16, expected fp32 or int8 (FP16 keeps the gates and "
+                         "reductions in FP32 and runs the MLP in FP16 under fp32 already)")
+    policy = PrecisionPolicy(quantize_attention, exclude_nodes, exclude_op_types, attention)
     source_sha = sha256_file(src)
     int8 = _Int8Options(calibration, calibration_method, num_calibration, target, percentile, reduce_range,
                         calibration_batch_size, cache_dir, use_cache, progress, seed, reader_hook)

@@ -12,11 +12,12 @@ per-tensor, and the type depends on the consumer:
   guide quantizes (Conv/Gemm/MatMul inputs, residual Add, pools).
 
 ORT's quantizer does not look into ONNX local functions, so a folded ``edgeattn::`` node is left
-alone with its body in FP32, Q/DQ placed around it. That *is* the attention-aware default and it
-keeps the graph folded. ``quantize_attention=True`` inlines the blocks first (node names
-``<block>/<op>``), so the gate path is quantized like everything else; the output is then
-unfolded, but the recorded blocks' tensor names stay valid. In plain (unfolded) graphs the
-policy's gate paths are passed to ORT as ``nodes_to_exclude``.
+alone with its body in FP32, Q/DQ placed around it: the policy's ``attention="fp32"``, which
+keeps the graph folded. ``"gate"`` (the default of ``quantize``) and ``"int8"``
+(``quantize_attention=True``) inline the blocks first (node names ``<block>/<op>``), so the gate
+path is quantized like everything else but, for ``"gate"``, its gate and scaling Mul; the output
+is then unfolded, but the recorded blocks' tensor names stay valid. The nodes the policy keeps
+(gate paths in plain graphs included) are passed to ORT as ``nodes_to_exclude``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def prepare_for_int8(model: onnx.ModelProto, policy: PrecisionPolicy, workdir: P
     domain) and ORT's graph optimizer (which inlines local functions and renames nodes), so a
     graph that still holds folded blocks only gets ONNX shape inference.
     """
-    if policy.quantize_attention and attention_calls(model):
+    if policy.attention != "fp32" and attention_calls(model):
         model = inline_functions(model).model
     ensure_node_names(model.graph)
     folded = bool(attention_calls(model))
@@ -189,7 +190,8 @@ def quantize_int8(
         workdir = Path(tmp)
         prepared = prepare_for_int8(model, policy, workdir)
         paths = find_gate_paths(prepared)
-        reasons = high_precision_nodes(prepared, policy, paths)
+        inlined = block_names if policy.attention != "fp32" else []
+        reasons = high_precision_nodes(prepared, policy, paths, inlined_blocks=inlined)
         unprotected = [] if policy.quantize_attention else [n for n in unprotected_gates(prepared, paths) if n not in reasons]
         prepared_path = workdir / "model.onnx"
         onnx.save(prepared, prepared_path)

@@ -1,10 +1,16 @@
 """Attention-aware precision policy: which nodes stay out of low precision, and why.
 
 SE (Hu et al. 2018, Eq. 2-4) and CBAM (Woo et al. 2018, Eq. 1-3) blocks end in a gated product
-``x * sigma(f(pool(x)))``. INT8 on that pattern is what destroys accuracy in other tools
-(TensorRT#1114, #1401; Ultralytics keeps Sigmoid out of INT8), so by default the whole gate path,
-from the pooling reductions through the excitation MLP / spatial conv and the gate to the scaling
-multiply, stays in FP32. ``quantize_attention=True`` lifts that.
+``x * sigma(f(pool(x)))``. What of it stays out of low precision is the policy's ``attention``
+mode:
+
+* ``"fp32"``: the whole gate path, from the pooling reductions through the excitation MLP /
+  spatial conv and the gate to the scaling multiply (folded blocks are left folded);
+* ``"gate"``: only the gate (Sigmoid / HardSigmoid and the layout ops behind it) and the scaling
+  multiply; pooling and the MLP / 7x7 conv go to INT8. The default of ``quantize(..., "int8")``:
+  on the trained CIFAR-10 examples it kept the accuracy of ``"fp32"`` at a lower cost
+  (docs/precision.md, "CIFAR-10 examples");
+* ``"int8"`` (``quantize_attention=True``): nothing.
 
 Gate paths are found two ways:
 
@@ -37,6 +43,11 @@ from ...graph import attention_calls
 from ._graph import constant_outputs, initializer_names, producers
 
 GATE_OPS = frozenset({"Sigmoid", "HardSigmoid"})
+ATTENTION_MODES = ("fp32", "gate", "int8")
+# Inside an inlined edgeattn:: block (nodes named "<block>/<Kind>_<i>_<Op>"), the gate and the
+# scaling multiply. The canonical bodies (exporter/fold/functions.py) have no other Sigmoid or Mul,
+# except a SiLU activation inside an EfficientNet-style excitation MLP, which then stays FP32 too.
+_INLINED_GATE_OPS = frozenset({"Sigmoid", "HardSigmoid", "Mul"})
 REDUCTION_OPS = frozenset({"ReduceMean", "ReduceMax", "GlobalAveragePool", "GlobalMaxPool"})
 # Windowed pooling ends a gate walk too (F.avg_pool2d(x, x.size()[2:]) in the official CBAM code);
 # kept apart from REDUCTION_OPS, which FP16 conversion keeps in FP32 everywhere.
@@ -65,19 +76,32 @@ class GatePath:
     nodes: tuple[str, ...]
     scale_node: str
     folded: bool = False
+    gate: tuple[str, ...] = ()  # the gate, the layout ops behind it and the scaling Mul
 
 
 @dataclass
 class PrecisionPolicy:
-    """What stays in high precision. Node names are regular expressions (``re.search``)."""
+    """What stays in high precision. Node names are regular expressions (``re.search``).
+
+    ``attention``: one of ATTENTION_MODES (module docstring); ``None`` means ``"int8"`` when
+    ``quantize_attention`` else ``"fp32"``. ``quantize_attention`` ends up True only for ``"int8"``.
+    """
 
     quantize_attention: bool = False
     exclude_nodes: Sequence[str] = field(default_factory=tuple)
     exclude_op_types: Sequence[str] = field(default_factory=tuple)
+    attention: str | None = None
 
     def __post_init__(self) -> None:
         self.exclude_nodes = tuple(self.exclude_nodes)
         self.exclude_op_types = tuple(self.exclude_op_types)
+        if self.attention is None:
+            self.attention = "int8" if self.quantize_attention else "fp32"
+        if self.attention not in ATTENTION_MODES:
+            raise InputError(f"--attention-policy: received {self.attention!r}, expected one of {list(ATTENTION_MODES)}")
+        if self.quantize_attention and self.attention != "int8":
+            raise InputError(f"--quantize-attention with --attention-policy {self.attention}: received both, expected one")
+        self.quantize_attention = self.attention == "int8"
         for pattern in self.exclude_nodes:
             try:
                 re.compile(pattern)
@@ -88,6 +112,7 @@ class PrecisionPolicy:
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "attention": self.attention,
             "quantize_attention": self.quantize_attention,
             "exclude_nodes": list(self.exclude_nodes),
             "exclude_op_types": list(self.exclude_op_types),
@@ -159,7 +184,8 @@ def find_gate_paths(model: onnx.ModelProto) -> list[GatePath]:
                 continue
             on_path = {m.name for m in [*nodes, *layout]}  # built once, not once per graph node
             ordered = [n.name for n in graph.node if n.name in on_path]
-            paths.append(GatePath(_guess_kind(reductions, constants), (*ordered, mul.name), mul.name))
+            gate_part = (gate.name, *(m.name for m in layout), mul.name)
+            paths.append(GatePath(_guess_kind(reductions, constants), (*ordered, mul.name), mul.name, gate=gate_part))
             break
     return paths
 
@@ -292,22 +318,34 @@ def gate_nodes(paths: Sequence[GatePath]) -> dict[str, GatePath]:
 
 
 def high_precision_nodes(
-    model: onnx.ModelProto, policy: PrecisionPolicy, paths: Sequence[GatePath] | None = None
+    model: onnx.ModelProto, policy: PrecisionPolicy, paths: Sequence[GatePath] | None = None,
+    inlined_blocks: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Node name -> reason, for every main-graph node the policy keeps out of low precision."""
+    """Node name -> reason, for every main-graph node the policy keeps out of low precision.
+
+    ``inlined_blocks``: names of the ``edgeattn::`` calls inlined before quantization (their
+    nodes are named ``<block>/...``); under ``attention="gate"`` their gate and scaling Mul stay FP32.
+    """
     paths = find_gate_paths(model) if paths is None else paths
     in_gate = gate_nodes(paths)
+    gate_ops = {name: path.kind for path in paths for name in path.gate}
+    prefixes = tuple(f"{block}/" for block in inlined_blocks)
     reasons: dict[str, str] = {}
     for node in model.graph.node:
         user = policy.user_reason(node)
         if user is not None:
             reasons[node.name] = user
-        elif node.name in in_gate and not policy.quantize_attention:
+        elif node.name in in_gate and policy.attention == "fp32":
             path = in_gate[node.name]
             reasons[node.name] = (
                 f"folded edgeattn::{path.kind} block kept in FP32 (attention-aware policy)"
                 if path.folded
                 else f"{path.kind} gate path kept in FP32 (attention-aware policy)"
             )
+        elif policy.attention == "gate" and (
+            node.name in gate_ops or (node.name.startswith(prefixes) and node.op_type in _INLINED_GATE_OPS)
+        ):
+            where = node.name.split("/", 1)[0] if node.name.startswith(prefixes) else f"a {gate_ops[node.name]}"
+            reasons[node.name] = f"gate and scaling Mul of {where} kept in FP32 (attention policy 'gate')"
     return reasons
 

@@ -97,7 +97,7 @@ class QuantizeResult:
         counts = self.counts()
         console.print(
             f"{counts.get(low, 0)} nodes {low.upper()}, {counts.get('fp32', 0)} FP32; "
-            f"policy: quantize_attention={self.policy.get('quantize_attention')}; wrote {escape(self.output)}"
+            f"attention policy: {self.policy.get('attention')}; wrote {escape(self.output)}"
         )
         for warning in self.warnings:
             console.print(f"[bold yellow]Warning:[/] {escape(warning)}")

@@ -8,7 +8,7 @@ result is run on the calibration data and compared with the FP32 model:
   ``...attn.channel`` / ``...attn.spatial``), put into INT8 as ``--quantize-attention`` would;
 * conv stages: the backbone nodes between two recorded probe tensors
   (the stage outputs recorded at export; the first stage includes the stem) and the head after
-  the last probe, with their attention blocks left FP32 as the default policy does.
+  the last probe, with their attention blocks left FP32 (``attention="fp32"``).
 
 Reported per unit: relative L2 error of the output logits, top-1 agreement with FP32, and the
 rank by error. ``keep_fp32_patterns`` turns unit names into node regexes for ``--exclude-nodes``.
@@ -41,6 +41,7 @@ class Unit:
     kind: str  # "attention" or "stage"
     pattern: str
     nodes: int
+    blocks: tuple[str, ...] = ()  # a stage's attention blocks (not in its pattern: measured apart)
 
 
 @dataclass
@@ -138,7 +139,8 @@ def find_units(model: onnx.ModelProto) -> list[Unit]:
     for probe in probes:
         upto = _ancestors(graph, probe["tensor"])
         members = [n for n in upto - done if n not in block_set]
-        units.append(Unit(str(probe["module"]), "stage", _exact(members), len(members)))
+        inner = tuple(n for n in blocks if n in upto - done)
+        units.append(Unit(str(probe["module"]), "stage", _exact(members), len(members), inner))
         done |= upto
     head = [n.name for n in graph.node if n.name not in done and n.name not in block_set]
     if head:
@@ -147,15 +149,24 @@ def find_units(model: onnx.ModelProto) -> list[Unit]:
 
 
 def keep_fp32_patterns(model: onnx.ModelProto | str | os.PathLike[str], names: Sequence[str]) -> list[str]:
-    """``--keep-fp32`` values as node regexes: a unit name (block or stage) selects its nodes,
-    anything else is taken as a regex of node names."""
+    """``--keep-fp32`` values as node regexes: a unit name (block or stage) selects its nodes, a
+    stage's with its attention blocks (whole or inlined), anything else is taken as a regex of
+    node names."""
     if not isinstance(model, onnx.ModelProto):
         model = load_onnx(model)
     try:
         units = {u.name: u for u in find_units(model)}
     except InputError:
         units = {}
-    return [units[name].pattern if name in units else name for name in names]
+    patterns: list[str] = []
+    for name in names:
+        unit = units.get(name)
+        if unit is None:
+            patterns.append(name)
+            continue
+        patterns.append(unit.pattern)
+        patterns += [units[b].pattern for b in unit.blocks]
+    return patterns
 
 
 def _logits(path: Path, arrays: np.ndarray) -> np.ndarray:
@@ -215,7 +226,7 @@ def sensitivity(
         for unit in units:
             # Everything but this unit in FP32: one regex that matches every other node name.
             others = f"^(?!{unit.pattern[1:]})"
-            quantize(src, out, "int8", arrays, quantize_attention=unit.kind == "attention",
+            quantize(src, out, "int8", arrays, attention="int8" if unit.kind == "attention" else "fp32",
                      exclude_nodes=[others], **common)
             report.rows.append({"unit": unit.name, "kind": unit.kind, "nodes": unit.nodes,
                                 **_error(_logits(out, arrays), reference)})

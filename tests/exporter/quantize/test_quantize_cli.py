@@ -85,3 +85,15 @@ def test_cli_quantize_attention_is_a_flag(folded_onnx, calib_npy, tmp_path, monk
     assert data["policy"]["quantize_attention"] is True and data["target"] == "tensorrt"
     assert data["settings"]["reduce_range"] is False
     assert not any(n["op_type"].startswith("edgeattn::") for n in data["nodes"])
+    # --attention-policy fp32 keeps the blocks folded; a mode name it does not know is a one-line error
+    kept = CliRunner().invoke(
+        app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "fp32gates.onnx"), "--calibration", str(calib_npy),
+              "--attention-policy", "fp32", "--json"],
+    )
+    assert kept.exit_code == 0, kept.output
+    folded = json.loads(kept.stdout)
+    assert folded["policy"]["attention"] == "fp32" and folded["settings"]["folded_blocks_kept"] is True
+    assert any(n["op_type"].startswith("edgeattn::") for n in folded["nodes"])
+    bad = CliRunner().invoke(app, ["quantize", str(folded_onnx), "-o", str(tmp_path / "bad.onnx"),
+                                   "--calibration", str(calib_npy), "--attention-policy", "half"])
+    assert bad.exit_code != 0 and "half" in bad.output and not (tmp_path / "bad.onnx").exists()

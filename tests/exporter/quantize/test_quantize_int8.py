@@ -22,9 +22,9 @@ def _precision(result) -> dict[str, str]:
     return {n.name: n.precision for n in result.nodes}
 
 
-def test_default_policy_keeps_folded_blocks_in_fp32(folded_onnx, calib_npy, cache_dir, tmp_path):
+def test_attention_fp32_keeps_folded_blocks_in_fp32(folded_onnx, calib_npy, cache_dir, tmp_path):
     out = tmp_path / "q.onnx"
-    result = quantize(folded_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    result = quantize(folded_onnx, out, "int8", calib_npy, attention="fp32", cache_dir=cache_dir, progress=False)
     model = onnx.load(out)
     calls = [n for n in model.graph.node if n.domain == "edgeattn"]
     assert [n.name for n in calls] == ["layer1.se", "layer1.cbam.spatial"]
@@ -47,11 +47,54 @@ def test_default_policy_keeps_folded_blocks_in_fp32(folded_onnx, calib_npy, cach
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["edgeattn.precision"] == "int8"
     record = json.loads(meta["edgeattn.quantization"])
-    assert record["target"] == "ort-cpu" and record["policy"]["quantize_attention"] is False
+    assert record["target"] == "ort-cpu" and record["policy"]["attention"] == "fp32"
     assert record["calibration"]["num_samples"] == 48 and record["calibration"]["synthetic"] is False
     assert json.loads(meta["edgeattn.blocks"])[0]["name"] == "layer1.se"
     sidecar = json.loads((tmp_path / "q.onnx.json").read_text())
     assert sidecar["precision"] == "int8" and sidecar["quantization"]["counts"]["int8"] >= 3
+
+
+def _gate_and_scale(model: onnx.ModelProto, block: str) -> list[str]:
+    """The Sigmoid and the scaling Mul of an inlined block (named ``<block>/<Kind>_<i>_<Op>``)."""
+    return [n.name for n in model.graph.node if n.name.startswith(f"{block}/") and n.op_type in ("Sigmoid", "Mul")]
+
+
+def test_default_policy_keeps_only_gate_and_scale_in_fp32(folded_onnx, calib_npy, cache_dir, tmp_path):
+    """INT8 default ``attention="gate"``: blocks inlined, pooling and MLP / 7x7 conv INT8, the
+    Sigmoid and the scaling Mul FP32 (docs/precision.md: the cheaper island, same accuracy)."""
+    out = tmp_path / "q.onnx"
+    result = quantize(folded_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    model = onnx.load(out)
+    assert not [n for n in model.graph.node if n.domain == "edgeattn"] and not model.functions
+    p = _precision(result)
+    assert p["layer1.se/Conv_2"] == p["layer1.cbam.spatial/Conv_4"] == p["stem.conv"] == "int8"
+    for block in ("layer1.se", "layer1.cbam.spatial"):
+        kept = _gate_and_scale(model, block)
+        assert len(kept) == 2, kept
+        assert all(p[name] == "fp32" for name in kept)
+        assert all(f"of {block} kept in FP32 (attention policy 'gate')" in n.reason for n in result.nodes if n.name in kept)
+    # the Sigmoid reads a float tensor that came from a DequantizeLinear: the conv before it is INT8
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    sigmoid = next(n for n in model.graph.node if n.name.startswith("layer1.se/") and n.op_type == "Sigmoid")
+    assert made_by[sigmoid.input[0]].op_type == "DequantizeLinear"
+    record = json.loads({q.key: q.value for q in model.metadata_props}["edgeattn.quantization"])
+    assert record["policy"]["attention"] == "gate" and record["settings"]["folded_blocks_kept"] is False
+    x = np.load(calib_npy)[:8]
+    ref, got = run(folded_onnx, x), run(out, x)
+    assert np.abs(got - ref).max() < 0.1 * np.abs(ref).max()
+
+
+def test_attention_modes_are_checked(folded_onnx, calib_npy, cache_dir, tmp_path):
+    from edgeattn.errors import InputError
+
+    with pytest.raises(InputError, match="received 'half'"):
+        quantize(folded_onnx, tmp_path / "a.onnx", "int8", calib_npy, attention="half", cache_dir=cache_dir, progress=False)
+    with pytest.raises(InputError, match="received both"):
+        quantize(folded_onnx, tmp_path / "b.onnx", "int8", calib_npy, attention="gate", quantize_attention=True,
+                 cache_dir=cache_dir, progress=False)
+    with pytest.raises(InputError, match="for FP16"):
+        quantize(folded_onnx, tmp_path / "c.onnx", "fp16", attention="gate", progress=False)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("a.", "b.", "c."))]
 
 
 def test_tensorrt_target_is_symmetric_s8_with_float_bias(folded_onnx, calib_npy, cache_dir, tmp_path):
@@ -85,7 +128,7 @@ def test_quantize_attention_inlines_and_quantizes_the_gate(folded_onnx, calib_np
 
 def test_plain_graph_gate_paths_are_excluded_by_name(plain_onnx, calib_npy, cache_dir, tmp_path):
     out = tmp_path / "plain_q.onnx"
-    result = quantize(plain_onnx, out, "int8", calib_npy, cache_dir=cache_dir, progress=False)
+    result = quantize(plain_onnx, out, "int8", calib_npy, attention="fp32", cache_dir=cache_dir, progress=False)
     p = _precision(result)
     gate = [n for n in result.nodes if n.name.startswith(("se/", "sp/"))]
     assert gate and all(n.precision == "fp32" and "attention-aware" in n.reason for n in gate)
@@ -97,6 +140,13 @@ def test_plain_graph_gate_paths_are_excluded_by_name(plain_onnx, calib_npy, cach
     lifted = quantize(plain_onnx, tmp_path / "plain_qa.onnx", "int8", calib_npy, quantize_attention=True,
                       cache_dir=cache_dir, progress=False)
     assert _precision(lifted)["se/Conv_2"] == "int8"
+    # The default, attention="gate", on a plain graph: the gate paths found by pattern keep only
+    # their sigmoid (and the layout ops behind it) and the scaling Mul in FP32.
+    gated = _precision(quantize(plain_onnx, tmp_path / "plain_gate.onnx", "int8", calib_npy, cache_dir=cache_dir,
+                                progress=False))
+    assert gated["se/Conv_2"] == "int8" and gated["se/Sigmoid_5"] == "fp32"
+    scale = [n for n in onnx.load(plain_onnx).graph.node if n.op_type == "Mul" and n.name.startswith("se/")]
+    assert scale and all(gated[n.name] == "fp32" for n in scale)
 
 
 def test_user_exclusions_and_report(folded_onnx, calib_npy, cache_dir, tmp_path):

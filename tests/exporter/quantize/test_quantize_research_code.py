@@ -86,7 +86,7 @@ def test_int8_protects_every_senet_pytorch_block_unfolded(tmp_path) -> None:
     export(rb.se_layer_net(), out, input_shape=(1, 3, 32, 32), fold="none", max_batch=2)
     calib = tmp_path / "calib.npy"
     np.save(calib, np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32))
-    result = quantize(out, tmp_path / "se_int8.onnx", "int8", calibration=calib)
+    result = quantize(out, tmp_path / "se_int8.onnx", "int8", calibration=calib, attention="fp32")
     assert [p["kind"] for p in result.settings["gate_paths"]] == ["SqueezeExcite"] * 2
     assert result.settings["unprotected_gates"] == []
     sigmoids = [n for n in result.nodes if n.op_type == "Sigmoid"]
@@ -94,3 +94,8 @@ def test_int8_protects_every_senet_pytorch_block_unfolded(tmp_path) -> None:
     # the excitation FCs (bias-free Linear) stay in FP32 with the gate; only the classifier may be INT8
     se_fcs = [n for n in result.nodes if n.op_type in ("Gemm", "MatMul") and "attention-aware" in n.reason]
     assert len(se_fcs) == 4 and all(n.precision == "fp32" for n in se_fcs)
+    # The default (attention="gate") keeps the same two gates' sigmoids FP32, the FCs go to INT8.
+    default = quantize(out, tmp_path / "se_gate.onnx", "int8", calibration=calib)
+    gate = {n.name: n for n in default.nodes}
+    assert all(gate[n.name].precision == "fp32" and "attention policy 'gate'" in gate[n.name].reason for n in sigmoids)
+    assert all(gate[n.name].precision == "int8" for n in se_fcs)
