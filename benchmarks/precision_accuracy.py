@@ -3,17 +3,19 @@
 For each network of ``examples/cifar10`` (committed checkpoint): PyTorch FP32, ONNX Runtime FP32
 (the folded export), FP16, INT8 under each policy
 
-- ``gates fp32``: edgeattn's default (the SE/CBAM gate path stays FP32),
-- ``--quantize-attention``: everything INT8,
-- ``gate ops fp32``: ``--quantize-attention`` but the gate's Sigmoid and the scaling Mul kept in
-  FP32 by ``--exclude-nodes`` (pooling and FC/7x7 conv in INT8: a cheaper FP32 island),
+- ``--attention-policy gate``: edgeattn's default: only the gate's Sigmoid / HardSigmoid and the scaling
+  Mul stay FP32, pooling and FC / 7x7 conv go to INT8,
+- ``--attention-policy fp32``: the whole SE/CBAM gate path stays FP32 (the default until these
+  measurements),
+- ``--attention-policy int8`` (``--quantize-attention``): everything INT8,
 - ``ort defaults``: ``onnxruntime.quantization.quantize_static`` with its default arguments on the
   unfolded export after ``quant_pre_process`` (what a user gets from ORT without any policy),
 
 each with every calibration method (minmax, entropy, percentile) on 500 training images, and
-the two edgeattn policies also with minmax on 100 and 1,000 training images (``--full-grid``: all
-four; ``--sizes``: other sizes, but ORT's calibrators keep every intermediate output of every
-calibration batch in memory, several GB for 2,000 images); plus OpenVINO INT8 made by ``nncf.quantize`` from
+the three edgeattn policies also with minmax on 100 and 2,000 training images (``--full-grid``: all
+four; ``--sizes``: other sizes; ORT's histogram calibrators, entropy and percentile, keep every
+activation of every calibration batch in memory, several GB for 2,000 images, while minmax keeps
+only per-batch minima and maxima); plus OpenVINO INT8 made by ``nncf.quantize`` from
 the same (unfolded) ONNX and the same 500 calibration images. Calibration sets are the first
 k/10 images of every class of the training split (500 = the committed ``slices.npz``
 calibration slice). Reported: top-1, agreement of the top-1 class with PyTorch FP32, and the
@@ -41,9 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cifar10"
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS = ("minmax", "entropy", "percentile")
-# Inlined blocks (--quantize-attention) name their nodes "<block path>/<Kind>_<i>_<Op>",
-# e.g. "layer2.1.attn.channel/ChannelAttention_12_Sigmoid".
-GATE_OPS_REGEX = r"\.attn[^/]*/\w+_(Sigmoid|Mul)$"
+EDGEATTN_POLICIES = ("--attention-policy gate (default)", "--attention-policy fp32", "--attention-policy int8")
 
 
 def _example(name: str):  # type: ignore[no-untyped-def]
@@ -98,7 +98,10 @@ def ort_default_int8(plain: Path, out: Path, calib: np.ndarray, method: str) -> 
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{"input": calib[i : i + 8]} for i in range(0, len(calib), 8)])
+            # Equal batches: ORT 1.32's histogram calibrators (entropy, percentile) stack the
+            # per-batch outputs with np.asarray and fail on a shorter last batch (500 / 8 = 62.5).
+            size = 10 if len(calib) % 10 == 0 else 1
+            self.batches = iter([{"input": calib[i : i + size]} for i in range(0, len(calib), size)])
 
         def get_next(self):  # type: ignore[no-untyped-def]
             return next(self.batches, None)
@@ -122,19 +125,15 @@ def nncf_int8(plain: Path, calib: np.ndarray) -> Any:
 
 def variants(calib: dict[int, np.ndarray], full_grid: bool = False) -> list[tuple[str, str, int, dict[str, Any]]]:
     """(policy, method, calibration size, quantize kwargs) for every INT8 row: every policy with every
-    method on 500 images; the other sizes (minmax) for the two edgeattn policies, or all with ``full_grid``."""
-    policies = {
-        "gates fp32 (default)": {},
-        "--quantize-attention": {"quantize_attention": True},
-        "gate ops fp32": {"quantize_attention": True, "exclude_nodes": [GATE_OPS_REGEX]},
-        "ort defaults": {"ort_defaults": True},
-    }
+    method on 500 images; the other sizes (minmax) for the edgeattn policies, or all with ``full_grid``."""
+    policies: dict[str, dict[str, Any]] = {p: {"attention": p.split()[1]} for p in EDGEATTN_POLICIES}
+    policies["ort defaults"] = {"ort_defaults": True}
     rows = []
     for policy, kwargs in policies.items():
         for method in METHODS:
             rows.append((policy, method, 500, kwargs))
         for size in sorted(calib):
-            if size != 500 and (full_grid or policy in ("gates fp32 (default)", "--quantize-attention")):
+            if size != 500 and (full_grid or policy in EDGEATTN_POLICIES):
                 rows.append((policy, "minmax", size, kwargs))
     return rows
 
@@ -211,10 +210,10 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="CIFAR-10 folder with train/ and test/")
-    parser.add_argument("--models", nargs="+", default=["se_resnet20", "cbam_resnet20"])
+    parser.add_argument("--models", nargs="+", default=["se_resnet20", "cbam_resnet20", "mobilenetv3_cifar"])
     parser.add_argument("--checkpoints", type=Path, default=EXAMPLE, help="folder with <model>.safetensors")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[100, 500, 1000], help="calibration set sizes")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[100, 500, 2000], help="calibration set sizes")
     parser.add_argument("--test-limit", type=int, default=None, help="first N per class of the test split only")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "edgeattn-precision-accuracy")
     parser.add_argument("--cache", type=Path, default=None, help="npz of the decoded images (train.py --cache)")

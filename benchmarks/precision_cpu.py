@@ -4,13 +4,18 @@ Same process, batch 1, 224x224, 2 threads, se_resnet50 and cbam_resnet50 (random
 latency does not depend on them). Each model is exported once with folded attention blocks
 (edgeattn export); every variant runs on that ONNX or on what is derived from it:
 
-- ``ort fp32`` / ``ort fp16`` / ``ort int8 (gates fp32)`` (our default INT8 policy) /
-  ``ort int8 --quantize-attention``: our artifacts on ONNX Runtime (edgeattn's runner);
+- ``ort fp32`` / ``ort fp16`` / ``ort int8 --attention-policy gate`` (the default INT8 policy: only the
+  gate's Sigmoid and the scaling Mul FP32) / ``ort int8 --attention-policy fp32`` (the whole gate path
+  FP32, the default until the CIFAR-10 measurements) / ``ort int8 --attention-policy int8``
+  (``--quantize-attention``): our artifacts on ONNX Runtime (edgeattn's runner);
 - ``openvino f32`` / ``openvino bf16`` / ``openvino default``: the FP32 ONNX on OpenVINO
   (edgeattn's ``openvino`` runner, functions inlined) at each inference precision;
-- ``openvino int8 (our Q/DQ)``: our INT8 artifact on OpenVINO's INT8 kernels;
+- ``openvino int8 ... (our Q/DQ)``: the same INT8 artifacts on OpenVINO's
+  INT8 kernels (the ops left in float at f32, the runner's default; ``default precision``: at
+  OpenVINO's default, bf16 on CPUs that have it);
 - ``openvino int8 (NNCF)``: OpenVINO's own post-training INT8 (``nncf.quantize``, default
-  preset, same calibration samples) of the FP32 model.
+  preset, same calibration samples) of the FP32 model, the rest at OpenVINO's default precision
+  (and at f32: ``f32 precision``), so both INT8 forms are compared at both settings.
 
 Rounds are interleaved (every variant runs ``--iters`` times per round, the order rotating by
 round) because absolute timings on shared machines drift by 2x within the hour; ratios are
@@ -49,8 +54,11 @@ def edgeattn_runner(path: Path, backend: str, threads: int, **options: Any) -> C
     return runner.run
 
 
-def nncf_runner(fp32: Path, work: Path, calibration: np.ndarray, threads: int) -> Callable[[np.ndarray], Any]:
-    """OpenVINO's own INT8: NNCF post-training quantization of the (inlined) FP32 model."""
+def nncf_runner(fp32: Path, work: Path, calibration: np.ndarray, threads: int,
+                precision: str | None = None) -> Callable[[np.ndarray], Any]:
+    """OpenVINO's own INT8: NNCF post-training quantization of the (inlined) FP32 model; the ops
+    NNCF leaves unquantized run at OpenVINO's default precision (bf16 where the CPU has it) or at
+    ``precision``."""
     import openvino as ov
 
     core = ov.Core()
@@ -62,7 +70,10 @@ def nncf_runner(fp32: Path, work: Path, calibration: np.ndarray, threads: int) -
         dataset = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
         quantized = nncf.quantize(model, dataset, subset_size=len(calibration))
         ov.save_model(quantized, str(xml))
-    compiled = core.compile_model(str(xml), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    if precision:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = core.compile_model(str(xml), "CPU", config)
     request = compiled.create_infer_request()
     return lambda x: request.infer([x])
 
@@ -100,10 +111,12 @@ def prepare(model_name: str, work: Path, calib: int) -> dict[str, Path]:
         warnings.simplefilter("ignore")
         for label, kwargs in {
             "ort fp16": {"precision": "fp16"},
-            "ort int8 (gates fp32)": {"precision": "int8", "calibration": data},
-            "ort int8 --quantize-attention": {"precision": "int8", "calibration": data, "quantize_attention": True},
+            "ort int8 --attention-policy gate": {"precision": "int8", "calibration": data, "attention": "gate"},
+            "ort int8 --attention-policy fp32": {"precision": "int8", "calibration": data, "attention": "fp32"},
+            "ort int8 --attention-policy int8": {"precision": "int8", "calibration": data, "attention": "int8"},
         }.items():
-            out = work / f"{model_name}_{label.split()[1]}{'_qa' if 'attention' in label else ''}.onnx"
+            mode = label.split()[-1] if "--attention-policy" in label else ""
+            out = work / f"{model_name}_{label.split()[1]}{'_' + mode if mode else ''}.onnx"
             if not out.exists():
                 quantize(fp32, out, num_calibration=calib, progress=False, use_cache=False, **kwargs)
             paths[label] = out
@@ -160,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             "openvino f32": (paths["ort fp32"], {"inference_precision": "f32"}),
             "openvino bf16": (paths["ort fp32"], {"inference_precision": "bf16"}),
             "openvino default": (paths["ort fp32"], {"inference_precision": None}),
-            "openvino int8 (our Q/DQ)": (paths["ort int8 (gates fp32)"], {}),
+            "openvino int8 --attention-policy gate (our Q/DQ)": (paths["ort int8 --attention-policy gate"], {}),
+            "openvino int8 --attention-policy fp32 (our Q/DQ)": (paths["ort int8 --attention-policy fp32"], {}),
+            "openvino int8 --attention-policy fp32 (our Q/DQ), default precision": (paths["ort int8 --attention-policy fp32"], {"inference_precision": None}),
+            "openvino int8 --attention-policy int8 (our Q/DQ)": (paths["ort int8 --attention-policy int8"], {}),
         }
         for label, (path, options) in openvino.items():
             try:
@@ -169,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{name}] {label}: {exc}", file=sys.stderr)
         if not args.no_nncf:
             try:
-                runners["openvino int8 (NNCF)"] = nncf_runner(paths["ort fp32"], args.work, calibration_data(args.calibration_samples), args.threads)
+                data = calibration_data(args.calibration_samples)
+                runners["openvino int8 (NNCF)"] = nncf_runner(paths["ort fp32"], args.work, data, args.threads)
+                runners["openvino int8 (NNCF), f32 precision"] = nncf_runner(paths["ort fp32"], args.work, data, args.threads, "f32")
             except Exception as exc:  # noqa: BLE001
                 print(f"[{name}] NNCF quantization failed: {exc}", file=sys.stderr)
         print(f"[{name}] timing {len(runners)} variants ...", file=sys.stderr, flush=True)
