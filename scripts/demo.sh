@@ -25,7 +25,7 @@ edgeattn inspect "$MODEL" -c "$CKPT"
 step "Export to ONNX with the attention blocks folded"
 edgeattn export "$MODEL" -c "$CKPT" -o "$OUT/digits.onnx"
 
-step "FP16 and INT8 (explicit Q/DQ, gates kept in FP32, calibrated on the training images)"
+step "FP16 and INT8 (explicit Q/DQ, each attention gate and its scaling multiply in FP32, calibrated on the training images)"
 edgeattn quantize "$OUT/digits.onnx" --precision fp16 -o "$OUT/digits_fp16.onnx"
 edgeattn quantize "$OUT/digits.onnx" --precision int8 --calibration "$DATA/train" -o "$OUT/digits_int8.onnx"
 
