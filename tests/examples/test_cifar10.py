@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cifar10"
 
 # PyTorch FP32 top-1 on the 1,000-image test slice (docs/precision.md, "CIFAR-10 examples").
-RECORDED_SLICE_TOP1 = {"se_resnet20": 0.865, "cbam_resnet20": 0.866, "mobilenetv3_cifar": 0.871}
+RECORDED_SLICE_TOP1 = {"se_resnet20": 0.865, "cbam_resnet20": 0.866, "mobilenetv3_cifar": 0.860}
 # Documented INT8 loss bound on the slice (docs/precision.md): top-1 points and agreement.
 INT8_MAX_DROP = 0.02
 INT8_MIN_AGREEMENT = 0.95
