@@ -342,10 +342,10 @@ def high_precision_nodes(
                 if path.folded
                 else f"{path.kind} gate path kept in FP32 (attention-aware policy)"
             )
-        elif policy.attention == "gate" and (
-            node.name in gate_ops or (node.name.startswith(prefixes) and node.op_type in _INLINED_GATE_OPS)
-        ):
-            where = node.name.split("/", 1)[0] if node.name.startswith(prefixes) else f"a {gate_ops[node.name]}"
-            reasons[node.name] = f"gate and scaling Mul of {where} kept in FP32 (attention policy 'gate')"
+        elif policy.attention == "gate":
+            in_block = node.name.startswith(prefixes)
+            if (in_block and node.op_type in _INLINED_GATE_OPS) or node.name in gate_ops:
+                where = node.name.split("/", 1)[0] if in_block else f"a {gate_ops[node.name]}"
+                reasons[node.name] = f"gate and scaling Mul of {where} kept in FP32 (attention policy 'gate')"
     return reasons
 
